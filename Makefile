@@ -1,0 +1,45 @@
+# The two commands of the README: `make run` (the local pipeline, end to end) and `make test`.
+SHELL := /bin/bash
+UV ?= uv
+INPUT ?=
+OUTPUT ?= var
+ROWS ?= 10000000
+export PYTHONUNBUFFERED := 1
+
+.PHONY: run test lint typecheck sqllint pytest setup java fmt bench-clean clean
+
+setup: java
+	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
+	@$(UV) sync --locked --quiet
+
+# Spark needs a Java runtime (17+); install it with apt when this machine has none.
+java:
+	@bash .ci/ensure-java
+
+run: setup
+	$(UV) run --locked cdi run $(if $(INPUT),--input $(INPUT)) --output $(OUTPUT)
+
+lint: setup
+	$(UV) run --locked ruff check .
+	$(UV) run --locked ruff format --check .
+
+typecheck: setup
+	$(UV) run --locked mypy pipeline spark infra sql
+
+sqllint: setup
+	$(UV) run --locked sqlfluff lint sql
+
+pytest: setup
+	$(UV) run --locked pytest
+
+test: lint typecheck sqllint pytest
+
+fmt: setup
+	$(UV) run --locked ruff format .
+	$(UV) run --locked ruff check --fix .
+
+bench-clean: setup
+	$(UV) run --locked python -m bench.clean --rows $(ROWS)
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

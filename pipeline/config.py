@@ -1,0 +1,140 @@
+"""One place for every name and setting the pipeline reads.
+
+Both targets read the same environment variables. On GCP the Composer environment carries them
+(infra sets them from the stack config using the names below, so no name is typed twice); locally
+the CLI sets them, and the defaults make a bare checkout run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Target = Literal["local", "gcp"]
+
+DAG_ID = "customer_analytics"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SQL_DIR = REPO_ROOT / "sql"
+
+# Dataset ids are the same in every environment: an environment is its own GCP project.
+
+# Entities of the landing area, one folder each; only transactions are required.
+ENTITIES = ("transactions", "customers", "agents")
+
+# Environment variable names: infra sets these on Composer, the CLI sets them locally.
+ENV = {
+    "target": "CDI_TARGET",
+    "project": "CDI_PROJECT",
+    "region": "CDI_REGION",
+    "landing_bucket": "CDI_LANDING_BUCKET",
+    "archive_bucket": "CDI_ARCHIVE_BUCKET",
+    "quarantine_bucket": "CDI_QUARANTINE_BUCKET",
+    "staging_bucket": "CDI_STAGING_BUCKET",
+    "artifacts_bucket": "CDI_ARTIFACTS_BUCKET",
+    "dataproc_service_account": "CDI_DATAPROC_SERVICE_ACCOUNT",
+    "dataproc_subnet": "CDI_DATAPROC_SUBNET",
+    "bq_location": "CDI_BQ_LOCATION",
+    "landing_dir": "CDI_LANDING_DIR",
+    "output_dir": "CDI_OUTPUT_DIR",
+    "source_tz": "CDI_SOURCE_TZ",
+    "reporting_tz": "CDI_REPORTING_TZ",
+    "default_currency": "CDI_DEFAULT_CURRENCY",
+    "csv_delimiter": "CDI_CSV_DELIMITER",
+    "on_bad_file": "CDI_ON_BAD_FILE",
+    "alert_emails": "CDI_ALERT_EMAILS",
+}
+
+
+def _env(key: str, default: str = "") -> str:
+    return os.environ.get(ENV[key], default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings of one process; build with `Settings.from_env()`."""
+
+    target: Target = "local"
+    project: str = ""
+    region: str = "europe-west1"
+    landing_bucket: str = ""
+    archive_bucket: str = ""
+    quarantine_bucket: str = ""
+    staging_bucket: str = ""
+    artifacts_bucket: str = ""
+    dataproc_service_account: str = ""
+    dataproc_subnet: str = ""
+    bq_location: str = "EU"
+    landing_dir: Path = field(default_factory=lambda: REPO_ROOT / "var" / "landing")
+    output_dir: Path = field(default_factory=lambda: REPO_ROOT / "var")
+    source_tz: str = "UTC"
+    reporting_tz: str = "UTC"
+    default_currency: str = "USD"
+    csv_delimiter: str = ","
+    on_bad_file: Literal["fail", "warn"] = "fail"
+    alert_emails: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        target = _env("target", "local")
+        if target not in ("local", "gcp"):
+            raise ValueError(f"{ENV['target']}={target!r}: expected 'local' or 'gcp'")
+        on_bad_file = _env("on_bad_file", "fail")
+        if on_bad_file not in ("fail", "warn"):
+            raise ValueError(f"{ENV['on_bad_file']}={on_bad_file!r}: expected 'fail' or 'warn'")
+        output_dir = Path(_env("output_dir") or REPO_ROOT / "var").resolve()
+        return cls(
+            target=target,  # type: ignore[arg-type]
+            project=_env("project"),
+            region=_env("region", "europe-west1"),
+            landing_bucket=_env("landing_bucket"),
+            archive_bucket=_env("archive_bucket"),
+            quarantine_bucket=_env("quarantine_bucket"),
+            staging_bucket=_env("staging_bucket"),
+            artifacts_bucket=_env("artifacts_bucket"),
+            dataproc_service_account=_env("dataproc_service_account"),
+            dataproc_subnet=_env("dataproc_subnet"),
+            bq_location=_env("bq_location", "EU"),
+            landing_dir=Path(_env("landing_dir") or output_dir / "landing").resolve(),
+            output_dir=output_dir,
+            source_tz=_env("source_tz", "UTC"),
+            reporting_tz=_env("reporting_tz", "UTC"),
+            default_currency=_env("default_currency", "USD"),
+            csv_delimiter=_env("csv_delimiter", ","),
+            on_bad_file=on_bad_file,  # type: ignore[arg-type]
+            alert_emails=tuple(e for e in _env("alert_emails").split(",") if e),
+        )
+
+    # Local target layout under the output folder.
+    @property
+    def warehouse_path(self) -> Path:
+        return self.output_dir / "warehouse.duckdb"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.output_dir / "archive"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.output_dir / "quarantine"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.output_dir / "staging"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.output_dir / "reports"
+
+    @property
+    def report_path(self) -> Path:
+        return self.output_dir / "report.json"
+
+    @property
+    def dashboard_dir(self) -> Path:
+        return self.output_dir / "dashboard"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.output_dir / "airflow"

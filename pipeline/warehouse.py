@@ -1,0 +1,211 @@
+"""DuckDB in place of BigQuery for the local target.
+
+Tables are created from the BigQuery JSON schemas (`sql.catalog`), and every SQL file is the
+BigQuery-dialect file under `sql/`, transpiled with sqlglot at run time and run with its named
+parameters (`@run_date` becomes DuckDB's `$run_date`). Nothing here holds business logic: it only
+moves rows the way the BigQuery jobs do on GCP (load, MERGE, partition overwrite, table replace).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from sql import catalog
+
+_SIMPLE_TYPES = {
+    "STRING": "VARCHAR",
+    "INTEGER": "BIGINT",
+    "INT64": "BIGINT",
+    "FLOAT": "DOUBLE",
+    "FLOAT64": "DOUBLE",
+    "BOOLEAN": "BOOLEAN",
+    "BOOL": "BOOLEAN",
+    "TIMESTAMP": "TIMESTAMPTZ",
+    "DATE": "DATE",
+    "DATETIME": "TIMESTAMP",
+    "TIME": "TIME",
+    "JSON": "JSON",
+    "BYTES": "BLOB",
+}
+
+
+def duckdb_type(field: catalog.Field) -> str:
+    """DuckDB type of a BigQuery schema field (NUMERIC keeps its declared precision and scale)."""
+    if field.type in ("NUMERIC", "BIGNUMERIC"):
+        return f"DECIMAL({field.precision or 38}, {field.scale if field.scale is not None else 9})"
+    try:
+        return _SIMPLE_TYPES[field.type]
+    except KeyError:
+        raise ValueError(f"{field.name}: BigQuery type {field.type} has no DuckDB mapping") from None
+
+
+def create_table_sql(table: catalog.Table, name: str | None = None) -> str:
+    cols = ",\n    ".join(
+        f"{f.name} {duckdb_type(f)}{' NOT NULL' if f.required else ''}" for f in table.fields
+    )
+    return f"CREATE TABLE IF NOT EXISTS {name or table.qualified_name} (\n    {cols}\n)"
+
+
+def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file with BigQuery's semantics for time: sessions run in UTC."""
+    con = duckdb.connect(str(path), read_only=read_only)
+    con.execute("SET TimeZone = 'UTC'")
+    if not read_only:
+        ensure_tables(con)
+    return con
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for dataset in catalog.DATASETS:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {dataset}")
+    for table in catalog.tables():
+        con.execute(create_table_sql(table))
+
+
+@cache
+def transpile(bigquery_sql: str) -> str:
+    """The DuckDB text of one BigQuery statement."""
+    statements = sqlglot.transpile(bigquery_sql, read="bigquery", write="duckdb")
+    if len(statements) != 1:
+        raise ValueError(f"expected one statement, got {len(statements)}")
+    return statements[0]
+
+
+@cache
+def parameters(bigquery_sql: str) -> frozenset[str]:
+    """Named parameters (`@name`) a BigQuery statement uses."""
+    tree = sqlglot.parse_one(bigquery_sql, read="bigquery")
+    return frozenset(p.name for p in tree.find_all(exp.Parameter))
+
+
+def bind(bigquery_sql: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The subset of `params` the statement uses; a missing one is an error naming it."""
+    needed = parameters(bigquery_sql)
+    missing = sorted(needed - params.keys())
+    if missing:
+        raise KeyError(f"query parameters not bound: {', '.join('@' + m for m in missing)}")
+    return {name: params[name] for name in needed}
+
+
+def execute_file(
+    con: duckdb.DuckDBPyConnection, relative: str, params: Mapping[str, Any] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Run `sql/<relative>` (BigQuery dialect) on DuckDB with its named parameters bound."""
+    text = catalog.read_sql(relative)
+    try:
+        return con.execute(transpile(text), bind(text, params or {}))
+    except duckdb.Error as err:
+        raise RuntimeError(f"sql/{relative} failed on DuckDB: {err}") from err
+
+
+def fetch_dicts(
+    con: duckdb.DuckDBPyConnection, relative: str, params: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    cur = execute_file(con, relative, params)
+    names = [d[0] for d in cur.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def _select_into(table: catalog.Table, relative: str) -> str:
+    cols = ", ".join(table.column_names)
+    select = transpile(catalog.read_sql(relative))
+    return f"INSERT INTO {table.qualified_name} ({cols}) SELECT {cols} FROM ({select}) AS query_result"
+
+
+def overwrite_partitions(
+    con: duckdb.DuckDBPyConnection,
+    qualified_table: str,
+    relative: str,
+    days: Sequence[Any],
+    params: Mapping[str, Any],
+) -> int:
+    """Replace the day partitions `days` of a table with the rows of a SELECT file, atomically.
+
+    The local twin of a BigQuery query job writing `table$YYYYMMDD` with WRITE_TRUNCATE.
+    """
+    table = catalog.table(qualified_table)
+    if table.partition_field is None:
+        raise ValueError(f"{qualified_table} is not partitioned")
+    text = catalog.read_sql(relative)
+    column = table.partition_field
+    day_expr = f"CAST({column} AS DATE)" if table.field(column).type == "TIMESTAMP" else column
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            f"DELETE FROM {qualified_table} WHERE {day_expr} IN (SELECT UNNEST($days))", {"days": list(days)}
+        )
+        con.execute(_select_into(table, relative), bind(text, params))
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    row = con.execute(
+        f"SELECT count(*) FROM {qualified_table} WHERE {day_expr} IN (SELECT UNNEST($days))",
+        {"days": list(days)},
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def replace_table(
+    con: duckdb.DuckDBPyConnection, qualified_table: str, relative: str, params: Mapping[str, Any]
+) -> int:
+    """Replace a whole table with the rows of a SELECT file, atomically (WRITE_TRUNCATE)."""
+    table = catalog.table(qualified_table)
+    text = catalog.read_sql(relative)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"DELETE FROM {qualified_table}")
+        con.execute(_select_into(table, relative), bind(text, params))
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    row = con.execute(f"SELECT count(*) FROM {qualified_table}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def staging_name(qualified_table: str) -> str:
+    return f"{qualified_table}_staging"
+
+
+def load_parquet(
+    con: duckdb.DuckDBPyConnection, qualified_table: str, files: Iterable[Path | str], *, staging: bool
+) -> int:
+    """Load Parquet files into a table (or its `_staging` twin, replaced), cast to the schema.
+
+    The local twin of a BigQuery load job: WRITE_TRUNCATE into staging, WRITE_APPEND otherwise.
+    """
+    table = catalog.table(qualified_table)
+    paths = [str(p) for p in files]
+    target = staging_name(qualified_table) if staging else qualified_table
+    if staging:
+        con.execute(f"DROP TABLE IF EXISTS {target}")
+        con.execute(create_table_sql(table, target))
+    if not paths:
+        return 0
+    casts = ", ".join(f"CAST({f.name} AS {duckdb_type(f)}) AS {f.name}" for f in table.fields)
+    before = con.execute(f"SELECT count(*) FROM {target}").fetchone()
+    con.execute(
+        f"INSERT INTO {target} SELECT {casts} FROM read_parquet($paths, union_by_name = true)",
+        {"paths": paths},
+    )
+    after = con.execute(f"SELECT count(*) FROM {target}").fetchone()
+    return int(after[0] if after else 0) - int(before[0] if before else 0)
+
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+
+
+def table_rows(con: duckdb.DuckDBPyConnection, qualified_table: str) -> int:
+    if not _IDENT.match(qualified_table):
+        raise ValueError(f"not a table name: {qualified_table!r}")
+    row = con.execute(f"SELECT count(*) FROM {qualified_table}").fetchone()
+    return int(row[0]) if row else 0

@@ -1,0 +1,1 @@
+"""BigQuery SQL and table schemas: the one source of truth every layer reads (see catalog)."""
