@@ -61,7 +61,8 @@ class Table:
 
     def schema_json(self) -> list[dict[str, Any]]:
         """The BigQuery JSON schema exactly as stored, for load jobs and Pulumi."""
-        return _read_json(self.schema_path)  # type: ignore[no-any-return]
+        schema: list[dict[str, Any]] = _read_json(self.schema_path)
+        return schema
 
 
 @cache

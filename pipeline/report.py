@@ -1,0 +1,204 @@
+"""The run report: every figure of the printed summary, as `report.json` and `audit.pipeline_runs`."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from pipeline import plan
+from pipeline.config import DAG_ID, Settings
+from pipeline.runs import window
+
+STEP_IDS = (
+    "claim_files",
+    "clean_raw",
+    "load_silver",
+    "dq_checks",
+    *(s.task_id for s in plan.GOLD_STEPS),
+    "reconcile",
+    "archive_files",
+    "publish",
+)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def _outcome(states: dict[str, str | None], quarantined: int, warnings: int) -> str:
+    finished = {k: v for k, v in states.items() if k in STEP_IDS and k != "publish"}
+    if any(v in ("failed", "upstream_failed") for v in finished.values()):
+        return "failed"
+    if quarantined or warnings:
+        return "warning"
+    return "success"
+
+
+def build(settings: Settings, context: Any) -> dict[str, Any]:
+    """Collect the run's figures from the warehouse and the task results."""
+    from pipeline import warehouse
+
+    run = window(context)
+    ti = context["ti"]
+    states: dict[str, str | None] = (
+        ti.get_task_states(dag_id=DAG_ID, run_ids=[run.run_id]).get(run.run_id, {}) or {}
+    )
+    xcoms = {task_id: ti.xcom_pull(task_ids=task_id) for task_id in STEP_IDS}
+    with warehouse.connect(settings.warehouse_path) as con:
+        files = [
+            dict(zip([d[0] for d in con.description or ()], row, strict=True))
+            for row in con.execute(
+                "SELECT * FROM audit.file_stats WHERE run_id = ? ORDER BY entity, source_file",
+                [run.run_id],
+            ).fetchall()
+        ]
+        reasons = dict(
+            con.execute(
+                "SELECT reason, count(*) FROM audit.quarantine WHERE run_id = ? GROUP BY 1 ORDER BY 1",
+                [run.run_id],
+            ).fetchall()
+        )
+        dq = [
+            {"check_name": r[0], "severity": r[1], "passed": r[2], "failures": r[3], "detail": r[4]}
+            for r in con.execute(
+                "SELECT check_name, severity, passed, failures, detail FROM audit.dq_results "
+                "WHERE run_id = ? ORDER BY check_name",
+                [run.run_id],
+            ).fetchall()
+        ]
+        gold_rows = {s.table: warehouse.table_rows(con, s.table) for s in plan.GOLD_STEPS}
+        silver_rows = {f"silver.{e}": warehouse.table_rows(con, f"silver.{e}") for e in plan.SILVER_ENTITIES}
+        claimed = con.execute(
+            "SELECT count(*) FROM audit.processed_files WHERE run_id = ?", [run.run_id]
+        ).fetchone()
+        totals = {
+            "files": int(claimed[0]) if claimed else 0,
+            "rows_read": sum(int(f["rows_read"]) for f in files),
+            "rows_valid": sum(int(f["rows_valid"]) for f in files),
+            "rows_quarantined": sum(int(f["rows_quarantined"]) for f in files),
+            "duplicates_replaced_in_silver": int(
+                con.execute(
+                    "SELECT count(*) FROM audit.quarantine WHERE run_id = ? AND reason = 'DUPLICATE_KEY' "
+                    "AND source_file NOT IN (SELECT source_file FROM audit.file_stats WHERE run_id = ?)",
+                    [run.run_id, run.run_id],
+                ).fetchone()[0]  # type: ignore[index]
+            ),
+        }
+        affected = (xcoms.get("load_silver") or {}).get("affected_days", [])
+        warnings = sum(1 for r in dq if not r["passed"])
+        outcome = _outcome(states, totals["rows_quarantined"], warnings)
+        seconds = {
+            k: round(float(v["seconds"]), 3)
+            for k, v in xcoms.items()
+            if isinstance(v, dict) and "seconds" in v
+        }
+        con.execute("DELETE FROM audit.pipeline_runs WHERE run_id = ?", [run.run_id])
+        con.execute(
+            "INSERT INTO audit.pipeline_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                run.run_id,
+                run.logical_date,
+                settings.target,
+                totals["files"],
+                totals["rows_read"],
+                totals["rows_valid"],
+                totals["rows_quarantined"],
+                json.dumps(affected),
+                json.dumps(seconds, sort_keys=True),
+                outcome,
+            ],
+        )
+    clean_metrics = (xcoms.get("clean_raw") or {}).get("metrics") or {}
+    summary = {
+        "run_id": run.run_id,
+        "outcome": outcome,
+        **totals,
+        "affected_days": len(affected),
+        "gold_rows": gold_rows,
+    }
+    return {
+        "run_id": run.run_id,
+        "logical_date": run.logical_date,
+        "target": settings.target,
+        "outcome": outcome,
+        "task_states": states,
+        "step_seconds": seconds,
+        "totals": totals,
+        "quarantine_reasons": reasons,
+        "files": files,
+        "affected_days": affected,
+        "data_quality": dq,
+        "silver_rows": silver_rows,
+        "gold_rows": gold_rows,
+        "spark_metrics": clean_metrics,
+        "outputs": {
+            "warehouse": settings.warehouse_path,
+            "quarantine": settings.quarantine_dir,
+            "archive": settings.archive_dir,
+            "dashboard": settings.dashboard_dir / "index.html",
+            "report": settings.report_path,
+        },
+        "summary": summary,
+    }
+
+
+def write(settings: Settings, report: dict[str, Any]) -> Path:
+    """Write the run's report under reports/ and as the latest report.json."""
+    text = json.dumps(report, indent=2, default=_json_default, sort_keys=False) + "\n"
+    settings.reports_dir.mkdir(parents=True, exist_ok=True)
+    from pipeline.runs import run_key
+
+    (settings.reports_dir / f"{run_key(report['run_id'])}.json").write_text(text, encoding="utf-8")
+    settings.report_path.write_text(text, encoding="utf-8")
+    return settings.report_path
+
+
+def render_summary(report: dict[str, Any]) -> str:
+    """The short human summary the CLI prints."""
+    t = report["totals"]
+    lines = [
+        f"run {report['run_id']}: {report['outcome'].upper()}",
+        f"  files {t['files']}  rows in {t['rows_read']}  valid {t['rows_valid']}  "
+        f"quarantined {t['rows_quarantined']}  days touched {len(report['affected_days'])}",
+    ]
+    if report["quarantine_reasons"]:
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(report["quarantine_reasons"].items()))
+        lines.append(f"  quarantine reasons: {reasons}")
+    drift = [
+        f
+        for f in report["files"]
+        if f.get("columns_added") not in (None, "[]") or f.get("columns_renamed") not in (None, "{}")
+    ]
+    for f in drift:
+        lines.append(
+            f"  drift {Path(f['source_file']).name}: added {f.get('columns_added')} renamed {f.get('columns_renamed')} "
+            f"missing {f.get('columns_missing')}"
+        )
+    for f in report["files"]:
+        if f.get("error"):
+            lines.append(f"  rejected file {f['source_file']}: {f['error']}")
+    failed = [d for d in report["data_quality"] if not d["passed"]]
+    for d in failed:
+        lines.append(f"  check {d['check_name']} ({d['severity']}): {d['detail']}")
+    bad = {k: v for k, v in report["task_states"].items() if v in ("failed", "upstream_failed")}
+    if bad:
+        lines.append(f"  failed tasks: {', '.join(sorted(bad))}")
+    gold = "  ".join(f"{k.split('.', 1)[1]} {v}" for k, v in report["gold_rows"].items())
+    lines.append(f"  gold rows: {gold}")
+    o = report["outputs"]
+    lines.append(f"  warehouse {o['warehouse']}")
+    lines.append(f"  report    {o['report']}")
+    lines.append(f"  dashboard {o['dashboard']}")
+    lines.append(f"  quarantine {o['quarantine']}  archive {o['archive']}")
+    return "\n".join(lines)
+
+
+def reason_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    return dict(Counter(r["reason"] for r in rows))

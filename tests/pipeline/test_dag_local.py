@@ -1,0 +1,71 @@
+"""The local DAG: it imports fast, has the expected graph and no cycles."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from pipeline import plan
+from pipeline.dag import build_dag
+
+EXPECTED_TASKS = {
+    "claim_files",
+    "clean_raw",
+    "load_silver",
+    "dq_checks",
+    *(s.task_id for s in plan.GOLD_STEPS),
+    "reconcile",
+    "archive_files",
+    "publish",
+    "report",
+}
+
+
+@pytest.fixture(scope="module")
+def dag():  # type: ignore[no-untyped-def]
+    return build_dag("local")
+
+
+def test_it_has_the_expected_tasks(dag) -> None:  # type: ignore[no-untyped-def]
+    assert set(dag.task_ids) == EXPECTED_TASKS
+
+
+def test_it_has_no_cycles(dag) -> None:  # type: ignore[no-untyped-def]
+    from airflow.utils.dag_cycle_tester import check_cycle
+
+    check_cycle(dag)
+
+
+def test_gold_waits_for_the_quality_gate_and_its_inputs(dag) -> None:  # type: ignore[no-untyped-def]
+    assert "dq_checks" in dag.get_task("gold_aov_daily").upstream_task_ids
+    assert dag.get_task("gold_customer_rfm").upstream_task_ids == {"gold_customer_daily"}
+    assert dag.get_task("gold_peak_hours").upstream_task_ids == {"gold_peak_hours_daily"}
+    assert dag.get_task("clean_raw").upstream_task_ids == {"claim_files"}
+
+
+def test_report_runs_whatever_happened(dag) -> None:  # type: ignore[no-untyped-def]
+    report = dag.get_task("report")
+    assert str(report.trigger_rule) in ("all_done", "TriggerRule.ALL_DONE")
+    assert {"reconcile", "archive_files", "gold_aov_daily"} <= report.upstream_task_ids
+
+
+def test_schedule_is_daily_without_catchup(dag) -> None:  # type: ignore[no-untyped-def]
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert dag.dag_id == "customer_analytics"
+
+
+def test_the_dag_file_imports_fast_without_spark_or_duckdb() -> None:
+    code = (
+        "import time, sys; import airflow.sdk; t = time.perf_counter();"
+        "import pipeline.dags.customer_analytics as m; dt = time.perf_counter() - t;"
+        "heavy = [n for n in ('pyspark', 'duckdb', 'matplotlib', 'pandas') if n in sys.modules];"
+        "print('RESULT', dt, heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = next(line for line in out.stdout.splitlines() if line.startswith("RESULT "))
+    _, seconds, heavy = result.split(" ", 2)
+    assert float(seconds) < 1.0, out.stdout
+    assert heavy == "[]", f"heavy modules imported at parse time: {heavy}"
