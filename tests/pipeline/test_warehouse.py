@@ -1,0 +1,65 @@
+"""The DuckDB warehouse is built from the schema files and runs BigQuery SQL through sqlglot."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipeline import warehouse
+from sql import catalog
+
+
+@pytest.fixture
+def con(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    return warehouse.connect(tmp_path / "w.duckdb")
+
+
+@pytest.mark.parametrize("table", catalog.tables(), ids=lambda t: t.qualified_name)
+def test_every_table_matches_its_schema_file(con: duckdb.DuckDBPyConnection, table: catalog.Table) -> None:
+    rows = con.execute(
+        "select column_name, data_type, is_nullable from information_schema.columns "
+        "where table_schema = ? and table_name = ? order by ordinal_position",
+        [table.dataset, table.name],
+    ).fetchall()
+    expected = [
+        (f.name, warehouse.duckdb_type(f).replace(" ", ""), "NO" if f.required else "YES")
+        for f in table.fields
+    ]
+    actual = [(name, dtype.replace(" ", ""), nullable) for name, dtype, nullable in rows]
+    # DuckDB reports TIMESTAMPTZ as 'TIMESTAMP WITH TIME ZONE'.
+    actual = [(n, "TIMESTAMPTZ" if t == "TIMESTAMPWITHTIMEZONE" else t, m) for n, t, m in actual]
+    assert actual == expected
+
+
+def test_sessions_run_in_utc_like_bigquery(con: duckdb.DuckDBPyConnection) -> None:
+    day = con.execute("select cast(timestamptz '2025-01-01 23:30:00-05:00' as date)").fetchone()
+    assert day == (date(2025, 1, 2),)
+
+
+def test_named_parameters_are_bound_and_a_missing_one_is_named() -> None:
+    sql = "select x from t where d in unnest(@days) and r = @run_date"
+    assert warehouse.parameters(sql) == {"days", "run_date"}
+    assert warehouse.bind(sql, {"days": [], "run_date": 1, "unused": 2}) == {"days": [], "run_date": 1}
+    with pytest.raises(KeyError, match="@run_date"):
+        warehouse.bind(sql, {"days": []})
+
+
+def test_a_numeric_keeps_its_declared_scale() -> None:
+    field = catalog.table("silver.transactions").field("amount")
+    assert warehouse.duckdb_type(field) == "DECIMAL(18, 2)"
+
+
+def test_load_parquet_stages_and_casts_to_the_schema(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    path = tmp_path / "agents.parquet"
+    con.execute(
+        f"copy (select 'a1' as agent_id, 'Ann' as agent_name, 'north' as team, '2024-01-02' as hire_date, "
+        f"null as extra, 'f.csv' as source_file, 1 as record_number, 'r1' as run_id) to '{path}' (format parquet)"
+    )
+    assert warehouse.load_parquet(con, "silver.agents", [path], staging=True) == 1
+    row = con.execute("select agent_id, hire_date from silver.agents_staging").fetchone()
+    assert row == ("a1", date(2024, 1, 2))
+    assert warehouse.load_parquet(con, "silver.agents", [], staging=True) == 0
+    assert warehouse.table_rows(con, "silver.agents_staging") == 0
