@@ -85,6 +85,16 @@ def claim_files(
         claims.append(Claim(entity, source_file, str(target), digest, path.stat().st_size))
     con.execute("BEGIN TRANSACTION")
     for claim in claims:
+        previous = status.get((claim.source_file, claim.content_sha256))
+        if previous is not None and previous[1] != run_id:
+            # Taken over from a run that died before archiving: forget what it recorded for the
+            # file, so the figures count the file once (its MERGE into silver is keyed, so silver
+            # needs nothing).
+            for qualified in ("audit.quarantine", "audit.file_stats"):
+                con.execute(
+                    f"DELETE FROM {qualified} WHERE run_id = ? AND source_file = ?",
+                    [previous[1], claim.source_file],
+                )
         con.execute(
             "DELETE FROM audit.processed_files WHERE source_file = ? AND content_sha256 = ?",
             [claim.source_file, claim.content_sha256],
