@@ -639,8 +639,9 @@ def _example_mobile(region: str) -> phonenumbers.PhoneNumber:
     return example
 
 
-def _phone(rng: random.Random, country: _Country) -> str:
-    """A number valid for `phonenumbers` in the country, in E.164, international or national format."""
+def _phone(rng: random.Random, country: _Country, *, national_ok: bool = True) -> str:
+    """A number valid for `phonenumbers` in the country, in E.164, international or national format
+    (national only when the record also names the country, without which it cannot be parsed)."""
     example = _example_mobile(country.alpha2)
     prefix = str(example.national_number)[:-6]
     number = example
@@ -655,6 +656,8 @@ def _phone(rng: random.Random, country: _Country) -> str:
     if style < 0.2:
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     if style < 0.7:
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    if not national_ok:
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
 
@@ -694,13 +697,15 @@ def _customers(spec: SampleSpec) -> tuple[_Customer, ...]:
         # Pareto-like order frequency, capped: a few repeat-heavy customers, many occasional ones.
         weight = min(rng.paretovariate(1.3), 25.0)
         churn = spec.start + timedelta(days=rng.randrange(spec.days)) if rng.random() < 0.25 else None
+        country_text = "" if rng.random() < 0.02 else _country_text(rng, country)
+        phone = "" if rng.random() < 0.06 else _phone(rng, country, national_ok=bool(country_text))
         out.append(
             _Customer(
                 customer_id=f"C{i + 1:06d}",
                 full_name=f"{first} {last}",
                 email="" if rng.random() < 0.04 else email,
-                phone="" if rng.random() < 0.06 else _phone(rng, country),
-                country="" if rng.random() < 0.02 else _country_text(rng, country),
+                phone=phone,
+                country=country_text,
                 city="" if rng.random() < 0.03 else rng.choice(country.cities),
                 signup=signup,
                 weight=weight,
