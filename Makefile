@@ -6,7 +6,7 @@ OUTPUT ?= var
 ROWS ?= 10000000
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test lint typecheck sqllint pytest setup java fmt bench-clean clean
+.PHONY: run test lint typecheck sqllint pytest setup java fmt plan bench-clean clean
 
 setup: java
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
@@ -37,6 +37,11 @@ test: lint typecheck sqllint pytest
 fmt: setup
 	$(UV) run --locked ruff format .
 	$(UV) run --locked ruff check --fix .
+
+# Offline plan of a Pulumi stack (no credentials): the resource tree with key properties.
+STACK ?= dev
+plan: setup
+	$(UV) run --locked python -m infra.plan --stack $(STACK)
 
 bench-clean: setup
 	$(UV) run --locked python -m bench.clean --rows $(ROWS)

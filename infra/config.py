@@ -1,0 +1,291 @@
+"""Stack configuration, read once into typed frozen dataclasses.
+
+Every difference between environments lives in `Pulumi.<stack>.yaml` under the `cdi:` namespace;
+`load()` reads it through `pulumi.Config` and validates it, so the components never read config
+themselves. `composer_pypi_packages()` reads the DAG's PyPI packages from the `[project]
+dependencies` of `pyproject.toml`, the one list shared with the project's dependency metadata.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import pulumi
+from packaging.requirements import Requirement
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PYPROJECT = REPO_ROOT / "pyproject.toml"
+NAMESPACE = "cdi"
+
+# Labels every labelled resource carries; `labels` in the stack config adds to them.
+REQUIRED_LABELS = ("app", "env", "managed-by", "team")
+_LABEL_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
+_REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+
+class ConfigError(ValueError):
+    """A stack config value is missing or invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Workload:
+    """CPU, memory and storage of one Airflow component (Composer 3 workloads config)."""
+
+    cpu: float
+    memory_gb: float
+    storage_gb: float = 0.0
+    count: int = 1
+    min_count: int = 1
+    max_count: int = 1
+
+
+@dataclass(frozen=True)
+class ComposerSettings:
+    image_version: str
+    environment_size: str
+    scheduler: Workload
+    web_server: Workload
+    worker: Workload
+    triggerer: Workload
+    dag_processor: Workload
+    airflow_config_overrides: Mapping[str, str]
+    resilience_mode: str = "STANDARD_RESILIENCE"
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Days before lifecycle actions; see `infra/components/storage.py`."""
+
+    archive_nearline_days: int
+    archive_coldline_days: int
+    archive_archive_days: int
+    staging_expiry_days: int
+    quarantine_expiry_days: int
+    noncurrent_version_days: int
+    landing_message_retention: str = "604800s"
+    bq_time_travel_hours: int = 168
+
+
+@dataclass(frozen=True)
+class Alerts:
+    emails: tuple[str, ...]
+    freshness_hours: int
+    slack_channel: str = ""
+    slack_token: pulumi.Output[str] | None = None
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Values the DAG reads on GCP besides resource names (see `pipeline.config.ENV`)."""
+
+    source_tz: str = "UTC"
+    reporting_tz: str = "UTC"
+    default_currency: str = "USD"
+    csv_delimiter: str = ","
+    on_bad_file: str = "fail"
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Everything that differs between stacks, validated; build it with `load()`."""
+
+    stack: str
+    project: str
+    region: str
+    data_location: str
+    labels: Mapping[str, str]
+    subnet_cidr: str
+    private_networking: bool
+    cmek: bool
+    deletion_protection: bool
+    composer: ComposerSettings
+    retention: Retention
+    alerts: Alerts
+    pipeline: PipelineSettings
+    github_repository: str
+    state_bucket: str = ""
+    dataproc_history_server: bool = False
+    spark_dist_dir: Path = field(default_factory=lambda: REPO_ROOT / "dist" / "spark")
+
+    @property
+    def kms_data_location(self) -> str:
+        """Cloud KMS location matching `data_location` (multi-region EU -> `europe`)."""
+        return {"EU": "europe", "US": "us"}.get(self.data_location.upper(), self.data_location.lower())
+
+
+def composer_pypi_packages(pyproject: Path = PYPROJECT) -> dict[str, str]:
+    """`[project].dependencies` as Composer wants them: `{"name[extras]": "specifier"}`."""
+    data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    packages: dict[str, str] = {}
+    for raw in data["project"]["dependencies"]:
+        req = Requirement(raw)
+        if req.marker is not None or req.url is not None:
+            raise ConfigError(f"{pyproject}: {raw!r}: Composer takes only name, extras and version")
+        extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+        packages[f"{req.name.lower()}{extras}"] = str(req.specifier)
+    return dict(sorted(packages.items()))
+
+
+def _obj(cfg: pulumi.Config, key: str) -> dict[str, Any]:
+    value = cfg.require_object(key)
+    if not isinstance(value, dict):
+        raise ConfigError(f"{NAMESPACE}:{key} must be a map, got {type(value).__name__}")
+    return value
+
+
+def _take(raw: dict[str, Any], key: str, where: str) -> Any:
+    if key not in raw:
+        raise ConfigError(f"{NAMESPACE}:{where}.{key} is required")
+    return raw[key]
+
+
+def _no_extra(raw: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    extra = sorted(set(raw) - allowed)
+    if extra:
+        raise ConfigError(f"{NAMESPACE}:{where}: unknown keys {extra} (allowed: {sorted(allowed)})")
+
+
+def _workload(raw: dict[str, Any], where: str) -> Workload:
+    _no_extra(raw, {"cpu", "memoryGb", "storageGb", "count", "minCount", "maxCount"}, where)
+    return Workload(
+        cpu=float(_take(raw, "cpu", where)),
+        memory_gb=float(_take(raw, "memoryGb", where)),
+        storage_gb=float(raw.get("storageGb", 0)),
+        count=int(raw.get("count", 1)),
+        min_count=int(raw.get("minCount", 1)),
+        max_count=int(raw.get("maxCount", 1)),
+    )
+
+
+def _composer(raw: dict[str, Any]) -> ComposerSettings:
+    keys = {"imageVersion", "environmentSize", "workloads", "airflowConfigOverrides", "resilienceMode"}
+    _no_extra(raw, keys, "composer")
+    image = str(_take(raw, "imageVersion", "composer"))
+    if not re.match(r"^composer-3-airflow-3\.\d+\.\d+(-build\.\d+)?$", image):
+        raise ConfigError(
+            f"{NAMESPACE}:composer.imageVersion {image!r}: expected a Composer 3 Airflow 3 image"
+        )
+    workloads = _take(raw, "workloads", "composer")
+    _no_extra(
+        workloads, {"scheduler", "webServer", "worker", "triggerer", "dagProcessor"}, "composer.workloads"
+    )
+    overrides = raw.get("airflowConfigOverrides", {})
+    for key in overrides:
+        if not re.match(r"^[a-z_]+-[a-z_]+$", key):
+            raise ConfigError(f"{NAMESPACE}:composer.airflowConfigOverrides: {key!r} is not 'section-key'")
+    return ComposerSettings(
+        image_version=image,
+        environment_size=str(_take(raw, "environmentSize", "composer")),
+        scheduler=_workload(
+            _take(workloads, "scheduler", "composer.workloads"), "composer.workloads.scheduler"
+        ),
+        web_server=_workload(
+            _take(workloads, "webServer", "composer.workloads"), "composer.workloads.webServer"
+        ),
+        worker=_workload(_take(workloads, "worker", "composer.workloads"), "composer.workloads.worker"),
+        triggerer=_workload(
+            _take(workloads, "triggerer", "composer.workloads"), "composer.workloads.triggerer"
+        ),
+        dag_processor=_workload(
+            _take(workloads, "dagProcessor", "composer.workloads"), "composer.workloads.dagProcessor"
+        ),
+        airflow_config_overrides=MappingProxyType({str(k): str(v) for k, v in sorted(overrides.items())}),
+        resilience_mode=str(raw.get("resilienceMode", "STANDARD_RESILIENCE")),
+    )
+
+
+def _retention(raw: dict[str, Any]) -> Retention:
+    names = {
+        "archiveNearlineDays": "archive_nearline_days",
+        "archiveColdlineDays": "archive_coldline_days",
+        "archiveArchiveDays": "archive_archive_days",
+        "stagingExpiryDays": "staging_expiry_days",
+        "quarantineExpiryDays": "quarantine_expiry_days",
+        "noncurrentVersionDays": "noncurrent_version_days",
+    }
+    _no_extra(raw, set(names) | {"landingMessageRetention", "bqTimeTravelHours"}, "retention")
+    values = {attr: int(_take(raw, key, "retention")) for key, attr in names.items()}
+    if not values["archive_nearline_days"] < values["archive_coldline_days"] < values["archive_archive_days"]:
+        raise ConfigError(f"{NAMESPACE}:retention: archive tiers must be in increasing order of days")
+    return Retention(
+        **values,
+        landing_message_retention=str(raw.get("landingMessageRetention", "604800s")),
+        bq_time_travel_hours=int(raw.get("bqTimeTravelHours", 168)),
+    )
+
+
+def _labels(stack: str, raw: dict[str, Any]) -> Mapping[str, str]:
+    labels = {"app": "cdi", "env": stack, "managed-by": "pulumi"}
+    labels.update({str(k): str(v) for k, v in raw.items()})
+    for key, value in labels.items():
+        if not _LABEL_RE.match(key) or not _LABEL_VALUE_RE.match(value):
+            raise ConfigError(f"{NAMESPACE}:labels: {key}={value!r} is not a valid GCP label")
+    missing = [k for k in REQUIRED_LABELS if not labels.get(k)]
+    if missing:
+        raise ConfigError(f"{NAMESPACE}:labels must set {missing}")
+    return MappingProxyType(dict(sorted(labels.items())))
+
+
+def load(stack: str | None = None) -> StackConfig:
+    """Read and validate the `cdi:` config of the current (or given) stack."""
+    cfg = pulumi.Config(NAMESPACE)
+    stack = stack or pulumi.get_stack()
+    alerts = _obj(cfg, "alerts")
+    _no_extra(alerts, {"emails", "freshnessHours", "slackChannel"}, "alerts")
+    emails = tuple(str(e) for e in _take(alerts, "emails", "alerts"))
+    if not emails or any("@" not in e for e in emails):
+        raise ConfigError(f"{NAMESPACE}:alerts.emails needs at least one e-mail address")
+    slack_channel = str(alerts.get("slackChannel", ""))
+    slack_token = cfg.get_secret("slackToken") if slack_channel else None
+    if slack_channel and slack_token is None:
+        raise ConfigError(
+            f"{NAMESPACE}:alerts.slackChannel is set: set the secret {NAMESPACE}:slackToken too"
+        )
+    pipeline_raw = cfg.get_object("pipeline") or {}
+    _no_extra(
+        pipeline_raw, {"sourceTz", "reportingTz", "defaultCurrency", "csvDelimiter", "onBadFile"}, "pipeline"
+    )
+    on_bad_file = str(pipeline_raw.get("onBadFile", "fail"))
+    if on_bad_file not in ("fail", "warn"):
+        raise ConfigError(f"{NAMESPACE}:pipeline.onBadFile must be 'fail' or 'warn'")
+    repo = cfg.require("githubRepository")
+    if not _REPO_RE.match(repo):
+        raise ConfigError(f"{NAMESPACE}:githubRepository {repo!r}: expected 'owner/name'")
+    spark_dist = cfg.get("sparkDistDir")
+    return StackConfig(
+        stack=stack,
+        project=cfg.require("project"),
+        region=cfg.require("region"),
+        data_location=cfg.require("dataLocation"),
+        labels=_labels(stack, cfg.get_object("labels") or {}),
+        subnet_cidr=cfg.require("subnetCidr"),
+        private_networking=cfg.require_bool("privateNetworking"),
+        cmek=cfg.require_bool("cmek"),
+        deletion_protection=cfg.require_bool("deletionProtection"),
+        composer=_composer(_obj(cfg, "composer")),
+        retention=_retention(_obj(cfg, "retention")),
+        alerts=Alerts(
+            emails=emails,
+            freshness_hours=int(_take(alerts, "freshnessHours", "alerts")),
+            slack_channel=slack_channel,
+            slack_token=slack_token,
+        ),
+        pipeline=PipelineSettings(
+            source_tz=str(pipeline_raw.get("sourceTz", "UTC")),
+            reporting_tz=str(pipeline_raw.get("reportingTz", "UTC")),
+            default_currency=str(pipeline_raw.get("defaultCurrency", "USD")),
+            csv_delimiter=str(pipeline_raw.get("csvDelimiter", ",")),
+            on_bad_file=on_bad_file,
+        ),
+        github_repository=repo,
+        state_bucket=cfg.get("stateBucket") or "",
+        dataproc_history_server=cfg.get_bool("dataprocHistoryServer") or False,
+        spark_dist_dir=(REPO_ROOT / spark_dist) if spark_dist else REPO_ROOT / "dist" / "spark",
+    )

@@ -1,0 +1,1 @@
+"""The `cdi-guardrails` policy pack (pulumi-policy); rules in `rules.py`."""

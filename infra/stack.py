@@ -1,0 +1,218 @@
+"""Wires the components of one stack together; `infra/__main__.py` calls `build()` and exports.
+
+Order: services -> identity -> encryption (prod) -> network, storage, warehouse -> composer,
+dataproc -> monitoring -> code deployment. Dependencies are explicit `depends_on` on components.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pulumi
+import pulumi_gcp as gcp
+
+from infra import artifacts, iamdata
+from infra.components.composer import Composer
+from infra.components.dataproc import Dataproc
+from infra.components.deploy import CodeDeploy
+from infra.components.encryption import Encryption
+from infra.components.identity import Identity
+from infra.components.monitoring import Monitoring
+from infra.components.network import Network
+from infra.components.services import ProjectServices, services_for
+from infra.components.storage import Storage
+from infra.components.warehouse import Warehouse
+from infra.config import StackConfig, composer_pypi_packages
+from pipeline.config import DAG_ID, ENV
+from sql import catalog
+
+# ENV keys that only the local target reads (folders on the laptop); everything else is set on Composer.
+LOCAL_ONLY_ENV = frozenset({"landing_dir", "output_dir"})
+COMPOSER_ENVIRONMENT = "cdi"
+
+
+def dag_environment(
+    cfg: StackConfig,
+    buckets: Mapping[str, pulumi.Input[str]],
+    dataproc_service_account: pulumi.Input[str],
+    dataproc_subnet: pulumi.Input[str],
+) -> dict[str, pulumi.Input[str]]:
+    """Composer environment variables, named by `pipeline.config.ENV` (never typed here)."""
+    values: dict[str, pulumi.Input[str]] = {
+        "target": "gcp",
+        "project": cfg.project,
+        "region": cfg.region,
+        "landing_bucket": buckets["landing"],
+        "archive_bucket": buckets["archive"],
+        "quarantine_bucket": buckets["quarantine"],
+        "staging_bucket": buckets["staging"],
+        "artifacts_bucket": buckets["artifacts"],
+        "dataproc_service_account": dataproc_service_account,
+        "dataproc_subnet": dataproc_subnet,
+        "bq_location": cfg.data_location,
+        "source_tz": cfg.pipeline.source_tz,
+        "reporting_tz": cfg.pipeline.reporting_tz,
+        "default_currency": cfg.pipeline.default_currency,
+        "csv_delimiter": cfg.pipeline.csv_delimiter,
+        "on_bad_file": cfg.pipeline.on_bad_file,
+        "alert_emails": ",".join(cfg.alerts.emails),
+    }
+    unknown = sorted(set(values) - set(ENV))
+    if unknown:
+        raise KeyError(f"pipeline.config.ENV has no keys {unknown}")
+    return {ENV[key]: value for key, value in sorted(values.items())}
+
+
+def build(cfg: StackConfig) -> dict[str, pulumi.Input[object]]:
+    """Declare every resource of the stack; returns the stack outputs."""
+    iam = iamdata.load()
+    labels = dict(cfg.labels)
+    project_number = gcp.organizations.get_project_output(project_id=cfg.project).number
+
+    services = ProjectServices("cdi-services", {"project": cfg.project, "services": services_for(cfg.cmek)})
+    after_services = pulumi.ResourceOptions(depends_on=[services])
+    identity = Identity(
+        "cdi-identity",
+        {
+            "project": cfg.project,
+            "project_number": project_number,
+            "iam": iam,
+            "github_repository": cfg.github_repository,
+            "state_bucket": cfg.state_bucket,
+        },
+        after_services,
+    )
+    encryption = (
+        Encryption(
+            "cdi-cmek",
+            {
+                "project": cfg.project,
+                "data_location": cfg.kms_data_location,
+                "region": cfg.region,
+                "labels": labels,
+                "iam": iam,
+                "members": identity.members,
+                "prevent_destroy": cfg.deletion_protection,
+            },
+            pulumi.ResourceOptions(depends_on=[services, identity]),
+        )
+        if cfg.cmek
+        else None
+    )
+    after_keys = pulumi.ResourceOptions(
+        depends_on=[services, identity, *([encryption] if encryption else [])]
+    )
+    network = Network(
+        "cdi-net",
+        {"project": cfg.project, "region": cfg.region, "subnet_cidr": cfg.subnet_cidr},
+        after_services,
+    )
+    storage = Storage(
+        "cdi-storage",
+        {
+            "project": cfg.project,
+            "prefix": cfg.project,
+            "data_location": cfg.data_location,
+            "region": cfg.region,
+            "labels": labels,
+            "retention": cfg.retention,
+            "kms_keys": encryption.key_ids if encryption else None,
+            "deletion_protection": cfg.deletion_protection,
+            "iam": iam,
+            "members": identity.members,
+        },
+        after_keys,
+    )
+    warehouse = Warehouse(
+        "cdi-warehouse",
+        {
+            "project": cfg.project,
+            "location": cfg.data_location,
+            "datasets": catalog.DATASETS,
+            "tables": catalog.tables(),
+            "labels": labels,
+            "kms_key": encryption.key_ids["data"] if encryption else None,
+            "deletion_protection": cfg.deletion_protection,
+            "time_travel_hours": cfg.retention.bq_time_travel_hours,
+            "iam": iam,
+            "members": identity.members,
+        },
+        after_keys,
+    )
+    dataproc = Dataproc(
+        "cdi-dataproc",
+        {
+            "project": cfg.project,
+            "region": cfg.region,
+            "service_account": identity.emails["dataproc"],
+            "subnetwork": network.subnet_self_link,
+            "staging_bucket": storage.bucket_names["staging"],
+            "history_server": cfg.dataproc_history_server,
+            "kms_key": encryption.key_ids["regional"] if encryption else None,
+            "labels": labels,
+        },
+        pulumi.ResourceOptions(depends_on=[identity, storage, network]),
+    )
+    composer = Composer(
+        COMPOSER_ENVIRONMENT,
+        {
+            "project": cfg.project,
+            "region": cfg.region,
+            "settings": cfg.composer,
+            "service_account": identity.emails["composer"],
+            "network": network.network_id,
+            "subnetwork": network.subnet_id,
+            "bucket": storage.bucket_names["composer"],
+            "private": cfg.private_networking,
+            "kms_key": encryption.key_ids["regional"] if encryption else None,
+            "pypi_packages": composer_pypi_packages(),
+            "env_variables": dag_environment(
+                cfg, storage.bucket_names, identity.emails["dataproc"], network.subnet_self_link
+            ),
+            "labels": labels,
+        },
+        pulumi.ResourceOptions(depends_on=[identity, storage, warehouse, network]),
+    )
+    Monitoring(
+        "cdi-monitoring",
+        {
+            "project": cfg.project,
+            "environment_name": COMPOSER_ENVIRONMENT,
+            "dag_id": DAG_ID,
+            "emails": cfg.alerts.emails,
+            "slack_channel": cfg.alerts.slack_channel,
+            "slack_token": cfg.alerts.slack_token,
+            "freshness_hours": cfg.alerts.freshness_hours,
+            "labels": labels,
+        },
+        after_services,
+    )
+    deploy = CodeDeploy(
+        "cdi-deploy",
+        {
+            "composer_bucket": storage.bucket_names["composer"],
+            "artifacts_bucket": storage.bucket_names["artifacts"],
+            "dag_files": artifacts.dag_artifacts(),
+            "spark_files": artifacts.spark_artifacts(cfg.spark_dist_dir),
+        },
+        pulumi.ResourceOptions(depends_on=[storage]),
+    )
+
+    return {
+        "project": cfg.project,
+        "buckets": storage.bucket_names,
+        "landing_topic": storage.topic_ids["landing_events"],
+        "landing_subscription": storage.subscription_ids["landing_arrivals"],
+        "datasets": warehouse.dataset_ids,
+        "service_accounts": identity.emails,
+        "workload_identity_provider": identity.workload_identity_provider,
+        "composer_environment": composer.environment_name,
+        "composer_bucket": storage.bucket_names["composer"],
+        "airflow_uri": composer.airflow_uri,
+        "dag_gcs_prefix": composer.dag_gcs_prefix,
+        "dag_folder": deploy.dag_folder,
+        "spark_job_uri": deploy.spark_job_uri,
+        "dataproc_subnet": network.subnet_self_link,
+        "dataproc_history_server": dataproc.history_server_cluster,
+        "kms_keys": encryption.key_ids if encryption else {},
+    }

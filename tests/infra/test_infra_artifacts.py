@@ -1,0 +1,124 @@
+"""Code deployment artefacts: stable names, same bytes on every build, so a second `up` changes nothing."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from infra import artifacts
+from infra.artifacts import ArtifactError
+from infra.config import REPO_ROOT
+from infra.mocks import StackRun
+
+
+def test_dag_folder_mirrors_pipeline_and_sql() -> None:
+    dag = artifacts.dag_artifacts()
+    names = [a.object_name for a in dag]
+    assert names == sorted(names)
+    assert len(names) == len(set(names))
+    python = sorted(
+        p.relative_to(REPO_ROOT / "pipeline").as_posix()
+        for p in (REPO_ROOT / "pipeline").rglob("*.py")
+        if "__pycache__" not in p.parts
+    )
+    assert [n.removeprefix("dags/pipeline/") for n in names if n.startswith("dags/pipeline/")] == python
+    assert "dags/sql/schemas/tables.json" in names
+    assert "dags/sql/catalog.py" in names
+    assert all(not n.endswith(".pyc") and "__pycache__" not in n for n in names)
+    for artifact in dag:
+        assert artifact.path.is_file(), artifact.object_name
+        assert artifact.path.is_relative_to(REPO_ROOT), artifact.object_name
+
+
+def test_object_names_are_repository_paths(spark_dist: Path) -> None:
+    """No timestamp, build id or local path in a name: the name is the file's place in the repo."""
+    for artifact in artifacts.dag_artifacts():
+        top = "pipeline" if artifact.object_name.startswith("dags/pipeline/") else "sql"
+        relative = artifact.object_name.removeprefix(f"dags/{top}/")
+        assert artifact.path == REPO_ROOT / top / relative, artifact.object_name
+    for artifact in artifacts.spark_artifacts(spark_dist, build=False):
+        assert artifact.object_name == f"spark/{artifact.path.name}"
+
+
+def test_airflowignore_leaves_only_the_dag_entry_files_to_parse() -> None:
+    dag = artifacts.dag_artifacts()
+    ignore = artifacts.airflowignore(dag).splitlines()
+    assert "sql/" in ignore
+    entry = [a.object_name for a in dag if a.object_name.startswith(f"dags/{artifacts.DAG_ENTRY_DIR}/")]
+    assert entry, "the DAG entry file(s) under pipeline/dags/ are uploaded"
+    for name in entry:
+        assert name.removeprefix("dags/") not in ignore
+    assert "pipeline/dag.py" in ignore
+    assert artifacts.airflowignore(dag) == artifacts.airflowignore(artifacts.dag_artifacts())
+
+
+def test_two_builds_give_the_same_names_and_hashes(
+    tmp_path: Path, make_spark_dist: Callable[[Path], None]
+) -> None:
+    """The property behind "a second pulumi up plans no change", for the DAG folder and the job."""
+    assert artifacts.manifest(artifacts.dag_artifacts()) == artifacts.manifest(artifacts.dag_artifacts())
+    first, second = tmp_path / "a", tmp_path / "b"
+    if importlib.util.find_spec("spark.package") is not None:
+        artifacts.build_spark_dist(first)
+        artifacts.build_spark_dist(second)
+    else:
+        make_spark_dist(first)
+        make_spark_dist(second)
+    one = artifacts.manifest(artifacts.spark_artifacts(first, build=False))
+    two = artifacts.manifest(artifacts.spark_artifacts(second, build=False))
+    assert list(one) == ["spark/job.py", "spark/cdi_spark.zip"]
+    assert one == two
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("spark.package") is None, reason="spark/package.py is not there yet"
+)
+def test_the_real_spark_package_is_reproducible(tmp_path: Path) -> None:
+    artifacts.build_spark_dist(tmp_path / "a")
+    artifacts.build_spark_dist(tmp_path / "b")
+    a = artifacts.manifest(artifacts.spark_artifacts(tmp_path / "a", build=False))
+    b = artifacts.manifest(artifacts.spark_artifacts(tmp_path / "b", build=False))
+    assert a == b
+
+
+def test_missing_spark_dist_is_built_or_fails_clearly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_spark_dist: Callable[[Path], None]
+) -> None:
+    calls: list[Path] = []
+
+    class FakePackage:
+        @staticmethod
+        def build(out_dir: Path) -> None:
+            calls.append(out_dir)
+            make_spark_dist(out_dir)
+
+    monkeypatch.setitem(sys.modules, "spark.package", FakePackage)
+    built = artifacts.spark_artifacts(tmp_path / "dist")
+    assert calls == [tmp_path / "dist"]
+    assert [a.object_name for a in built] == [
+        "spark/job.py",
+        "spark/cdi_spark.zip",
+    ]
+
+    monkeypatch.setitem(sys.modules, "spark.package", None)
+    with pytest.raises(ArtifactError, match=r"spark/package\.py is not importable"):
+        artifacts.spark_artifacts(tmp_path / "missing")
+    with pytest.raises(ArtifactError, match="lacks"):
+        artifacts.spark_artifacts(tmp_path / "missing", build=False)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_stack_uploads_every_artefact_from_file_assets(
+    stack_runs: dict[str, StackRun], stack: str
+) -> None:
+    run = stack_runs[stack]
+    objects = {r.inputs["name"]: r.inputs for r in run.of_type("gcp:storage/bucketObject:BucketObject")}
+    for artifact in artifacts.dag_artifacts():
+        assert objects[artifact.object_name]["bucket"] == f"cdi-{stack}-composer"
+        assert objects[artifact.object_name]["source"] == {"asset": "file", "path": str(artifact.path)}
+    for name in ("spark/job.py", "spark/cdi_spark.zip"):
+        assert objects[name]["bucket"] == f"cdi-{stack}-artifacts"

@@ -1,0 +1,113 @@
+"""Stack config: both stack files load into the typed config, and bad values are refused by key."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Iterator
+
+import pulumi
+import pytest
+
+from infra import config
+from infra.config import ConfigError, composer_pypi_packages
+from infra.mocks import stack_config_values
+
+
+@pytest.fixture
+def set_config() -> Iterator[None]:
+    yield
+    pulumi.runtime.set_all_config({}, [])
+
+
+def _load(stack: str, **overrides: object) -> config.StackConfig:
+    values = stack_config_values(stack)
+    for key, value in overrides.items():
+        values[f"cdi:{key}"] = value if isinstance(value, str) else json.dumps(value)
+    pulumi.runtime.set_all_config(values, [])
+    return config.load(stack)
+
+
+@pytest.mark.usefixtures("set_config")
+def test_every_environment_difference_is_stack_config() -> None:
+    dev, prod = _load("dev"), _load("prod")
+    assert (dev.project, prod.project) == ("cdi-dev", "cdi-prod")
+    assert dev.region == prod.region == "europe-west1"
+    assert dev.data_location == prod.data_location == "EU"
+    assert (dev.private_networking, prod.private_networking) == (False, True)
+    assert (dev.cmek, prod.cmek) == (False, True)
+    assert (dev.deletion_protection, prod.deletion_protection) == (False, True)
+    assert dev.composer.image_version.startswith("composer-3-airflow-3.")
+    assert dev.composer.environment_size != prod.composer.environment_size
+    assert prod.composer.worker.max_count > dev.composer.worker.max_count
+    assert prod.retention.quarantine_expiry_days > dev.retention.quarantine_expiry_days
+    assert dev.alerts.emails
+    assert prod.alerts.emails
+    assert dev.alerts.emails != prod.alerts.emails
+    assert dev.labels["env"] == "dev"
+    assert prod.labels["env"] == "prod"
+    assert all(dev.labels[k] for k in config.REQUIRED_LABELS)
+    assert prod.kms_data_location == "europe"
+
+
+@pytest.mark.usefixtures("set_config")
+def test_config_is_frozen() -> None:
+    cfg = _load("dev")
+    with pytest.raises(AttributeError):
+        cfg.project = "other"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        cfg.labels["env"] = "prod"  # type: ignore[index]
+
+
+@pytest.mark.usefixtures("set_config")
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"composer": {"imageVersion": "composer-2.9.0-airflow-2.9.3"}}, "Composer 3 Airflow 3"),
+        ({"alerts": {"emails": [], "freshnessHours": 26}}, "alerts.emails"),
+        ({"alerts": {"emails": ["a@example.com"], "freshnessHours": 26, "slackChannel": "#x"}}, "slackToken"),
+        ({"labels": {"team": "Data Platform"}}, "not a valid GCP label"),
+        ({"pipeline": {"onBadFile": "ignore"}}, "onBadFile"),
+        ({"pipeline": {"sourceTimezone": "UTC"}}, "unknown keys"),
+        ({"githubRepository": "not a repo"}, "owner/name"),
+    ],
+)
+def test_invalid_config_is_refused_with_the_key(overrides: dict[str, object], message: str) -> None:
+    values = stack_config_values("dev")
+    for key, value in overrides.items():
+        if key == "composer":
+            merged = json.loads(values["cdi:composer"]) | value  # type: ignore[operator]
+            value = merged
+        values[f"cdi:{key}"] = value if isinstance(value, str) else json.dumps(value)
+    pulumi.runtime.set_all_config(values, [])
+    with pytest.raises(ConfigError, match=message):
+        config.load("dev")
+
+
+@pytest.mark.usefixtures("set_config")
+def test_slack_token_is_read_as_a_secret() -> None:
+    values = stack_config_values("prod")
+    alerts = json.loads(values["cdi:alerts"]) | {"slackChannel": "#cdi-alerts"}
+    values |= {"cdi:alerts": json.dumps(alerts), "cdi:slackToken": "xoxb-test"}
+    pulumi.runtime.set_all_config(values, ["cdi:slackToken"])
+    cfg = config.load("prod")
+    assert cfg.alerts.slack_channel == "#cdi-alerts"
+    assert isinstance(cfg.alerts.slack_token, pulumi.Output)
+
+
+def test_composer_packages_are_the_project_dependencies() -> None:
+    deps = tomllib.loads(config.PYPROJECT.read_text())["project"]["dependencies"]
+    packages = composer_pypi_packages()
+    assert len(packages) == len(deps)
+    for raw in deps:
+        name = raw.split(">")[0].split("=")[0].split("<")[0].split("[")[0].strip().lower()
+        assert name in packages, raw
+        assert packages[name]
+        assert packages[name] in raw.replace(" ", "")
+
+
+def test_composer_packages_refuse_markers(tmp_path: pytest.TempPathFactory) -> None:
+    pyproject = tmp_path / "pyproject.toml"  # type: ignore[operator]
+    pyproject.write_text("[project]\ndependencies = [\"x>=1; python_version<'3.12'\"]\n")
+    with pytest.raises(ConfigError, match="only name, extras and version"):
+        composer_pypi_packages(pyproject)

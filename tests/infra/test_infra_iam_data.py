@@ -1,0 +1,96 @@
+"""The IAM data file: valid, least privilege, every role explained, every scope exists."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from infra import iamdata
+from infra.components.storage import BUCKETS, SUBSCRIPTIONS, TOPICS
+from infra.iamdata import BINDINGS_FILE, IAM_DIR, PRIMITIVE_ROLES, IamDataError
+from sql.catalog import DATASETS
+
+
+def _raw() -> dict[str, Any]:
+    return yaml.safe_load(BINDINGS_FILE.read_text())  # type: ignore[no-any-return]
+
+
+def test_the_data_file_loads() -> None:
+    data = iamdata.load()
+    assert {sa.key for sa in data.service_accounts} == {"composer", "dataproc", "ci"}
+    assert len(data.bindings) >= 30
+
+
+def test_no_primitive_role_is_granted() -> None:
+    assert not {b.role for b in iamdata.load().bindings} & PRIMITIVE_ROLES
+
+
+def test_every_role_and_scope_is_explained_in_the_readme() -> None:
+    readme = (IAM_DIR / "README.md").read_text()
+    for binding in iamdata.load().bindings:
+        assert f"`{binding.role}`" in readme, f"{binding.role} is not explained in iam/README.md"
+        rows = [line for line in readme.splitlines() if f"`{binding.role}`" in line]
+        target = binding.target or binding.kind
+        assert any(target in row or binding.kind == "project" for row in rows), binding.slug
+
+
+def test_resource_scoped_targets_exist() -> None:
+    known = {
+        "bucket": {b.key for b in BUCKETS},
+        "topic": set(TOPICS),
+        "subscription": set(SUBSCRIPTIONS),
+        "dataset": set(DATASETS),
+        "crypto_key": {"data", "regional"},
+    }
+    for binding in iamdata.load().bindings:
+        if binding.kind in known:
+            assert binding.target in known[binding.kind], binding.slug
+
+
+def test_storage_and_dataset_roles_are_resource_scoped() -> None:
+    for binding in iamdata.load().bindings:
+        data_role = binding.role.startswith(("roles/storage.object", "roles/bigquery.data", "roles/pubsub."))
+        if data_role and binding.member != "ci":
+            assert binding.kind != "project", f"{binding.slug} should be granted on the resource"
+
+
+def test_agent_emails_follow_the_project_number() -> None:
+    emails = iamdata.load().agent_emails("42")
+    assert emails["composer_agent"] == "service-42@cloudcomposer-accounts.iam.gserviceaccount.com"
+    assert emails["storage_agent"] == "service-42@gs-project-accounts.iam.gserviceaccount.com"
+    assert all(re.match(r"^[a-z0-9-]+@[a-z0-9.-]+$", e) for e in emails.values())
+
+
+@pytest.mark.parametrize(
+    ("binding", "message"),
+    [
+        ({"member": "composer", "role": "roles/editor", "scope": "project"}, "primitive role"),
+        ({"member": "composer", "role": "roles/owner", "scope": "bucket/landing"}, "primitive role"),
+        (
+            {"member": "nobody", "role": "roles/storage.objectViewer", "scope": "bucket/landing"},
+            "unknown member",
+        ),
+        ({"member": "composer", "role": "roles/storage.objectViewer", "scope": "folder/x"}, "unknown scope"),
+        ({"member": "composer", "role": "roles/storage.objectViewer", "scope": "bucket"}, "needs a target"),
+        ({"member": "composer", "role": "storage.admin", "scope": "project"}, "predefined role"),
+        (
+            {"member": "composer", "role": "roles/iam.serviceAccountUser", "scope": "service_account/x"},
+            "unknown service",
+        ),
+    ],
+)
+def test_bad_bindings_are_refused(binding: dict[str, str], message: str) -> None:
+    raw = _raw()
+    raw["bindings"].append(binding)
+    with pytest.raises(IamDataError, match=message):
+        iamdata.parse(raw)
+
+
+def test_duplicate_bindings_are_refused() -> None:
+    raw = _raw()
+    raw["bindings"].append(dict(raw["bindings"][0]))
+    with pytest.raises(IamDataError, match="duplicate"):
+        iamdata.parse(raw)
