@@ -12,8 +12,8 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG
 
-from pipeline import plan
-from pipeline.config import DAG_ID, Settings, Target
+from pipeline import notify, plan
+from pipeline.config import DAG_ID, SQL_DIR, Settings, Target
 
 DOC_MD = """
 ### customer_analytics
@@ -25,16 +25,38 @@ The `report` task always runs and records the run in `audit.pipeline_runs`.
 
 
 def _default_args(target: Target) -> dict[str, Any]:
+    # The same alerts on both targets (each channel is skipped when its connection is not set).
+    alerts = {"on_failure_callback": [notify.FailureNotifier()]}
     if target == "local":
         # A laptop run fails fast; the report task says what failed.
-        return {"owner": "data-platform", "retries": 0}
+        return {"owner": "data-platform", "retries": 0, **alerts}
     return {
         "owner": "data-platform",
         "retries": 3,
         "retry_delay": timedelta(minutes=2),
-        "retry_exponential_backoff": True,
+        # Airflow 3.3: a multiplier (True would be 1.0, a constant delay); per task type in targets/gcp.py.
+        "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=30),
+        **alerts,
     }
+
+
+def _schedule(target: Target) -> Any:
+    """Local: daily. GCP: daily and on file arrival (Pub/Sub), see `pipeline/gcp/schedule.py`."""
+    if target == "local":
+        return "@daily"
+    from pipeline.gcp import schedule
+
+    return schedule.schedule(Settings.from_env())
+
+
+def _deadline(target: Target) -> Any:
+    """GCP: a Deadline Alert for the freshness promise (the local target has none)."""
+    if target == "local":
+        return None
+    from pipeline.gcp import schedule
+
+    return schedule.freshness_deadline()
 
 
 def build_dag(target: Target | None = None) -> DAG:
@@ -44,18 +66,22 @@ def build_dag(target: Target | None = None) -> DAG:
         dag_id=DAG_ID,
         description="Customer analytics: landing -> silver -> gold, with data-quality gates",
         doc_md=DOC_MD,
-        schedule="@daily",
+        schedule=_schedule(target),
         start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
         catchup=False,
         max_active_runs=1,
         default_args=_default_args(target),
+        template_searchpath=[str(SQL_DIR)],
         tags=["customer-analytics", target],
+        deadline=_deadline(target),
     ) as dag:
         if target == "local":
             from pipeline.targets import local as operators
         else:
             from pipeline.targets import gcp as operators  # type: ignore[no-redef]
         t = operators.make_tasks()
+        report = getattr(t["report"], "operator", t["report"])  # TaskFlow: the XComArg's operator
+        report.on_success_callback = [notify.RunSummaryNotifier()]  # the run's summary, both targets
         gold = [t[step.task_id] for step in plan.GOLD_STEPS]
 
         t["claim_files"] >> t["clean_raw"] >> t["load_silver"] >> t["dq_checks"]

@@ -1,0 +1,19 @@
+"""Building blocks of the gcp target: request bodies (pure functions) and the thin operators that send them.
+
+Every module here imports without credentials or network: cloud clients are created inside
+`execute()` of an operator or inside a task, never at import time.
+"""
+
+from __future__ import annotations
+
+# Airflow connection ids (Composer: the default GCP connection uses the environment's service account).
+GCP_CONN_ID = "google_cloud_default"
+DASHBOARD_CONN_ID = "dashboard_refresh"
+"""HTTP connection of the dashboard-refresh webhook; the publish step is skipped when it is not set."""
+
+# Pools (infra creates them in Composer): BigQuery jobs of every run share a few slots, so a burst of
+# runs cannot hit the concurrent-DML or table-update quotas; one Dataproc batch at a time.
+BIGQUERY_POOL = "customer_analytics_bigquery"
+BIGQUERY_POOL_SLOTS = 4
+DATAPROC_POOL = "customer_analytics_dataproc"
+DATAPROC_POOL_SLOTS = 1

@@ -1,0 +1,133 @@
+"""The run report on GCP: the same figures as the local `report.json`, read from BigQuery.
+
+The report goes to `audit.pipeline_runs` (one row per run, replaced on rerun) and, as JSON, to
+`gs://<archive>/reports/<run_key>.json`. Its `summary` is what the success notifier sends.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pipeline import report as local_report
+from pipeline.config import DAG_ID, Settings
+from pipeline.gcp import bigquery
+from pipeline.runs import window
+
+
+def summarize(
+    *,
+    run_id: str,
+    states: dict[str, str | None],
+    claims: list[dict[str, Any]],
+    affected_days: list[str],
+    figures: list[dict[str, Any]],
+    duration_seconds: float | None,
+) -> dict[str, Any]:
+    """Turn the figure rows of `bigquery.report_figures_sql()` into the report (pure)."""
+    files = [f for f in figures if f["kind"] == "file"]
+    checks = [f for f in figures if f["kind"] == "check"]
+    totals = {
+        "files": len(claims),
+        "rows_read": sum(int(f["a"]) for f in files),
+        "rows_valid": sum(int(f["b"]) for f in files),
+        "rows_quarantined": sum(int(f["c"]) for f in files),
+        "duplicates_replaced_in_silver": sum(int(f["a"]) for f in figures if f["kind"] == "displaced"),
+    }
+    data_quality = [
+        {"check_name": c["name"], "severity": c["detail"], "passed": bool(c["b"]), "failures": int(c["a"])}
+        for c in sorted(checks, key=lambda c: str(c["name"]))
+    ]
+    warnings = sum(1 for c in data_quality if not c["passed"])
+    outcome = local_report._outcome(states, totals["rows_quarantined"], warnings)
+    gold_rows = {str(f["name"]): int(f["a"]) for f in figures if f["kind"] == "gold"}
+    summary = {
+        "run_id": run_id,
+        "outcome": outcome,
+        **totals,
+        "affected_days": len(affected_days),
+        "gold_rows": gold_rows,
+        "duration_seconds": duration_seconds,
+    }
+    return {
+        "run_id": run_id,
+        "target": "gcp",
+        "outcome": outcome,
+        "task_states": states,
+        "totals": totals,
+        "quarantine_reasons": {str(f["name"]): int(f["a"]) for f in figures if f["kind"] == "reason"},
+        "files": [
+            {
+                "source_file": f["name"],
+                "rows_read": f["a"],
+                "rows_valid": f["b"],
+                "rows_quarantined": f["c"],
+                "error": f["detail"],
+            }
+            for f in files
+        ],
+        "affected_days": affected_days,
+        "data_quality": data_quality,
+        "gold_rows": gold_rows,
+        "summary": summary,
+    }
+
+
+def build_and_write(settings: Settings, context: Any, gcp_conn_id: str) -> dict[str, Any]:
+    """Collect the figures, write audit.pipeline_runs and the JSON report; return the report."""
+    from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
+    from airflow.providers.google.cloud.hooks.gcs import GCSHook
+    from airflow.sdk import timezone
+
+    from pipeline.gcp import storage
+
+    run = window(context)
+    ti = context["ti"]
+    states: dict[str, str | None] = (
+        ti.get_task_states(dag_id=DAG_ID, run_ids=[run.run_id]).get(run.run_id, {}) or {}
+    )
+    claims = (ti.xcom_pull(task_ids="claim_files") or {}).get("files", [])
+    affected = (ti.xcom_pull(task_ids="load_silver") or {}).get("affected_days", [])
+    hook = BigQueryHook(gcp_conn_id=gcp_conn_id, location=settings.bq_location)
+    project = settings.project or hook.project_id
+    figures_sql = bigquery.report_figures_sql()
+    job = hook.insert_job(
+        configuration=bigquery.query_job(figures_sql, {"run_id": run.run_id}),
+        project_id=project,
+        location=settings.bq_location,
+    )
+    rows: Any = job.result()
+    figures = [dict(row.items()) for row in rows]
+    started = context["dag_run"].start_date
+    duration = round((timezone.utcnow() - started).total_seconds(), 1) if started else None
+    built = summarize(
+        run_id=run.run_id,
+        states=states,
+        claims=claims,
+        affected_days=affected,
+        figures=figures,
+        duration_seconds=duration,
+    )
+    t = built["totals"]
+    values = {
+        "run_id": run.run_id,
+        "logical_date": run.logical_date,
+        "target": "gcp",
+        "files": t["files"],
+        "rows_read": t["rows_read"],
+        "rows_valid": t["rows_valid"],
+        "rows_quarantined": t["rows_quarantined"],
+        "affected_days": json.dumps(affected),
+        "step_seconds": json.dumps({}),
+        "outcome": built["outcome"],
+    }
+    hook.insert_job(
+        configuration=bigquery.query_job(bigquery.pipeline_run_script(), values),
+        project_id=project,
+        location=settings.bq_location,
+    )
+    if settings.archive_bucket:
+        uri = f"gs://{settings.archive_bucket}/reports/{run.key}.json"
+        storage.upload_json(GCSHook(gcp_conn_id=gcp_conn_id).get_conn(), uri, built)
+        built["report_uri"] = uri
+    return built

@@ -1,0 +1,265 @@
+"""Alerts of `customer_analytics`, the same for both targets: Airflow 3 notifiers.
+
+- `FailureNotifier` (every task's `on_failure_callback`): names the DAG, task, run, try and log URL,
+  with the error.
+- `RunSummaryNotifier` (the `report` task's `on_success_callback`): the run's counts (files, rows in /
+  valid / quarantined, days touched, gold rows, duration), unless the run failed (the failure alert
+  went already).
+- `LateRunNotifier` (a Deadline Alert callback, run in the triggerer): a run still not done in time.
+
+Each message goes to every channel that is configured, and a channel that is not is skipped:
+email through the SMTP connection `smtp_default` to `CDI_ALERT_EMAILS`, and a Slack-style incoming
+webhook (JSON `{"text": ...}`) through the HTTP connection `slack_alerts` (its host is the webhook
+URL). One channel failing does not stop the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from airflow.sdk import BaseNotifier
+
+from pipeline.config import Settings
+
+log = logging.getLogger(__name__)
+
+SMTP_CONN_ID = "smtp_default"
+WEBHOOK_CONN_ID = "slack_alerts"
+DEFAULT_FROM = "customer-analytics@localhost"
+_MAX_ERROR_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Message:
+    subject: str
+    lines: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    @property
+    def html(self) -> str:
+        return f"<h3>{html.escape(self.subject)}</h3>\n<pre>{html.escape(self.text)}</pre>\n"
+
+
+def _connection(conn_id: str) -> Any | None:
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return None
+
+
+def send_email(message: Message, *, to: Sequence[str], smtp_conn_id: str) -> None:
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    with SmtpHook(smtp_conn_id=smtp_conn_id) as smtp:
+        smtp.send_email_smtp(
+            to=list(to),
+            subject=message.subject,
+            html_content=message.html,
+            from_email=smtp.from_email or DEFAULT_FROM,
+        )
+
+
+def post_webhook(message: Message, *, webhook_conn_id: str) -> None:
+    from airflow.providers.http.hooks.http import HttpHook
+
+    HttpHook(method="POST", http_conn_id=webhook_conn_id).run(
+        json={"text": f"*{message.subject}*\n{message.text}"},
+        headers={"Content-Type": "application/json"},
+    )
+
+
+def deliver(
+    message: Message,
+    *,
+    to: Sequence[str],
+    smtp_conn_id: str = SMTP_CONN_ID,
+    webhook_conn_id: str = WEBHOOK_CONN_ID,
+) -> dict[str, str]:
+    """Send to every configured channel; return what happened per channel; raise if any failed."""
+    outcome: dict[str, str] = {}
+    if not to:
+        outcome["email"] = "skipped: no recipients"
+    elif _connection(smtp_conn_id) is None:
+        outcome["email"] = f"skipped: no connection {smtp_conn_id}"
+    else:
+        try:
+            send_email(message, to=to, smtp_conn_id=smtp_conn_id)
+            outcome["email"] = "sent"
+        except Exception as err:
+            log.exception("email alert failed")
+            outcome["email"] = f"failed: {err}"
+    if _connection(webhook_conn_id) is None:
+        outcome["webhook"] = f"skipped: no connection {webhook_conn_id}"
+    else:
+        try:
+            post_webhook(message, webhook_conn_id=webhook_conn_id)
+            outcome["webhook"] = "sent"
+        except Exception as err:
+            log.exception("webhook alert failed")
+            outcome["webhook"] = f"failed: {err}"
+    log.info("notification %r: %s", message.subject, outcome)
+    failed = {k: v for k, v in outcome.items() if v.startswith("failed")}
+    if failed:
+        raise RuntimeError(f"notification not delivered: {failed}")
+    return outcome
+
+
+def _recipients(to: Sequence[str] | None) -> tuple[str, ...]:
+    return tuple(to) if to is not None else Settings.from_env().alert_emails
+
+
+def failure_message(context: Any) -> Message:
+    """What failed, where, which try, and where its log is."""
+    ti = context["ti"]
+    dag_id = getattr(context.get("dag"), "dag_id", None) or ti.dag_id
+    run_id = getattr(context.get("dag_run"), "run_id", None) or ti.run_id
+    error = str(context.get("exception") or "unknown error")
+    if len(error) > _MAX_ERROR_CHARS:
+        error = error[:_MAX_ERROR_CHARS] + " ..."
+    max_tries = getattr(ti, "max_tries", None)
+    tries = f"{ti.try_number} of {max_tries + 1}" if isinstance(max_tries, int) else f"{ti.try_number}"
+    return Message(
+        subject=f"[{dag_id}] task {ti.task_id} failed (try {ti.try_number}) in run {run_id}",
+        lines=(
+            f"DAG: {dag_id}",
+            f"Task: {ti.task_id}",
+            f"Run: {run_id}",
+            f"Try: {tries}",
+            f"Log: {ti.log_url}",
+            f"Error: {error}",
+        ),
+    )
+
+
+def summary_message(dag_id: str, summary: dict[str, Any]) -> Message:
+    """The run's counts, from the `report` task's result."""
+    gold = ", ".join(
+        f"{k.split('.', 1)[-1]} {v}" for k, v in sorted((summary.get("gold_rows") or {}).items())
+    )
+    duration = summary.get("duration_seconds")
+    outcome = str(summary.get("outcome", "success")).upper()
+    return Message(
+        subject=f"[{dag_id}] run {summary.get('run_id')}: {outcome}",
+        lines=(
+            f"DAG: {dag_id}",
+            f"Run: {summary.get('run_id')}",
+            f"Outcome: {outcome}",
+            f"Files: {summary.get('files', 0)}",
+            f"Rows in: {summary.get('rows_read', 0)}  valid: {summary.get('rows_valid', 0)}  "
+            f"quarantined: {summary.get('rows_quarantined', 0)}",
+            f"Days touched: {summary.get('affected_days', 0)}",
+            f"Gold rows: {gold or 'none'}",
+            f"Duration: {duration if duration is not None else '?'} s",
+        ),
+    )
+
+
+class FailureNotifier(BaseNotifier):
+    """A failed task: email and webhook naming the DAG, task, run, try and log URL."""
+
+    def __init__(
+        self,
+        *,
+        to: Sequence[str] | None = None,
+        smtp_conn_id: str = SMTP_CONN_ID,
+        webhook_conn_id: str = WEBHOOK_CONN_ID,
+    ) -> None:
+        super().__init__()
+        self.to = tuple(to) if to is not None else None
+        self.smtp_conn_id = smtp_conn_id
+        self.webhook_conn_id = webhook_conn_id
+
+    def notify(self, context: Any) -> None:
+        deliver(
+            failure_message(context),
+            to=_recipients(self.to),
+            smtp_conn_id=self.smtp_conn_id,
+            webhook_conn_id=self.webhook_conn_id,
+        )
+
+
+class RunSummaryNotifier(BaseNotifier):
+    """The run's summary after the `report` task (not sent when the run failed: that alert went already)."""
+
+    def __init__(
+        self,
+        *,
+        report_task_id: str = "report",
+        to: Sequence[str] | None = None,
+        smtp_conn_id: str = SMTP_CONN_ID,
+        webhook_conn_id: str = WEBHOOK_CONN_ID,
+    ) -> None:
+        super().__init__()
+        self.report_task_id = report_task_id
+        self.to = tuple(to) if to is not None else None
+        self.smtp_conn_id = smtp_conn_id
+        self.webhook_conn_id = webhook_conn_id
+
+    def notify(self, context: Any) -> None:
+        summary = context["ti"].xcom_pull(task_ids=self.report_task_id) or {}
+        if summary.get("outcome") == "failed":
+            log.info("run failed: no success summary")
+            return
+        dag_id = getattr(context.get("dag"), "dag_id", None) or context["ti"].dag_id
+        deliver(
+            summary_message(dag_id, summary),
+            to=_recipients(self.to),
+            smtp_conn_id=self.smtp_conn_id,
+            webhook_conn_id=self.webhook_conn_id,
+        )
+
+
+class LateRunNotifier(BaseNotifier):
+    """A Deadline Alert callback (runs in the triggerer): the run is not done within its promise."""
+
+    def __init__(
+        self,
+        *,
+        promise: str = "",
+        to: Sequence[str] | None = None,
+        smtp_conn_id: str = SMTP_CONN_ID,
+        webhook_conn_id: str = WEBHOOK_CONN_ID,
+        context: Any = None,
+    ) -> None:
+        super().__init__(context)
+        self.promise = promise
+        self.to = tuple(to) if to is not None else None
+        self.smtp_conn_id = smtp_conn_id
+        self.webhook_conn_id = webhook_conn_id
+
+    def message(self, context: Any) -> Message:
+        run = (context or {}).get("dag_run") or {}
+        deadline = (context or {}).get("deadline") or {}
+        dag_id = run.get("dag_id", "customer_analytics")
+        return Message(
+            subject=f"[{dag_id}] run {run.get('dag_run_id') or run.get('run_id')} is late",
+            lines=(
+                f"DAG: {dag_id}",
+                f"Run: {run.get('dag_run_id') or run.get('run_id')}",
+                f"State: {run.get('state')}",
+                f"Promise: {self.promise}",
+                f"Deadline: {deadline.get('deadline_time')}",
+            ),
+        )
+
+    def notify(self, context: Any) -> None:
+        deliver(
+            self.message(context),
+            to=_recipients(self.to),
+            smtp_conn_id=self.smtp_conn_id,
+            webhook_conn_id=self.webhook_conn_id,
+        )
+
+    async def async_notify(self, context: Any) -> None:
+        await asyncio.to_thread(self.notify, context)

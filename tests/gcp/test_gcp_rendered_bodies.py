@@ -1,0 +1,306 @@
+"""Every request the gcp target sends, rendered for a sample run and validated against Google's own
+API discovery documents (field names, enum values, types), with the SQL of each job equal to (or,
+inside a script, containing verbatim) the file under sql/."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+import sqlglot
+from airflow.providers.google.cloud.hooks.gcs import GCSHook
+from google.cloud import dataproc_v1
+
+from pipeline import plan
+from pipeline.config import Settings
+from pipeline.gcp import bigquery, dataproc
+from sql import catalog
+
+from .conftest import AFFECTED_DAYS, CLAIMS, GCP_ENV, RUN_AFTER, RUN_ID, render, sample_context
+from .discovery import (
+    document,
+    parameter_type_errors,
+    validate_bigquery_job,
+    validate_dataproc_batch,
+)
+
+PROJECT = GCP_ENV["CDI_PROJECT"]
+
+
+def job_body(configuration: dict[str, Any]) -> dict[str, Any]:
+    """What BigQueryHook.insert_job sends to jobs.insert."""
+    return {
+        "configuration": configuration,
+        "jobReference": {"jobId": "airflow_customer_analytics_x", "projectId": PROJECT, "location": "EU"},
+    }
+
+
+def assert_valid_job(configuration: dict[str, Any]) -> None:
+    errors = validate_bigquery_job(job_body(configuration))
+    query = configuration.get("query")
+    if query:
+        errors += parameter_type_errors(query.get("queryParameters", []))
+        # The text parses as GoogleSQL (a script statement by statement).
+        sqlglot.parse(query["query"], read="bigquery")
+    assert not errors, "\n".join(errors)
+
+
+def file_statement(relative: str) -> str:
+    return bigquery.statement(catalog.read_sql(relative))
+
+
+# --- Dataproc --------------------------------------------------------------------------------------
+
+
+def rest_batch(batch: dict[str, Any]) -> dict[str, Any]:
+    """The operator's proto-field dict as the REST body (the proto message accepts it, or this raises)."""
+    message = dataproc_v1.Batch(batch)
+    text = dataproc_v1.Batch.to_json(
+        message, use_integers_for_enums=False, always_print_fields_with_no_presence=False
+    )
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+def test_dataproc_batch_is_valid_and_pinned(gcp_dag: Any) -> None:
+    task = render(gcp_dag, "clean_raw")
+    body = rest_batch(task.batch)
+    errors = validate_dataproc_batch(body)
+    assert not errors, "\n".join(errors)
+    settings = Settings.from_env()
+    assert body["runtimeConfig"]["version"] == dataproc.RUNTIME_VERSION
+    execution = body["environmentConfig"]["executionConfig"]
+    assert execution["serviceAccount"] == settings.dataproc_service_account
+    assert execution["subnetworkUri"] == settings.dataproc_subnet
+    assert body["pysparkBatch"]["mainPythonFileUri"] == f"gs://{settings.artifacts_bucket}/spark/job.py"
+    assert body["pysparkBatch"]["pythonFileUris"] == [f"gs://{settings.artifacts_bucket}/spark/cdi_spark.zip"]
+    args = body["pysparkBatch"]["args"]
+    assert args[:2] == ["--run-id", RUN_ID]
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--input"] == [
+        f"{c['entity']}={c['archive_path']}" for c in CLAIMS
+    ]
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--source-file"] == [
+        c["source_file"] for c in CLAIMS
+    ]
+    assert args[args.index("--output") + 1] == task.output_uri
+    assert args[args.index("--logical-end") + 1] == RUN_AFTER.isoformat()
+    assert task.output_uri.startswith(f"gs://{settings.staging_bucket}/runs/")
+    assert task.batch_id in task.output_uri
+    assert task.deferrable is True
+    assert task.region == settings.region
+    assert task.project_id == settings.project
+
+
+def test_the_spark_job_accepts_the_rendered_command_line(gcp_dag: Any) -> None:
+    """The batch's args parse with the job's own argparse into the JobConfig the local target builds."""
+    from spark import job
+
+    task = render(gcp_dag, "clean_raw")
+    config = job.parse_args(task.batch["pyspark_batch"]["args"])
+    settings = Settings.from_env()
+    assert config.run_id == RUN_ID
+    assert config.output == task.output_uri
+    assert config.logical_end == RUN_AFTER
+    assert [(i.entity, i.uri, i.source_file) for i in config.inputs] == [
+        (c["entity"], c["archive_path"], c["source_file"]) for c in CLAIMS
+    ]
+    assert (config.source_tz, config.default_currency, config.csv_delimiter) == (
+        settings.source_tz,
+        settings.default_currency,
+        settings.csv_delimiter,
+    )
+
+
+def test_batch_id_is_valid_and_new_on_each_try(gcp_dag: Any) -> None:
+    doc = document("dataproc.v1")
+    create = doc["resources"]["projects"]["resources"]["locations"]["resources"]["batches"]["methods"][
+        "create"
+    ]
+    assert "4-63 characters" in create["parameters"]["batchId"]["description"]
+    ids = [render(gcp_dag, "clean_raw", try_number=n).batch_id for n in (1, 2, 3)]
+    assert len(set(ids)) == 3, ids
+    assert ids == [render(gcp_dag, "clean_raw", try_number=n).batch_id for n in (1, 2, 3)]  # stable per try
+    for value in ids:
+        assert re.fullmatch(r"[a-z0-9-]{4,63}", value), value
+        assert value.startswith("clean-")
+
+
+@pytest.mark.parametrize(
+    "run_id",
+    [
+        "manual__2025-01-30T10:11:12.123456+00:00",
+        "asset_triggered__2025-01-30T10:11:12.123456+00:00_Xy7q0Ab1",
+        "scheduled__2025-01-30T02:00:00+00:00",
+        "a-very-long-custom-run-id-" + "x" * 200,
+        "Ä",
+    ],
+)
+def test_batch_id_for_any_run_id(run_id: str) -> None:
+    for try_number in (1, 12):
+        value = dataproc.batch_id(run_id, try_number)
+        assert re.fullmatch(r"[a-z0-9][a-z0-9-]{2,61}[a-z0-9]", value), value
+    assert dataproc.batch_id(run_id, 1) != dataproc.batch_id(run_id + "x", 1)
+
+
+def test_no_claimed_files_means_no_batch(gcp_dag: Any) -> None:
+    task = render(gcp_dag, "clean_raw", xcoms={"claim_files": {"files": []}})
+    context = sample_context(gcp_dag, task, xcoms={"claim_files": {"files": []}})
+    assert task.execute(context)["files"] == 0  # returns before any client is created
+
+
+# --- BigQuery: gold ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("step", plan.GOLD_STEPS, ids=lambda s: s.task_id)
+def test_gold_job_is_valid_and_runs_the_file(gcp_dag: Any, step: plan.GoldStep) -> None:
+    task = render(gcp_dag, step.task_id)
+    configuration = task.configuration
+    assert_valid_job(configuration)
+    query = configuration["query"]
+    text = catalog.read_sql(step.sql)
+    params = {p["name"]: p for p in query["queryParameters"]}
+    assert set(params) == bigquery.used_parameters(query["query"])
+    if "days" in params:
+        assert [v["value"] for v in params["days"]["parameterValue"]["arrayValues"]] == AFFECTED_DAYS
+        assert params["days"]["parameterType"] == {"type": "ARRAY", "arrayType": {"type": "DATE"}}
+    if "run_date" in params:
+        assert params["run_date"]["parameterValue"]["value"] == "2025-01-30"
+    if "reporting_tz" in params:
+        assert params["reporting_tz"]["parameterValue"]["value"] == "Europe/Paris"
+    table = catalog.table(step.table)
+    if step.mode == "table":
+        assert query["query"] == text.removesuffix("\n")  # the file itself (Jinja drops the final newline)
+        assert query["destinationTable"] == {"projectId": PROJECT, "datasetId": "gold", "tableId": table.name}
+        assert query["writeDisposition"] == "WRITE_TRUNCATE_DATA"
+        assert query["createDisposition"] == "CREATE_NEVER"
+    else:
+        assert bigquery.statement(text) in query["query"]
+        assert query["query"].startswith(f"MERGE {step.table} AS target")
+        assert f"target.{table.partition_field} IN UNNEST(@days) THEN DELETE" in query["query"]
+        assert "destinationTable" not in query  # DML: the target is in the statement
+    assert task.deferrable is True
+    assert task.location == "EU"
+
+
+def test_gold_without_affected_days_binds_an_empty_date_array(gcp_dag: Any) -> None:
+    xcoms = {"load_silver": {"affected_days": []}, "clean_raw": {"transactions_valid": 0}}
+    task = render(gcp_dag, "gold_aov_daily", xcoms=xcoms)
+    days = next(p for p in task.configuration["query"]["queryParameters"] if p["name"] == "days")
+    assert days == {
+        "name": "days",
+        "parameterType": {"type": "ARRAY", "arrayType": {"type": "DATE"}},
+        "parameterValue": {"arrayValues": []},
+    }
+    assert_valid_job(task.configuration)
+
+
+# --- BigQuery: silver and checks -------------------------------------------------------------------
+
+
+def planned_jobs(gcp_dag: Any, task_id: str, monkeypatch: pytest.MonkeyPatch, listed: list[str]) -> list[Any]:
+    # Listing the batch output is the one GCS call; answer it here (no credentials, no network).
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", json.dumps({"conn_type": "google_cloud_platform"})
+    )
+    monkeypatch.setattr(GCSHook, "list", lambda self, bucket_name, prefix, match_glob=None: listed)
+    task = render(gcp_dag, task_id)
+    return task.jobs(sample_context(gcp_dag, task))  # type: ignore[no-any-return]
+
+
+def test_load_silver_jobs(gcp_dag: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    prefix = "runs/x/clean-1/"
+    listed = [
+        f"{prefix}silver/transactions/part-0000.parquet",
+        f"{prefix}silver/customers/part-0000.parquet",
+        f"{prefix}quarantine/part-0000.parquet",
+        f"{prefix}file_stats/part-0000.parquet",
+    ]
+    jobs = planned_jobs(gcp_dag, "load_silver", monkeypatch, listed)
+    by_name = {j.name: j.configuration for j in jobs}
+    assert list(by_name) == [
+        "silver.transactions_staging",
+        "silver.customers_staging",
+        "silver.agents_staging",
+        "audit.quarantine_staging",
+        "audit.file_stats_staging",
+        "silver",
+    ]
+    for configuration in by_name.values():
+        assert_valid_job(configuration)
+    load = by_name["silver.transactions_staging"]["load"]
+    assert load["sourceUris"] == ["gs://cdi-test-staging/runs/x/clean-1/silver/transactions/*.parquet"]
+    assert load["schema"]["fields"] == catalog.table("silver.transactions").schema_json()
+    assert load["writeDisposition"] == "WRITE_TRUNCATE"
+    assert load["sourceFormat"] == "PARQUET"
+    assert load["destinationTable"] == {
+        "projectId": PROJECT,
+        "datasetId": "silver",
+        "tableId": "transactions_staging",
+    }
+    # No agents in this run's files: an empty staging table, so the MERGE is a no-op.
+    empty = by_name["silver.agents_staging"]["query"]["query"]
+    assert empty.startswith("CREATE OR REPLACE TABLE silver.agents_staging AS")
+    script = by_name["silver"]["query"]["query"]
+    for relative in (
+        "silver/affected_days.sql",
+        "silver/transactions_displaced.sql",
+        *(f"silver/{e}_merge.sql" for e in plan.SILVER_ENTITIES),
+    ):
+        assert file_statement(relative) in script, relative
+    order = [script.index(file_statement(f"silver/{e}_merge.sql")) for e in plan.SILVER_ENTITIES]
+    assert script.index(file_statement("silver/transactions_displaced.sql")) < min(order)
+    assert script.index("BEGIN TRANSACTION") < min(order)
+    assert script.index("COMMIT TRANSACTION") > max(order)
+    assert script.rstrip().endswith("SELECT day FROM affected_days ORDER BY day;")
+
+
+def test_empty_partitioned_staging_satisfies_the_partition_filter() -> None:
+    text = bigquery.empty_staging_job("silver.transactions")["query"]["query"]
+    assert "WHERE transaction_ts < TIMESTAMP '0001-01-01 00:00:00+00'" in text
+
+
+def test_load_silver_without_files_sends_nothing(gcp_dag: Any) -> None:
+    task = render(gcp_dag, "load_silver", xcoms={"clean_raw": {"files": 0}})
+    assert task.jobs(sample_context(gcp_dag, task, xcoms={"clean_raw": {"files": 0}})) == []
+
+
+@pytest.mark.parametrize(("task_id", "stage"), [("dq_checks", "silver"), ("reconcile", "gold")])
+def test_check_jobs(gcp_dag: Any, monkeypatch: pytest.MonkeyPatch, task_id: str, stage: str) -> None:
+    checks = plan.checks(stage)
+    assert checks, f"no {stage} checks under sql/checks"
+    jobs = planned_jobs(gcp_dag, task_id, monkeypatch, [])
+    assert len(jobs) == 1
+    assert jobs[0].fetch
+    configuration = jobs[0].configuration
+    assert_valid_job(configuration)
+    script = configuration["query"]["query"]
+    for check in checks:
+        assert file_statement(check.sql) in script, check.sql
+        assert f"'{check.name}' AS check_name, '{check.severity}' AS severity" in script
+    names = next(p for p in configuration["query"]["queryParameters"] if p["name"] == "check_names")
+    assert [v["value"] for v in names["parameterValue"]["arrayValues"]] == [c.name for c in checks]
+
+
+def test_report_jobs_are_valid() -> None:
+    assert_valid_job(bigquery.query_job(bigquery.report_figures_sql(), {"run_id": RUN_ID}))
+    values = {
+        "run_id": RUN_ID,
+        "logical_date": AFFECTED_DAYS[0],
+        "target": "gcp",
+        "files": 2,
+        "rows_read": 10,
+        "rows_valid": 9,
+        "rows_quarantined": 1,
+        "affected_days": "[]",
+        "step_seconds": "{}",
+        "outcome": "success",
+    }
+    assert_valid_job(bigquery.query_job(bigquery.pipeline_run_script(), values))
+
+
+def test_parameters_are_read_outside_comments_and_strings() -> None:
+    text = "-- uses @nothing\nselect '@not_a_param', @run_id /* @no */ from t where d in unnest(@days) # @x"
+    assert bigquery.used_parameters(text) == {"run_id", "days"}
+    with pytest.raises(KeyError, match="@days"):
+        bigquery.query_parameters(text, {"run_id": "r"})

@@ -1,0 +1,239 @@
+"""The notifiers against real servers on 127.0.0.1 started here: an SMTP server (aiosmtpd) and an HTTP
+server for the Slack-style webhook. What arrives is checked, not what was called."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import Message as EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from airflow.sdk import DAG
+
+from pipeline import notify
+
+DAG_ID = "customer_analytics"
+RUN_ID = "manual__2025-01-30T02:00:00+00:00"
+DAG_OBJECT = DAG(dag_id=DAG_ID, schedule=None)
+LOG_URL = "http://airflow.example/dags/customer_analytics/runs/manual__2025-01-30T02%3A00%3A00%2B00%3A00/tasks/clean_raw?try_number=2"
+
+
+class Inbox:
+    """aiosmtpd handler keeping every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], EmailMessage]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd hook)
+        self.messages.append((list(envelope.rcpt_tos), email.message_from_bytes(envelope.content)))
+        return "250 OK"
+
+
+@dataclass
+class Webhook:
+    received: list[dict[str, Any]] = field(default_factory=list)
+    status: int = 200
+    port: int = 0
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    with socket.socket() as probe:  # a free port (aiosmtpd checks its server by connecting to it)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def webhook_server() -> Iterator[Webhook]:
+    hook = Webhook()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            hook.received.append({"path": self.path, "json": json.loads(body)})
+            self.send_response(hook.status)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    hook.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield hook
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def connections(
+    monkeypatch: pytest.MonkeyPatch, smtp_server: tuple[Inbox, int], webhook_server: Webhook
+) -> tuple[Inbox, Webhook]:
+    inbox, port = smtp_server
+    smtp = {
+        "conn_type": "smtp",
+        "host": "127.0.0.1",
+        "port": port,
+        "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "airflow@cdi.test", "timeout": 5},
+    }
+    webhook = {"conn_type": "http", "host": f"http://127.0.0.1:{webhook_server.port}/services/T000/B000/XXXX"}
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_TEST", json.dumps(smtp))
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_TEST", json.dumps(webhook))
+    return inbox, webhook_server
+
+
+def failed_task_context() -> dict[str, Any]:
+    ti = SimpleNamespace(
+        dag_id=DAG_ID, task_id="clean_raw", run_id=RUN_ID, try_number=2, max_tries=2, log_url=LOG_URL
+    )
+    return {
+        "ti": ti,
+        "task_instance": ti,
+        "dag": DAG_OBJECT,
+        "dag_run": SimpleNamespace(run_id=RUN_ID),
+        "exception": RuntimeError("Batch job clean-x failed with error: executor lost"),
+    }
+
+
+def body_text(message: EmailMessage) -> str:
+    parts = [p for p in message.walk() if p.get_content_type() == "text/html"]
+    return parts[0].get_payload(decode=True).decode()  # type: ignore[union-attr]
+
+
+def test_failure_alert_arrives_by_email_and_webhook(connections: tuple[Inbox, Webhook]) -> None:
+    inbox, webhook = connections
+    notifier = notify.FailureNotifier(
+        to=["oncall@cdi.test", "data@cdi.test"], smtp_conn_id="smtp_test", webhook_conn_id="slack_test"
+    )
+    notifier(failed_task_context())
+
+    ((recipients, message),) = inbox.messages
+    assert recipients == ["oncall@cdi.test", "data@cdi.test"]
+    assert message["From"] == "airflow@cdi.test"
+    assert message["Subject"] == f"[{DAG_ID}] task clean_raw failed (try 2) in run {RUN_ID}"
+    text = body_text(message)
+    for expected in (f"DAG: {DAG_ID}", "Task: clean_raw", f"Run: {RUN_ID}", "Try: 2 of 3", "executor lost"):
+        assert expected in text
+    assert LOG_URL.replace("&", "&amp;") in text
+
+    (post,) = webhook.received
+    assert post["path"] == "/services/T000/B000/XXXX"
+    slack = post["json"]["text"]
+    assert f"Log: {LOG_URL}" in slack
+    assert "Task: clean_raw" in slack
+    assert "Try: 2 of 3" in slack
+    assert slack.startswith(f"*[{DAG_ID}] task clean_raw failed")
+
+
+def test_success_summary_carries_the_run_counts(connections: tuple[Inbox, Webhook]) -> None:
+    inbox, webhook = connections
+    summary = {
+        "run_id": RUN_ID,
+        "outcome": "warning",
+        "files": 3,
+        "rows_read": 1200,
+        "rows_valid": 1180,
+        "rows_quarantined": 20,
+        "affected_days": 4,
+        "gold_rows": {"gold.aov_daily": 16, "gold.customer_rfm": 300},
+        "duration_seconds": 95.2,
+    }
+    ti = SimpleNamespace(dag_id=DAG_ID, task_id="report", xcom_pull=lambda task_ids: summary)
+    notifier = notify.RunSummaryNotifier(
+        to=["data@cdi.test"], smtp_conn_id="smtp_test", webhook_conn_id="slack_test"
+    )
+    notifier({"ti": ti, "dag": DAG_OBJECT})
+
+    ((_, message),) = inbox.messages
+    assert message["Subject"] == f"[{DAG_ID}] run {RUN_ID}: WARNING"
+    text = body_text(message)
+    for expected in (
+        "Files: 3",
+        "Rows in: 1200  valid: 1180  quarantined: 20",
+        "Days touched: 4",
+        "Gold rows: aov_daily 16, customer_rfm 300",
+        "Duration: 95.2 s",
+    ):
+        assert expected in text
+    assert "Rows in: 1200" in webhook.received[0]["json"]["text"]
+
+
+def test_no_summary_for_a_failed_run(connections: tuple[Inbox, Webhook]) -> None:
+    inbox, webhook = connections
+    ti = SimpleNamespace(dag_id=DAG_ID, xcom_pull=lambda task_ids: {"outcome": "failed", "run_id": RUN_ID})
+    notify.RunSummaryNotifier(to=["data@cdi.test"], smtp_conn_id="smtp_test", webhook_conn_id="slack_test")(
+        {"ti": ti, "dag": DAG_OBJECT}
+    )
+    assert inbox.messages == []
+    assert webhook.received == []
+
+
+def test_unset_channels_are_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CDI_ALERT_EMAILS", raising=False)
+    outcome = notify.deliver(
+        notify.Message("s", ("x",)), to=[], smtp_conn_id="smtp_absent", webhook_conn_id="slack_absent"
+    )
+    assert outcome == {"email": "skipped: no recipients", "webhook": "skipped: no connection slack_absent"}
+
+
+def test_recipients_default_to_the_alert_emails_setting(
+    connections: tuple[Inbox, Webhook], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox, _ = connections
+    monkeypatch.setenv("CDI_ALERT_EMAILS", "a@cdi.test,b@cdi.test")
+    notify.FailureNotifier(smtp_conn_id="smtp_test", webhook_conn_id="slack_test")(failed_task_context())
+    assert inbox.messages[0][0] == ["a@cdi.test", "b@cdi.test"]
+
+
+def test_a_failing_channel_does_not_stop_the_other(connections: tuple[Inbox, Webhook]) -> None:
+    inbox, webhook = connections
+    webhook.status = 500
+    with pytest.raises(RuntimeError, match="webhook"):
+        notify.FailureNotifier(
+            to=["oncall@cdi.test"], smtp_conn_id="smtp_test", webhook_conn_id="slack_test"
+        )(failed_task_context())
+    assert len(inbox.messages) == 1  # the email still went
+    assert len(webhook.received) >= 1
+
+
+def test_late_run_alert_from_the_triggerer(connections: tuple[Inbox, Webhook]) -> None:
+    """The Deadline Alert path: the triggerer awaits the notifier with its simple context."""
+    inbox, webhook = connections
+    context = {
+        "dag_run": {"dag_id": DAG_ID, "dag_run_id": RUN_ID, "state": "running"},
+        "deadline": {"id": "d1", "deadline_time": "2025-01-30T06:00:00+00:00"},
+    }
+
+    async def fire() -> None:
+        await notify.LateRunNotifier(
+            promise="done within 4:00:00 of being queued",
+            to=["oncall@cdi.test"],
+            smtp_conn_id="smtp_test",
+            webhook_conn_id="slack_test",
+            context=context,
+        )
+
+    asyncio.run(fire())
+    ((_, message),) = inbox.messages
+    assert message["Subject"] == f"[{DAG_ID}] run {RUN_ID} is late"
+    assert "Deadline: 2025-01-30T06:00:00+00:00" in body_text(message)
+    assert "done within 4:00:00" in webhook.received[0]["json"]["text"]
