@@ -114,6 +114,14 @@ def fetch_dicts(
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
+def _count(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any] | None = None) -> int:
+    """The integer a `SELECT count(*)` returns. fetchall(), not fetchone(): DuckDB 2 keeps a
+    fetchone() result open, and an open result makes the next `con.sql()`/`con.register()` on
+    the connection raise ResourceInUseException."""
+    rows = con.execute(sql, dict(params or {})).fetchall()
+    return int(rows[0][0]) if rows else 0
+
+
 def _select_into(table: catalog.Table, relative: str) -> str:
     cols = ", ".join(table.column_names)
     select = transpile(catalog.read_sql(relative))
@@ -147,11 +155,11 @@ def overwrite_partitions(
     except Exception:
         con.execute("ROLLBACK")
         raise
-    row = con.execute(
+    return _count(
+        con,
         f"SELECT count(*) FROM {qualified_table} WHERE {day_expr} IN (SELECT UNNEST($days))",
         {"days": list(days)},
-    ).fetchone()
-    return int(row[0]) if row else 0
+    )
 
 
 def replace_table(
@@ -168,8 +176,7 @@ def replace_table(
     except Exception:
         con.execute("ROLLBACK")
         raise
-    row = con.execute(f"SELECT count(*) FROM {qualified_table}").fetchone()
-    return int(row[0]) if row else 0
+    return _count(con, f"SELECT count(*) FROM {qualified_table}")
 
 
 def staging_name(qualified_table: str) -> str:
@@ -192,13 +199,12 @@ def load_parquet(
     if not paths:
         return 0
     casts = ", ".join(f"CAST({f.name} AS {duckdb_type(f)}) AS {f.name}" for f in table.fields)
-    before = con.execute(f"SELECT count(*) FROM {target}").fetchone()
+    before = _count(con, f"SELECT count(*) FROM {target}")
     con.execute(
         f"INSERT INTO {target} SELECT {casts} FROM read_parquet($paths, union_by_name = true)",
         {"paths": paths},
     )
-    after = con.execute(f"SELECT count(*) FROM {target}").fetchone()
-    return int(after[0] if after else 0) - int(before[0] if before else 0)
+    return _count(con, f"SELECT count(*) FROM {target}") - before
 
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
@@ -207,5 +213,4 @@ _IDENT = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 def table_rows(con: duckdb.DuckDBPyConnection, qualified_table: str) -> int:
     if not _IDENT.match(qualified_table):
         raise ValueError(f"not a table name: {qualified_table!r}")
-    row = con.execute(f"SELECT count(*) FROM {qualified_table}").fetchone()
-    return int(row[0]) if row else 0
+    return _count(con, f"SELECT count(*) FROM {qualified_table}")

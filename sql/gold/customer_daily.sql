@@ -1,0 +1,22 @@
+-- Completed orders and revenue per customer and UTC day, for the days in @days (the runner
+-- overwrites those partitions). Grain: one row per customer_id and order_date with any order
+-- (0 completed orders when the day had only refunds or cancellations). This is the compact
+-- per-customer state gold/customer_rfm.sql reads instead of rescanning silver.
+with
+
+transactions as (
+    select * from silver.transactions
+    where date(transaction_ts) in unnest(@days)
+),
+
+final as (
+    select
+        date(transaction_ts) as order_date,
+        customer_id,
+        countif(status = 'completed') as orders,
+        sum(if(status = 'completed', amount, 0)) as revenue
+    from transactions
+    group by order_date, customer_id
+)
+
+select * from final

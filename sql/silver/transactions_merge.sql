@@ -1,0 +1,60 @@
+-- Upsert the staged transactions into silver on transaction_id: a staged row replaces the silver
+-- row with its key (on whatever day that row sits) or is inserted. Grain: one row per order.
+merge silver.transactions as transactions
+using silver.transactions_staging as staged_transactions
+    on
+        transactions.transaction_id = staged_transactions.transaction_id
+        -- Every partition on purpose: a staged key can replace a row on any earlier day. The bound
+        -- is always true and only satisfies require_partition_filter.
+        and transactions.transaction_ts >= timestamp '0001-01-01 00:00:00+00'
+when matched then
+    update set
+        transaction_ts = staged_transactions.transaction_ts,
+        customer_id = staged_transactions.customer_id,
+        agent_id = staged_transactions.agent_id,
+        channel = staged_transactions.channel,
+        quantity = staged_transactions.quantity,
+        unit_price = staged_transactions.unit_price,
+        amount = staged_transactions.amount,
+        currency = staged_transactions.currency,
+        status = staged_transactions.status,
+        payment_method = staged_transactions.payment_method,
+        extra = staged_transactions.extra,
+        source_file = staged_transactions.source_file,
+        record_number = staged_transactions.record_number,
+        run_id = staged_transactions.run_id
+when not matched then
+    insert (
+        transaction_id,
+        transaction_ts,
+        customer_id,
+        agent_id,
+        channel,
+        quantity,
+        unit_price,
+        amount,
+        currency,
+        status,
+        payment_method,
+        extra,
+        source_file,
+        record_number,
+        run_id
+    )
+    values (
+        staged_transactions.transaction_id,
+        staged_transactions.transaction_ts,
+        staged_transactions.customer_id,
+        staged_transactions.agent_id,
+        staged_transactions.channel,
+        staged_transactions.quantity,
+        staged_transactions.unit_price,
+        staged_transactions.amount,
+        staged_transactions.currency,
+        staged_transactions.status,
+        staged_transactions.payment_method,
+        staged_transactions.extra,
+        staged_transactions.source_file,
+        staged_transactions.record_number,
+        staged_transactions.run_id
+    )

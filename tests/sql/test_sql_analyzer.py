@@ -1,0 +1,122 @@
+"""Every SQL file is accepted by the GoogleSQL analyzer (ZetaSQL, BigQuery's front end) against a
+catalog built from the schema files, its output types match the table it feeds, and mistakes that
+DuckDB would forgive fail here."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from pipeline import plan, sql_analyzer
+from sql import catalog
+
+FILES = sql_analyzer.statement_files()
+
+# BigQuery type names of the schema files -> the ZetaSQL type the analyzer reports.
+SCHEMA_TYPE_NAMES = {"INTEGER": "INT64", "FLOAT": "DOUBLE", "BOOLEAN": "BOOL"}
+
+
+def output_types(statement) -> list[tuple[str, str]]:
+    return [(c.name, c.column.type.type_name()) for c in statement.output_column_list]
+
+
+def schema_types(qualified: str) -> list[tuple[str, str]]:
+    return [(f.name, SCHEMA_TYPE_NAMES.get(f.type, f.type)) for f in catalog.table(qualified).fields]
+
+
+@pytest.mark.parametrize("relative", FILES)
+def test_file_is_accepted(relative):
+    sql_analyzer.analyze_file(relative)
+
+
+@pytest.mark.parametrize("relative", [f for f in FILES if f.startswith("gold/")])
+def test_gold_output_types_match_the_table_schema(relative):
+    name = relative.removeprefix("gold/").removesuffix(".sql")
+    assert output_types(sql_analyzer.analyze_file(relative)) == schema_types(f"gold.{name}")
+
+
+def test_displaced_rows_have_the_types_of_audit_quarantine():
+    statement = sql_analyzer.analyze_file("silver/transactions_displaced.sql")
+    assert output_types(statement) == schema_types("audit.quarantine")
+
+
+@pytest.mark.parametrize("relative", [f for f in FILES if f.startswith("checks/")])
+def test_check_returns_failures_and_detail(relative):
+    statement = sql_analyzer.analyze_file(relative)
+    assert output_types(statement) == [("failures", "INT64"), ("detail", "STRING")]
+
+
+def test_catalog_has_every_table_and_the_staging_twins():
+    statement = sql_analyzer.analyze(
+        "select transaction_id, amount, transaction_ts, extra from silver.transactions_staging"
+    )
+    assert output_types(statement) == [
+        ("transaction_id", "STRING"),
+        ("amount", "NUMERIC"),
+        ("transaction_ts", "TIMESTAMP"),
+        ("extra", "JSON"),
+    ]
+    for table in catalog.tables():
+        sql_analyzer.analyze(f"select count(*) from {table.qualified_name}")
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("select transaction_idd from silver.transactions", "Unrecognized name: transaction_idd"),
+        ("select customer_id, amount from silver.transactions group by customer_id", "neither grouped"),
+        ("select list_value(amount) from silver.transactions", "Function not found: list_value"),
+        ("select strftime(transaction_ts, '%Y') from silver.transactions", "Function not found: strftime"),
+        ("select amount::double from silver.transactions", "Syntax error"),
+        ("select * from silver.transaction", "Table not found: silver.transaction"),
+        ("select * from transactions", "Table not found: transactions"),
+        ("select * from silver.transactions where run_id = @run", "Query parameter 'run' not found"),
+        ("select * from silver.transactions where run_id = @days", "No matching signature"),
+    ],
+    ids=[
+        "misspelled-column",
+        "ungrouped-column",
+        "duckdb-function",
+        "duckdb-strftime",
+        "duckdb-cast-syntax",
+        "misspelled-table",
+        "unqualified-table",
+        "undeclared-parameter",
+        "parameter-type",
+    ],
+)
+def test_mistakes_are_rejected(sql, message):
+    with pytest.raises(sql_analyzer.SqlAnalysisError, match=message):
+        sql_analyzer.analyze(sql)
+
+
+def test_a_misspelled_column_in_a_file_is_rejected(monkeypatch):
+    text = catalog.read_sql("gold/aov_daily.sql").replace("coalesce(channel,", "coalesce(chanel,")
+    with pytest.raises(sql_analyzer.SqlAnalysisError, match="Unrecognized name: chanel"):
+        sql_analyzer.analyze(text, name="gold/aov_daily.sql")
+
+
+def test_merge_with_a_misspelled_source_column_is_rejected():
+    text = catalog.read_sql("silver/agents_merge.sql").replace("staged_agents.team", "staged_agents.teams")
+    with pytest.raises(sql_analyzer.SqlAnalysisError, match="teams"):
+        sql_analyzer.analyze(text)
+
+
+def test_parameters_are_declared_with_their_types():
+    statement = sql_analyzer.analyze("select @days as days, @run_date as run_date, @rows_valid as n")
+    assert output_types(statement) == [("days", "ARRAY<DATE>"), ("run_date", "DATE"), ("n", "INT64")]
+    with pytest.raises(sql_analyzer.SqlAnalysisError, match="Query parameter 'days' not found"):
+        sql_analyzer.analyze("select @days", parameter_types={"run_date": "DATE"})
+
+
+def test_declared_parameters_are_the_ones_the_dag_binds():
+    bound = plan.query_parameters(
+        run_id="run-1", days=[], run_date=dt.date(2025, 1, 1), reporting_tz="UTC", rows_valid=0
+    )
+    assert set(bound) == set(sql_analyzer.QUERY_PARAMETER_TYPES)
+
+
+def test_main_reports_every_file(capsys):
+    assert sql_analyzer.main([]) == 0
+    assert f"{len(FILES)} of {len(FILES)} files accepted" in capsys.readouterr().out

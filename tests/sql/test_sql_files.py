@@ -1,0 +1,148 @@
+"""Every SQL file: one BigQuery statement that sqlglot parses, the parameters the DAG binds, tables
+named dataset-qualified, output columns as the schemas say, and a run on DuckDB through the
+transpile on a generated fixture."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from pipeline import sql_analyzer, warehouse
+from sql import catalog
+
+FILES = sql_analyzer.statement_files()
+CHECK_PARAMETERS = {"run_id", "days", "run_date", "rows_valid"}
+
+# The interface the DAG relies on: file -> the named parameters it takes.
+PARAMETERS: dict[str, set[str]] = {
+    "silver/affected_days.sql": set(),
+    "silver/transactions_displaced.sql": {"run_id"},
+    "silver/transactions_merge.sql": set(),
+    "silver/customers_merge.sql": set(),
+    "silver/agents_merge.sql": set(),
+    "gold/aov_daily.sql": {"days"},
+    "gold/agent_performance.sql": {"days"},
+    "gold/customer_daily.sql": {"days"},
+    "gold/peak_hours_daily.sql": {"days", "reporting_tz"},
+    "gold/peak_hours.sql": set(),
+    "gold/customer_rfm.sql": {"run_date"},
+}
+REQUIRED_CHECKS = {
+    "silver_transactions_key_unique",
+    "silver_transactions_not_null",
+    "silver_status_accepted_values",
+    "silver_customers_key_unique",
+    "silver_agents_key_unique",
+    "orphan_customers",
+    "orphan_agents",
+    "freshness",
+    "volume_anomaly",
+    "gold_revenue_reconciliation",
+    "gold_row_count_reconciliation",
+    "unreadable_files",
+}
+ALL_PARAMS = {
+    "run_id": "run-1",
+    "days": [dt.date(2025, 3, 29), dt.date(2025, 3, 30)],
+    "run_date": dt.date(2025, 4, 4),
+    "rows_valid": 0,
+    "reporting_tz": "Europe/Paris",
+}
+HEADER = re.compile(
+    r"\A-- severity: (?P<severity>error|warn)\n-- stage: (?P<stage>silver|gold)\n-- description: \S.*\n"
+)
+
+
+def text_of(relative: str) -> str:
+    return catalog.read_sql(relative)
+
+
+def test_the_interface_files_exist():
+    assert set(PARAMETERS) <= set(FILES)
+    assert {f for f in FILES if not f.startswith("checks/")} == set(PARAMETERS)
+    assert {f.removeprefix("checks/").removesuffix(".sql") for f in FILES} >= REQUIRED_CHECKS
+
+
+@pytest.mark.parametrize("relative", FILES)
+def test_parses_as_one_bigquery_statement(relative):
+    statements = sqlglot.parse(text_of(relative), read="bigquery", error_level=sqlglot.ErrorLevel.RAISE)
+    assert len([s for s in statements if s is not None]) == 1
+    warehouse.transpile(text_of(relative))
+
+
+@pytest.mark.parametrize("relative", FILES)
+def test_takes_the_parameters_of_its_interface(relative):
+    used = set(warehouse.parameters(text_of(relative)))
+    if relative.startswith("checks/"):
+        assert used <= CHECK_PARAMETERS
+    else:
+        assert used == PARAMETERS[relative]
+    assert used <= set(sql_analyzer.QUERY_PARAMETER_TYPES)
+
+
+@pytest.mark.parametrize("relative", FILES)
+def test_names_tables_dataset_qualified_without_project(relative):
+    tree = sqlglot.parse_one(text_of(relative), read="bigquery")
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    known = {t.qualified_name for t in catalog.tables()} | {
+        warehouse.staging_name(t.qualified_name) for t in catalog.tables("silver")
+    }
+    for table in tree.find_all(exp.Table):
+        if not table.db and table.name in ctes:
+            continue
+        assert not table.catalog, f"{relative}: {table.sql('bigquery')} names a project"
+        assert f"{table.db}.{table.name}" in known, f"{relative}: unknown table {table.sql('bigquery')}"
+
+
+@pytest.mark.parametrize("relative", [f for f in FILES if f.startswith("checks/")])
+def test_check_header_gives_severity_stage_and_description(relative):
+    header = HEADER.match(text_of(relative))
+    assert header, f"{relative} must start with -- severity:, -- stage:, -- description: lines"
+
+
+@pytest.mark.parametrize("relative", FILES)
+def test_is_lowercase_with_a_final_select(relative):
+    code = "\n".join(line for line in text_of(relative).splitlines() if not line.lstrip().startswith("--"))
+    assert not re.search(r"\b(SELECT|FROM|WHERE|WITH|MERGE|JOIN)\b", code)
+    if not relative.endswith("_merge.sql"):
+        assert code.rstrip().endswith("select * from final")
+
+
+# Runs on DuckDB ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def loaded(wh, orders, order_days):
+    wh.insert("silver.transactions", orders)
+    wh.insert("silver.customers", [{"customer_id": f"C{n:03d}"} for n in range(1, 41)])
+    wh.insert("silver.agents", [{"agent_id": f"A{n}", "agent_name": f"Agent {n}"} for n in range(1, 5)])
+    for entity in ("transactions", "customers", "agents"):
+        wh.stage(entity, [])
+    wh.stage("transactions", [{**o, "source_file": "other.csv", "run_id": "run-1"} for o in orders[:30]])
+    wh.build_gold(order_days, run_date=ALL_PARAMS["run_date"], reporting_tz="Europe/Paris")
+    return wh
+
+
+@pytest.mark.parametrize("relative", FILES)
+def test_runs_on_duckdb_through_the_transpile(loaded, relative):
+    cursor = warehouse.execute_file(loaded.con, relative, ALL_PARAMS)
+    columns = [d[0] for d in cursor.description or ()]
+    result = cursor.fetchall()
+    dataset = relative.split("/")[0]
+    name = relative.removeprefix(f"{dataset}/").removesuffix(".sql")
+    if dataset == "gold":
+        assert columns == list(catalog.table(f"gold.{name}").column_names)
+        assert result, f"{relative} returned no rows on the fixture"
+    elif dataset == "checks":
+        assert columns == ["failures", "detail"]
+        assert len(result) == 1
+    elif name == "affected_days":
+        assert columns == ["day"]
+        assert result
+    elif name == "transactions_displaced":
+        assert columns == list(catalog.table("audit.quarantine").column_names)
+        assert len(result) == 30
