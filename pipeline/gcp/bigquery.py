@@ -180,6 +180,12 @@ def _columns(qualified_name: str) -> str:
     return ", ".join(catalog.table(qualified_name).column_names)
 
 
+PENDING_DAYS_SQL = "SELECT DISTINCT day FROM audit.run_days WHERE status = 'pending' ORDER BY day;"
+BUILT_DAYS_SQL = (
+    "UPDATE audit.run_days SET status = 'built' WHERE status = 'pending' AND day IN UNNEST(@days);"
+)
+
+
 def silver_script() -> str:
     """Affected days, then the silver MERGEs and the run's audit rows in one transaction.
 
@@ -195,8 +201,12 @@ def silver_script() -> str:
         + ";",
         "BEGIN TRANSACTION;",
     ]
+    # The run's own quarantine rows are replaced; the DUPLICATE_KEY rows it displaced from earlier
+    # files stay (after a committed MERGE a rerun cannot find them again).
+    run_files = f"(SELECT source_file FROM {staging_table('audit.file_stats')})"
     for qualified in STAGED_AUDIT_TABLES:
-        parts.append(f"DELETE FROM {qualified} WHERE run_id = @run_id;")
+        only_run_files = f" AND source_file IN {run_files}" if qualified == "audit.quarantine" else ""
+        parts.append(f"DELETE FROM {qualified} WHERE run_id = @run_id{only_run_files};")
     for qualified in STAGED_AUDIT_TABLES:
         cols = _columns(qualified)
         parts.append(f"INSERT INTO {qualified} ({cols})\nSELECT {cols} FROM {staging_table(qualified)};")
@@ -207,8 +217,14 @@ def silver_script() -> str:
     )
     for entity in plan.SILVER_ENTITIES:
         parts.append(statement(catalog.read_sql(f"silver/{entity}_merge.sql")) + ";")
+    # Queue the days for the gold build; a run that dies leaves them pending for the next one.
+    parts.append(
+        "INSERT INTO audit.run_days (run_id, day, status)\n"
+        "SELECT @run_id, day, 'pending' FROM affected_days\n"
+        "WHERE day NOT IN (SELECT day FROM audit.run_days WHERE run_id = @run_id);"
+    )
     parts.append("COMMIT TRANSACTION;")
-    parts.append("SELECT day FROM affected_days ORDER BY day;")
+    parts.append(PENDING_DAYS_SQL)
     return "\n".join(parts) + "\n"
 
 

@@ -241,7 +241,8 @@ class LoadSilverOperator(BigQueryJobsOperator):
     def jobs(self, context: Context) -> list[Job]:
         clean = context["ti"].xcom_pull(task_ids="clean_raw") or {}
         if not clean.get("files"):
-            return []
+            # Nothing new, but a run that died may have left days for the gold build.
+            return [Job("silver", bigquery.query_job(bigquery.PENDING_DAYS_SQL), fetch=True)]
         output = str(clean["output"]).rstrip("/")
         present = self.staged_folders(output)
         project = self.settings.project

@@ -106,13 +106,29 @@ def claim_files() -> dict[str, Any]:
 @task(task_id="archive_files", **GCS_TASK)
 @timed
 def archive_files() -> dict[str, Any]:
-    """Mark the run's claimed files processed (they were moved into the archive at claim time)."""
-    from pipeline.gcp import storage
+    """Mark the run's claimed files processed (they were moved into the archive at claim time) and
+    the days it built in gold (`audit.run_days`)."""
+    from datetime import date
+
+    from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
+
+    from pipeline.gcp import bigquery, storage
 
     settings = Settings.from_env()
     context = get_current_context()
     run = window(context)
     claims = (context["ti"].xcom_pull(task_ids="claim_files") or {}).get("files", [])
+    days = (context["ti"].xcom_pull(task_ids="load_silver") or {}).get("affected_days", [])
+    if days:
+        hook = BigQueryHook(gcp_conn_id=GCP_CONN_ID, location=settings.bq_location)
+        job = hook.insert_job(
+            configuration=bigquery.query_job(
+                bigquery.BUILT_DAYS_SQL, {"days": [date.fromisoformat(d) for d in days]}
+            ),
+            project_id=settings.project or hook.project_id,
+            location=settings.bq_location,
+        )
+        job.result()
     files = storage.write_manifest(
         _storage_client(),
         archive_bucket=settings.archive_bucket,

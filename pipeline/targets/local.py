@@ -113,6 +113,23 @@ def clean_raw() -> dict[str, Any]:
     return {"output": str(output), "files": len(files), "transactions_valid": int(valid), "metrics": metrics}
 
 
+def _record_days(con: Any, run_id: str, days: list[date]) -> None:
+    """Queue the run's affected days for the gold build (kept if the run is rerun)."""
+    con.execute(
+        "INSERT INTO audit.run_days SELECT ?, day, 'pending' FROM (SELECT UNNEST(?::DATE[]) AS day) "
+        "WHERE day NOT IN (SELECT day FROM audit.run_days WHERE run_id = ?)",
+        [run_id, days, run_id],
+    )
+
+
+def _pending_days(con: Any) -> list[str]:
+    """Every day whose gold is not rebuilt yet: this run's, and those of a run that died."""
+    rows = con.execute(
+        "SELECT DISTINCT day FROM audit.run_days WHERE status = 'pending' ORDER BY day"
+    ).fetchall()
+    return [r[0].isoformat() for r in rows]
+
+
 def _parquet_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
 
@@ -131,8 +148,10 @@ def load_silver() -> dict[str, Any]:
     run = window(get_current_context())
     clean = _xcom("clean_raw") or {}
     if not clean.get("files"):
-        return {"affected_days": [], "merged": {}}
+        with warehouse.connect(settings.warehouse_path) as con:
+            return {"affected_days": _pending_days(con), "merged": {}}
     output = Path(clean["output"])
+    run_files = [f["source_file"] for f in (_xcom("claim_files") or {}).get("files", [])]
     with warehouse.connect(settings.warehouse_path) as con:
         for entity in plan.SILVER_ENTITIES:
             warehouse.load_parquet(
@@ -142,8 +161,13 @@ def load_silver() -> dict[str, Any]:
         params = {"run_id": run.run_id}
         con.execute("BEGIN TRANSACTION")
         try:
-            for qualified in ("audit.quarantine", "audit.file_stats"):
-                con.execute(f"DELETE FROM {qualified} WHERE run_id = ?", [run.run_id])
+            # The run's own rows are replaced; DUPLICATE_KEY rows it displaced from earlier files
+            # stay (after a committed MERGE a rerun cannot find them again).
+            con.execute(
+                "DELETE FROM audit.quarantine WHERE run_id = ? AND list_contains(?, source_file)",
+                [run.run_id, run_files],
+            )
+            con.execute("DELETE FROM audit.file_stats WHERE run_id = ?", [run.run_id])
             warehouse.load_parquet(
                 con, "audit.quarantine", _parquet_files(output / "quarantine"), staging=False
             )
@@ -159,19 +183,21 @@ def load_silver() -> dict[str, Any]:
             for entity in plan.SILVER_ENTITIES:
                 warehouse.execute_file(con, f"silver/{entity}_merge.sql", params)
                 merged[entity] = warehouse.table_rows(con, f"silver.{entity}_staging")
+            _record_days(con, run.run_id, days)
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
             raise
         for entity in plan.SILVER_ENTITIES:
             con.execute(f"DROP TABLE IF EXISTS silver.{entity}_staging")
+        pending = _pending_days(con)
     # Quarantined rows also stay as Parquet beside the warehouse, per run.
     target = settings.quarantine_dir / run.key
     if target.exists():
         shutil.rmtree(target)
     if (output / "quarantine").is_dir():
         shutil.copytree(output / "quarantine", target)
-    return {"affected_days": sorted(d.isoformat() for d in days), "merged": merged}
+    return {"affected_days": pending, "merged": merged}
 
 
 def _run_checks(stage: str) -> list[dict[str, Any]]:
@@ -251,14 +277,23 @@ def gold_task(step: plan.GoldStep) -> Any:
 @task(task_id="archive_files")
 @timed
 def archive_files() -> dict[str, Any]:
-    """Mark the run's claimed files processed (their archive copies were made at claim time)."""
+    """Mark the run's claimed files processed (their archive copies were made at claim time) and
+    its days built."""
     from pipeline import warehouse
     from pipeline.claim import mark_processed
 
     settings = _settings()
     run = window(get_current_context())
+    days = _days((_xcom("load_silver") or {}).get("affected_days", []))
     with warehouse.connect(settings.warehouse_path) as con:
-        return {"files": mark_processed(con, run.run_id)}
+        con.execute("BEGIN TRANSACTION")
+        con.execute(
+            "UPDATE audit.run_days SET status = 'built' WHERE status = 'pending' AND list_contains(?, day)",
+            [days],
+        )
+        files = mark_processed(con, run.run_id)
+        con.execute("COMMIT")
+    return {"files": files}
 
 
 @task(task_id="publish")

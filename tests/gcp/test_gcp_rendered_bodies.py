@@ -252,7 +252,9 @@ def test_load_silver_jobs(gcp_dag: Any, monkeypatch: pytest.MonkeyPatch) -> None
     assert script.index(file_statement("silver/transactions_displaced.sql")) < min(order)
     assert script.index("BEGIN TRANSACTION") < min(order)
     assert script.index("COMMIT TRANSACTION") > max(order)
-    assert script.rstrip().endswith("SELECT day FROM affected_days ORDER BY day;")
+    assert "INSERT INTO audit.run_days" in script
+    assert script.index("INSERT INTO audit.run_days") < script.index("COMMIT TRANSACTION")
+    assert script.rstrip().endswith(bigquery.PENDING_DAYS_SQL)
 
 
 def test_empty_partitioned_staging_satisfies_the_partition_filter() -> None:

@@ -6,8 +6,9 @@ provider plugin or GCP credentials are needed.
 
 from __future__ import annotations
 
+import asyncio
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,16 @@ import pytest
 from infra import mocks
 
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _event_loop() -> Iterator[None]:
+    """Pulumi's runtime uses the current event loop; tests of other concerns (asyncio servers)
+    may have closed theirs, so the infra tests get their own."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield
+    loop.close()
 
 
 def write_spark_dist(out_dir: Path) -> None:
