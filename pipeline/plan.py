@@ -44,6 +44,19 @@ GOLD_STEPS: tuple[GoldStep, ...] = (
     GoldStep("peak_hours", "table", after=("peak_hours_daily",)),
 )
 
+# Every task id of the DAG, the same on both targets.
+TASK_IDS: tuple[str, ...] = (
+    "claim_files",
+    "clean_raw",
+    "load_silver",
+    "dq_checks",
+    *(s.task_id for s in GOLD_STEPS),
+    "reconcile",
+    "archive_files",
+    "publish",
+    "report",
+)
+
 # Silver tables in load order, each with its MERGE statement.
 SILVER_ENTITIES: tuple[str, ...] = ("transactions", "customers", "agents")
 

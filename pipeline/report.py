@@ -12,16 +12,7 @@ from pipeline import plan
 from pipeline.config import DAG_ID, Settings
 from pipeline.runs import window
 
-STEP_IDS = (
-    "claim_files",
-    "clean_raw",
-    "load_silver",
-    "dq_checks",
-    *(s.task_id for s in plan.GOLD_STEPS),
-    "reconcile",
-    "archive_files",
-    "publish",
-)
+STEP_IDS = tuple(t for t in plan.TASK_IDS if t != "report")
 
 
 def _json_default(value: Any) -> Any:

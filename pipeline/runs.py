@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -41,3 +44,15 @@ def window(context: Any) -> RunWindow:
     """The run window from an Airflow task context; stable across reruns of the same run."""
     dag_run = context["dag_run"]
     return RunWindow(run_id=dag_run.run_id, logical_end=dag_run.run_after)
+
+
+def timed(fn: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """Add a task's wall time to its result (XCom), for the run report."""
+
+    @functools.wraps(fn)
+    def wrapper() -> dict[str, Any]:
+        started = time.monotonic()
+        result = fn()
+        return {**result, "seconds": round(time.monotonic() - started, 3)}
+
+    return wrapper

@@ -11,10 +11,7 @@ Dataproc (with the DAG's max_active_runs=1, runs touching the same tables never 
 
 from __future__ import annotations
 
-import functools
 import logging
-import time
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -29,7 +26,7 @@ from pipeline.gcp import (
     GCP_CONN_ID,
 )
 from pipeline.gcp.operators import ChecksOperator, CleanBatchOperator, GoldQueryOperator, LoadSilverOperator
-from pipeline.runs import window
+from pipeline.runs import timed, window
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +62,6 @@ HTTP_TASK: dict[str, Any] = {
     "execution_timeout": timedelta(minutes=5),
 }
 REPORT_TASK: dict[str, Any] = {**GCS_TASK, "pool": BIGQUERY_POOL}
-
-
-def timed(fn: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
-    """Add the step's wall time to its result, for the run report."""
-
-    @functools.wraps(fn)
-    def wrapper() -> dict[str, Any]:
-        started = time.monotonic()
-        result = fn()
-        return {**result, "seconds": round(time.monotonic() - started, 3)}
-
-    return wrapper
 
 
 def _storage_client() -> Any:

@@ -6,12 +6,9 @@ returns a small summary (XCom). Heavy imports (Spark, DuckDB, matplotlib) happen
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import shutil
-import time
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -20,21 +17,9 @@ from airflow.sdk import TriggerRule, get_current_context, task
 
 from pipeline import plan
 from pipeline.config import Settings
-from pipeline.runs import window
+from pipeline.runs import timed, window
 
 log = logging.getLogger(__name__)
-
-
-def timed(fn: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
-    """Add the step's wall time to its result, for the run report."""
-
-    @functools.wraps(fn)
-    def wrapper() -> dict[str, Any]:
-        started = time.monotonic()
-        result = fn()
-        return {**result, "seconds": round(time.monotonic() - started, 3)}
-
-    return wrapper
 
 
 def _settings() -> Settings:

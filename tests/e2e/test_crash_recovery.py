@@ -7,9 +7,7 @@ calls `os._exit` after a task succeeds, or while the Spark job is running.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,8 @@ import duckdb
 import pytest
 
 from pipeline import sample_data
+
+from . import runner
 
 pytestmark = pytest.mark.e2e
 
@@ -55,25 +55,7 @@ def cdi_run(landing: Path, output: Path, run_after: str, crash: str = "") -> sub
     plugins = output / "airflow" / "plugins"
     plugins.mkdir(parents=True, exist_ok=True)
     (plugins / "crash_listener.py").write_text(CRASH_PLUGIN)
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline.cli",
-            "run",
-            "--input",
-            str(landing),
-            "--output",
-            str(output),
-            "--run-after",
-            run_after,
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "CDI_SPARK_DRIVER_MEMORY": "1g", "CDI_TEST_CRASH": crash},
-        timeout=600,
-        check=False,
-    )
+    return runner.cdi_run(landing, output, run_after, CDI_TEST_CRASH=crash)
 
 
 def figures(output: Path) -> dict[str, Any]:
@@ -85,17 +67,7 @@ def figures(output: Path) -> dict[str, Any]:
         "quarantine": "select * exclude (run_id) from audit.quarantine order by all",
         "file_stats": "select * exclude (run_id) from audit.file_stats order by all",
         "processed": "select source_file, content_sha256, status from audit.processed_files order by all",
-        **{
-            f"gold.{t}": f"select * from gold.{t} order by all"
-            for t in (
-                "aov_daily",
-                "agent_performance",
-                "customer_daily",
-                "peak_hours_daily",
-                "customer_rfm",
-                "peak_hours",
-            )
-        },
+        **{f"gold.{t}": f"select * from gold.{t} order by all" for t in runner.GOLD_TABLES},
     }
     with duckdb.connect(str(output / "warehouse.duckdb"), read_only=True) as con:
         return {name: con.sql(sql).fetchall() for name, sql in queries.items()}

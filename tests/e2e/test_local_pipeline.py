@@ -4,9 +4,7 @@ local SparkSession and a real DuckDB file, on small generated landing data."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -17,31 +15,11 @@ import pytest
 
 from pipeline import sample_data
 
+from .runner import cdi_run
+
 pytestmark = pytest.mark.e2e
 
 SPEC = sample_data.SampleSpec(seed=7, days=5, customers=200, agents=8, orders_per_day=120)
-
-
-def cdi_run(landing: Path, output: Path, run_after: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline.cli",
-            "run",
-            "--input",
-            str(landing),
-            "--output",
-            str(output),
-            "--run-after",
-            run_after,
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "CDI_SPARK_DRIVER_MEMORY": "1g", **env},
-        timeout=600,
-        check=False,
-    )
 
 
 def query(output: Path, sql: str) -> pd.DataFrame:
@@ -51,16 +29,8 @@ def query(output: Path, sql: str) -> pd.DataFrame:
 
 
 def gold_snapshot(output: Path) -> dict[str, list[tuple[Any, ...]]]:
-    tables = [
-        "aov_daily",
-        "agent_performance",
-        "customer_daily",
-        "peak_hours_daily",
-        "customer_rfm",
-        "peak_hours",
-    ]
     with duckdb.connect(str(output / "warehouse.duckdb"), read_only=True) as con:
-        return {t: con.sql(f"select * from gold.{t} order by all").fetchall() for t in tables}
+        return {t: con.sql(f"select * from gold.{t} order by all").fetchall() for t in GOLD_TABLES}
 
 
 @pytest.fixture(scope="module")
@@ -172,14 +142,7 @@ def gold_bytes(output: Path, export: Path) -> dict[str, str]:
     export.mkdir(parents=True, exist_ok=True)
     digests = {}
     with duckdb.connect(str(output / "warehouse.duckdb"), read_only=True) as con:
-        for table in (
-            "aov_daily",
-            "agent_performance",
-            "customer_daily",
-            "peak_hours_daily",
-            "customer_rfm",
-            "peak_hours",
-        ):
+        for table in GOLD_TABLES:
             path = export / f"{table}.parquet"
             con.execute(f"copy (select * from gold.{table} order by all) to '{path}' (format parquet)")
             digests[table] = hashlib.sha256(path.read_bytes()).hexdigest()

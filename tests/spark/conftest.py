@@ -1,0 +1,102 @@
+"""One local SparkSession for the whole tests/spark run (starting Spark is most of the cost)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T  # noqa: N812
+
+from spark import contract, read, transform
+
+
+def _stub_pandas_on_spark() -> None:
+    """pyspark 4.3's pandas-on-Spark does not import under pandas 3 (the locked version), and
+    `assertDataFrameEqual` imports it only for an isinstance check: give it a stand-in type."""
+    try:
+        import pyspark.pandas
+        import pyspark.testing.pandasutils  # noqa: F401
+    except ImportError:
+        for name in [
+            m for m in sys.modules if m.startswith(("pyspark.pandas", "pyspark.testing.pandasutils"))
+        ]:
+            del sys.modules[name]
+        pandas_on_spark = types.ModuleType("pyspark.pandas")
+        pandas_on_spark.DataFrame = type("DataFrame", (), {})  # type: ignore[attr-defined]
+        pandasutils = types.ModuleType("pyspark.testing.pandasutils")
+        pandasutils.PandasOnSparkTestUtils = type("PandasOnSparkTestUtils", (), {})  # type: ignore[attr-defined]
+        sys.modules["pyspark.pandas"] = pandas_on_spark
+        sys.modules["pyspark.testing.pandasutils"] = pandasutils
+
+
+_stub_pandas_on_spark()
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    # Python workers (the customers phone formatter) must run this venv's interpreter.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("cdi-spark-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.adaptive.enabled", "true")
+        .config("spark.driver.memory", "1g")
+        .config("spark.ui.showConsoleProgress", "false")
+        # Tiny frames: compiling generated code costs more than it saves, so interpret.
+        .config("spark.sql.codegen.wholeStage", "false")
+        .config("spark.sql.codegen.factoryMode", "NO_CODEGEN")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("OFF")
+    yield session
+    session.stop()
+
+
+CanonicalFactory = Callable[..., DataFrame]
+
+
+@pytest.fixture(scope="session")
+def canonical(spark: SparkSession) -> CanonicalFactory:
+    """Build a canonical frame (what `transform.to_canonical` yields) from dicts of raw strings.
+
+    `canonical("transactions", [{"transaction_id": "T1", ...}, ...])`: row i gets record number
+    i + 1 of file 0 unless `_record_number` / `_file_idx` are given; absent columns are null.
+    """
+
+    def build(entity: str, rows: list[dict[str, Any]], source_file: str = "landing/f.csv") -> DataFrame:
+        columns = list(contract.ENTITIES[entity].source_columns)
+        schema = T.StructType(
+            [
+                T.StructField(transform.FILE_INDEX, T.IntegerType()),
+                T.StructField(transform.SOURCE_FILE, T.StringType()),
+                T.StructField(read.RECORD_NUMBER, T.LongType()),
+                T.StructField(read.CORRUPT, T.StringType()),
+                T.StructField(transform.MISSING_COLUMN, T.StringType()),
+                *[T.StructField(c, T.StringType()) for c in columns],
+                T.StructField(transform.EXTRA, T.StringType()),
+            ]
+        )
+        data = [
+            (
+                row.get(transform.FILE_INDEX, 0),
+                row.get(transform.SOURCE_FILE, source_file),
+                row.get(read.RECORD_NUMBER, i + 1),
+                row.get(read.CORRUPT),
+                row.get(transform.MISSING_COLUMN),
+                *[row.get(c) for c in columns],
+                row.get(transform.EXTRA),
+            )
+            for i, row in enumerate(rows)
+        ]
+        return spark.createDataFrame(data, schema).transform(transform.with_key(entity))
+
+    return build

@@ -1,0 +1,196 @@
+"""`spark/read.py`: one landing file as all-string columns with record numbers, or unreadable.
+
+Whole-file outcomes of many malformed files are covered by the corpus in test_spark_job.py; this
+module pins the reader's columns, values and record numbers.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pyspark.sql import SparkSession
+from pyspark.testing import assertDataFrameEqual
+
+from spark import read
+from spark.read import CORRUPT, RECORD_NUMBER
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("a.csv", ("csv", False)),
+        ("gs://bucket/landing/transactions/A.CSV.GZ", ("csv", True)),
+        ("a.jsonl", ("jsonl", False)),
+        ("a.ndjson.gz", ("jsonl", True)),
+        ("a.parquet", ("parquet", False)),
+        ("a.parquet.gz", ("parquet", True)),
+        ("a.json", (None, False)),
+        ("a.csv.zip", (None, False)),
+        ("csv", (None, False)),
+    ],
+)
+def test_file_format_is_decided_by_the_name_alone(name: str, expected: tuple[str | None, bool]) -> None:
+    assert read.file_format(name) == expected
+
+
+def test_csv_reads_quoted_delimiters_newlines_doubled_quotes_and_a_bom(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    path = tmp_path / "t.csv"
+    path.write_bytes(
+        '\ufeffid,"note, with comma",n\r\n1,"a, b",x\r\n2,"line one\nline two",y\r\n\r\n3,"say ""hi""",\r\n'.encode()
+    )
+    raw = read.read_file(spark, str(path))
+    assert raw.error is None
+    assert raw.header == ("id", "note, with comma", "n")
+    assert raw.frame is not None
+    assertDataFrameEqual(
+        raw.frame.select("_c0", "_c1", "_c2", RECORD_NUMBER, CORRUPT),
+        [
+            ("1", "a, b", "x", 1, None),
+            ("2", "line one\nline two", "y", 2, None),
+            ("3", 'say "hi"', None, 3, None),
+        ],
+    )
+
+
+def test_csv_uses_the_configured_delimiter_and_flags_ragged_records(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("a;b\n1;2\n3;4;5\n6\n", encoding="utf-8")
+    raw = read.read_file(spark, str(path), delimiter=";")
+    assert raw.frame is not None
+    assertDataFrameEqual(
+        raw.frame.select("_c0", "_c1", RECORD_NUMBER, CORRUPT),
+        [("1", "2", 1, None), ("3", "4", 2, "3;4;5"), ("6", None, 3, "6")],
+    )
+
+
+def test_csv_with_only_a_header_is_readable_with_no_rows(spark: SparkSession, tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("transaction_id,amount\n", encoding="utf-8")
+    raw = read.read_file(spark, str(path))
+    assert raw.header == ("transaction_id", "amount")
+    assert raw.frame is not None
+    assert raw.frame.count() == 0
+
+
+def test_csv_header_names_are_made_unique(spark: SparkSession, tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("a,a,,b\n1,2,3,4\n", encoding="utf-8")
+    assert read.read_file(spark, str(path)).header == ("a", "a_2", "column_3", "b")
+
+
+def test_jsonl_keys_in_first_appearance_order_values_as_text_malformed_lines_flagged(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    path = tmp_path / "t.jsonl.gz"
+    lines = [
+        '{"id": "1", "amount": 12.5}',
+        "",
+        '{"id": 2, "extra": {"k": [1, 2]}, "flag": true}',
+        "{broken",
+        "[1, 2]",
+    ]
+    path.write_bytes(gzip.compress("\n".join(lines).encode()))
+    raw = read.read_file(spark, str(path))
+    assert raw.error is None
+    assert raw.header == ("id", "amount", "extra", "flag")
+    assert raw.frame is not None
+    assertDataFrameEqual(
+        raw.frame.select("_c0", "_c1", "_c2", "_c3", RECORD_NUMBER, CORRUPT),
+        [
+            ("1", "12.5", None, None, 1, None),
+            ("2", None, '{"k":[1,2]}', "true", 2, None),
+            (None, None, None, None, 3, "{broken"),
+            (None, None, None, None, 4, "[1, 2]"),
+        ],
+    )
+
+
+def test_record_numbers_follow_file_order_across_many_scan_partitions(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(f'{{"id": "{i}"}}\n' for i in range(1, 301)), encoding="utf-8")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "512")
+    spark.conf.set("spark.sql.files.openCostInBytes", "0")
+    try:
+        raw = read.read_file(spark, str(path))
+        assert raw.frame is not None
+        assert raw.frame.rdd.getNumPartitions() > 1
+        rows = raw.frame.select("_c0", RECORD_NUMBER).collect()
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+        spark.conf.unset("spark.sql.files.openCostInBytes")
+    assert sorted((int(r["_c0"]), r[RECORD_NUMBER]) for r in rows) == [(i, i) for i in range(1, 301)]
+
+
+def test_parquet_columns_become_text_and_instants_keep_their_utc_offset(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    table = pa.table(
+        {
+            "transaction_id": ["T1"],
+            "transaction_ts": pa.array([datetime(2024, 6, 1, 10, tzinfo=UTC)], pa.timestamp("us", tz="UTC")),
+            "amount": pa.array([Decimal("12.50")], pa.decimal128(10, 2)),
+            "quantity": pa.array([3], pa.int32()),
+        }
+    )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    path = tmp_path / "t.parquet.gz"
+    path.write_bytes(gzip.compress(buffer.getvalue()))
+    raw = read.read_file(spark, str(path), work_dir=str(tmp_path / "work"))
+    assert raw.error is None
+    assert raw.header == ("transaction_id", "transaction_ts", "amount", "quantity")
+    assert raw.frame is not None
+    assertDataFrameEqual(
+        raw.frame.select("_c0", "_c1", "_c2", "_c3", RECORD_NUMBER),
+        [("T1", "2024-06-01T10:00:00.000000Z", "12.50", "3", 1)],
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "cause"),
+    [
+        ("a.csv", b"", "empty file (0 bytes)"),
+        ("a.xlsx", b"id\n1\n", "unknown file extension"),
+        ("a.csv", b"id,x\n1,caf\xe9\n", "not valid UTF-8"),
+        ("a.csv", b"id,x\n1,\x00\x00\n", "NUL bytes"),
+        ("a.csv.gz", gzip.compress(b"id,x\n" * 50)[:-6], "corrupt or truncated gzip"),
+        ("a.jsonl", b"just some text\nmore text\n", "not JSON Lines"),
+        ("a.parquet", b"id,x\n1,2\n", "cannot be read as parquet"),
+    ],
+)
+def test_a_file_that_cannot_be_read_whole_is_unreadable_with_its_cause(
+    spark: SparkSession, tmp_path: Path, name: str, content: bytes, cause: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    raw = read.read_file(spark, str(path))
+    assert raw.frame is None
+    assert raw.error is not None
+    assert cause in raw.error
+
+
+def test_a_missing_file_is_unreadable(spark: SparkSession, tmp_path: Path) -> None:
+    raw = read.read_file(spark, str(tmp_path / "nope.csv"))
+    assert raw.error == "no such file"
+
+
+def test_text_helpers_round_trip_through_the_hadoop_filesystem(spark: SparkSession, tmp_path: Path) -> None:
+    uri = str(tmp_path / "sub" / "m.json")
+    read.write_text(spark, uri, '{"a": "é"}')
+    assert read.read_text(spark, uri) == '{"a": "é"}'
+    assert read.file_size(spark, uri) == len('{"a": "é"}'.encode())
+    read.delete(spark, str(tmp_path / "sub"))
+    assert read.file_size(spark, uri) is None
