@@ -15,7 +15,7 @@ import pytest
 
 from pipeline import sample_data
 
-from .runner import cdi_run
+from .runner import GOLD_TABLES, cdi_run
 
 pytestmark = pytest.mark.e2e
 
