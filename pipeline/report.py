@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -162,16 +161,14 @@ def render_summary(report: dict[str, Any]) -> str:
     if report["quarantine_reasons"]:
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(report["quarantine_reasons"].items()))
         lines.append(f"  quarantine reasons: {reasons}")
-    drift = [
-        f
-        for f in report["files"]
-        if f.get("columns_added") not in (None, "[]") or f.get("columns_renamed") not in (None, "{}")
-    ]
-    for f in drift:
-        lines.append(
-            f"  drift {Path(f['source_file']).name}: added {f.get('columns_added')} renamed {f.get('columns_renamed')} "
-            f"missing {f.get('columns_missing')}"
-        )
+    drift_columns = ("columns_added", "columns_renamed", "columns_missing", "types_coerced")
+    for f in report["files"]:
+        drift = {c: f.get(c) for c in drift_columns if f.get(c) not in (None, "[]", "{}")}
+        if drift:
+            described = "  ".join(
+                f"{c.replace('columns_', '').replace('_', ' ')} {v}" for c, v in drift.items()
+            )
+            lines.append(f"  drift {Path(f['source_file']).name}: {described}")
     for f in report["files"]:
         if f.get("error"):
             lines.append(f"  rejected file {f['source_file']}: {f['error']}")
@@ -189,7 +186,3 @@ def render_summary(report: dict[str, Any]) -> str:
     lines.append(f"  dashboard {o['dashboard']}")
     lines.append(f"  quarantine {o['quarantine']}  archive {o['archive']}")
     return "\n".join(lines)
-
-
-def reason_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
-    return dict(Counter(r["reason"] for r in rows))

@@ -161,3 +161,110 @@ def canonical_column(entity: str, raw: str) -> str:
     """Contract name of a source column, or its normalized name when it is an extra column."""
     name = normalize_column_name(raw)
     return ALIASES[entity].get(name, name)
+
+
+# Landing file formats, decided by the file name alone; each may carry a trailing `.gz`.
+FILE_FORMATS: dict[str, str] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+COMPRESSED_SUFFIX = ".gz"
+
+# Defaults of optional transaction columns.
+DEFAULT_QUANTITY = 1
+DEFAULT_STATUS = "completed"
+
+# transaction_ts, the contract form: ISO 8601 with an offset or Z (T or space), or naive
+# `YYYY-MM-DD[ HH:MM[:SS[.fff]]]` read in the source time zone.
+ISO_TIMESTAMP_RE = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?$"
+ISO_TIMESTAMP_OFFSET_RE = (
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)? ?(Z|z|[+-]\d{2}(:?\d{2})?)$"
+)
+# Other unambiguous timestamp spellings a drifting source may use (Spark datetime patterns),
+# naive ones read in the source time zone. Day-first or month-first slashed dates are accepted
+# only when the day is above 12 (otherwise ambiguous -> BAD_TIMESTAMP).
+OTHER_TIMESTAMP_FORMATS: tuple[str, ...] = (
+    "yyyy/MM/dd HH:mm:ss",
+    "yyyy/MM/dd HH:mm",
+    "yyyy/MM/dd",
+    "yyyyMMdd'T'HHmmss",
+    "yyyyMMdd HHmmss",
+    "d MMM yyyy HH:mm:ss",
+    "d MMM yyyy HH:mm",
+    "d MMM yyyy",
+    "MMM d, yyyy HH:mm:ss",
+    "MMM d, yyyy",
+)
+OTHER_TIMESTAMP_OFFSET_FORMATS: tuple[str, ...] = (
+    "d MMM yyyy HH:mm:ss Z",  # RFC 2822 (e-mail, HTTP), matched after a leading `Mon, ` is dropped
+    "d MMM yyyy HH:mm:ss z",
+    "yyyyMMdd'T'HHmmssX",  # ISO 8601 basic
+)
+RFC2822_DAY_NAME_RE = r"^[A-Za-z]{3},\s*"
+SLASHED_TIMESTAMP_RE = r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2}))?)?$"
+# Epoch numbers: 9-10 digits are seconds, 12-13 digits milliseconds (2001-09-09 .. 2286-11-20).
+EPOCH_SECONDS_RE = r"^\d{9,10}$"
+EPOCH_MILLIS_RE = r"^\d{12,13}$"
+
+# Date columns (signup_date, hire_date): ISO date, or an ISO timestamp whose date part is taken.
+DATE_FORMATS: tuple[str, ...] = ("yyyy-MM-dd", "yyyy/MM/dd", "yyyyMMdd", "d MMM yyyy")
+
+# Numbers arriving as text (amount, unit_price, quantity) that are not plain decimals: currency
+# symbols and a leading or trailing ISO code are dropped (`$1,234.50`, `12.00 EUR`), thousands
+# separators removed (`1,234.50`, `1.234,50`, `1 234`), a decimal comma read as a point (`12,50`).
+CURRENCY_SYMBOLS = "$€£¥₹₩₽₺₪₫฿₴₦"
+CURRENCY_CODE_AFFIX_RE = r"^[A-Z]{3}\s*|\s*[A-Z]{3}$"
+THOUSANDS_COMMA_RE = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$"
+THOUSANDS_DOT_RE = r"^[+-]?\d{1,3}(\.\d{3})+(,\d+)?$"
+THOUSANDS_SPACE_RE = r"^[+-]?\d{1,3}( \d{3})+([.,]\d+)?$"
+DECIMAL_COMMA_RE = r"^[+-]?\d+,\d{1,2}$"
+
+EMAIL_RE = r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$"
+
+# Country spellings pycountry does not know, mapped to ISO 3166-1 alpha-2.
+COUNTRY_ALIASES: dict[str, str] = {
+    "UK": "GB",
+    "GREAT BRITAIN": "GB",
+    "ENGLAND": "GB",
+    "SCOTLAND": "GB",
+    "WALES": "GB",
+    "USA": "US",
+    "UNITED STATES OF AMERICA": "US",
+    "AMERICA": "US",
+    "RUSSIA": "RU",
+    "SOUTH KOREA": "KR",
+    "NORTH KOREA": "KP",
+    "IRAN": "IR",
+    "VIETNAM": "VN",
+    "BOLIVIA": "BO",
+    "VENEZUELA": "VE",
+    "TAIWAN": "TW",
+    "CZECHIA": "CZ",
+    "TURKEY": "TR",
+    "HOLLAND": "NL",
+    "THE NETHERLANDS": "NL",
+    "UAE": "AE",
+}
+
+# The order rules are checked in: a rejected row carries the first reason that applies.
+RULE_ORDER: dict[str, tuple[str, ...]] = {
+    "transactions": (
+        "MALFORMED_RECORD",
+        "MISSING_REQUIRED",
+        "BAD_TIMESTAMP",
+        "FUTURE_TIMESTAMP",
+        "BAD_QUANTITY",
+        "BAD_AMOUNT",
+        "NEGATIVE_AMOUNT",
+        "BAD_CURRENCY",
+        "UNKNOWN_STATUS",
+        "DUPLICATE_KEY",
+    ),
+    "customers": (
+        "MALFORMED_RECORD",
+        "MISSING_REQUIRED",
+        "BAD_EMAIL",
+        "BAD_PHONE",
+        "BAD_COUNTRY",
+        "BAD_DATE",
+        "DUPLICATE_KEY",
+    ),
+    "agents": ("MALFORMED_RECORD", "MISSING_REQUIRED", "BAD_DATE", "DUPLICATE_KEY"),
+}

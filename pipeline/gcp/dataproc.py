@@ -14,13 +14,11 @@ from datetime import datetime
 from typing import Any
 
 from pipeline.config import Settings
+from spark.runtime import DATAPROC_RUNTIME_VERSION
 
-RUNTIME_VERSION = "3.0"
-"""Dataproc Serverless runtime the job is pinned to (3.0: Spark 4.0, Python 3.12, Java 17).
-
-Spark engineers: this is the one pin of the cloud Spark version; keep it in step with the pyspark
-the job is tested with (tests/gcp checks the batch carries it).
-"""
+# The runtime pin and its Spark/Python pairing are written down once, in spark/runtime.py (deployed
+# beside the DAG so Composer can import it).
+RUNTIME_VERSION = DATAPROC_RUNTIME_VERSION
 
 # Where infra uploads the packaged job (`spark/package.py` writes dist/spark/job.py + cdi_spark.zip).
 JOB_MAIN = "spark/job.py"

@@ -262,9 +262,12 @@ def test_empty_partitioned_staging_satisfies_the_partition_filter() -> None:
     assert "WHERE transaction_ts < TIMESTAMP '0001-01-01 00:00:00+00'" in text
 
 
-def test_load_silver_without_files_sends_nothing(gcp_dag: Any) -> None:
+def test_load_silver_without_files_only_reads_the_pending_days(gcp_dag: Any) -> None:
     task = render(gcp_dag, "load_silver", xcoms={"clean_raw": {"files": 0}})
-    assert task.jobs(sample_context(gcp_dag, task, xcoms={"clean_raw": {"files": 0}})) == []
+    jobs = task.jobs(sample_context(gcp_dag, task, xcoms={"clean_raw": {"files": 0}}))
+    assert [j.name for j in jobs] == ["silver"]
+    assert_valid_job(jobs[0].configuration)
+    assert jobs[0].configuration["query"]["query"] == bigquery.PENDING_DAYS_SQL
 
 
 @pytest.mark.parametrize(("task_id", "stage"), [("dq_checks", "silver"), ("reconcile", "gold")])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,7 +36,8 @@ def test_dag_folder_mirrors_pipeline_and_sql() -> None:
 def test_object_names_are_repository_paths(spark_dist: Path) -> None:
     """No timestamp, build id or local path in a name: the name is the file's place in the repo."""
     for artifact in artifacts.dag_artifacts():
-        top = "pipeline" if artifact.object_name.startswith("dags/pipeline/") else "sql"
+        top = artifact.object_name.split("/")[1]
+        assert top in ("pipeline", "spark", "sql"), artifact.object_name
         relative = artifact.object_name.removeprefix(f"dags/{top}/")
         assert artifact.path == REPO_ROOT / top / relative, artifact.object_name
     for artifact in artifacts.spark_artifacts(spark_dist, build=False):
@@ -48,6 +48,8 @@ def test_airflowignore_leaves_only_the_dag_entry_files_to_parse() -> None:
     dag = artifacts.dag_artifacts()
     ignore = artifacts.airflowignore(dag).splitlines()
     assert "sql/" in ignore
+    assert "spark/" in ignore
+    assert "dags/spark/runtime.py" in {a.object_name for a in dag}
     entry = [a.object_name for a in dag if a.object_name.startswith(f"dags/{artifacts.DAG_ENTRY_DIR}/")]
     assert entry, "the DAG entry file(s) under pipeline/dags/ are uploaded"
     for name in entry:
@@ -85,28 +87,10 @@ def test_the_real_spark_package_is_reproducible(tmp_path: Path) -> None:
     assert a == b
 
 
-def test_missing_spark_dist_is_built_or_fails_clearly(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_spark_dist: Callable[[Path], None]
-) -> None:
-    calls: list[Path] = []
-
-    class FakePackage:
-        @staticmethod
-        def build(out_dir: Path) -> None:
-            calls.append(out_dir)
-            make_spark_dist(out_dir)
-
-    monkeypatch.setitem(sys.modules, "spark.package", FakePackage)
+def test_missing_spark_dist_is_built_by_the_real_packaging_or_fails_clearly(tmp_path: Path) -> None:
     built = artifacts.spark_artifacts(tmp_path / "dist")
-    assert calls == [tmp_path / "dist"]
-    assert [a.object_name for a in built] == [
-        "spark/job.py",
-        "spark/cdi_spark.zip",
-    ]
-
-    monkeypatch.setitem(sys.modules, "spark.package", None)
-    with pytest.raises(ArtifactError, match=r"spark/package\.py is not importable"):
-        artifacts.spark_artifacts(tmp_path / "missing")
+    assert [a.object_name for a in built] == ["spark/job.py", "spark/cdi_spark.zip"]
+    assert all(a.path.is_file() for a in built)
     with pytest.raises(ArtifactError, match="lacks"):
         artifacts.spark_artifacts(tmp_path / "missing", build=False)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,28 +12,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T  # noqa: N812
 
 from spark import contract, read, transform
-
-
-def _stub_pandas_on_spark() -> None:
-    """pyspark 4.3's pandas-on-Spark does not import under pandas 3 (the locked version), and
-    `assertDataFrameEqual` imports it only for an isinstance check: give it a stand-in type."""
-    try:
-        import pyspark.pandas
-        import pyspark.testing.pandasutils  # noqa: F401
-    except ImportError:
-        for name in [
-            m for m in sys.modules if m.startswith(("pyspark.pandas", "pyspark.testing.pandasutils"))
-        ]:
-            del sys.modules[name]
-        pandas_on_spark = types.ModuleType("pyspark.pandas")
-        pandas_on_spark.DataFrame = type("DataFrame", (), {})  # type: ignore[attr-defined]
-        pandasutils = types.ModuleType("pyspark.testing.pandasutils")
-        pandasutils.PandasOnSparkTestUtils = type("PandasOnSparkTestUtils", (), {})  # type: ignore[attr-defined]
-        sys.modules["pyspark.pandas"] = pandas_on_spark
-        sys.modules["pyspark.testing.pandasutils"] = pandasutils
-
-
-_stub_pandas_on_spark()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,531 @@
+"""The cleaning job: landing files -> silver rows, quarantine, file stats and run metrics.
+
+Runs unchanged in Spark local mode and on Dataproc Serverless: `python spark/job.py --run-id ...
+--input transactions=gs://.../day1.csv --output gs://.../runs/<run>` (see `parse_args`), or
+`run_job(spark, JobConfig(...))` from the local target. It needs only `spark/` and `sql/` (never
+`pipeline/`); settings come in through `JobConfig`.
+
+Outputs under `config.output` (all Parquet, columns exactly as in `sql/schemas/`):
+`silver/{transactions,customers,agents}/`, `quarantine/`, `file_stats/`, and `metrics.json`.
+For every file, rows read = rows written to silver + rows quarantined; the job checks it from
+the written outputs and raises `ConservationError` naming the file when it does not hold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+# `python spark/job.py` in a checkout; on Dataproc `spark` and `sql` come from the --py-files zip.
+if __package__ in (None, "") and (Path(__file__).resolve().parent.parent / "sql" / "catalog.py").is_file():
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F  # noqa: N812
+
+from spark import contract, read, refdata, schema, transform
+from sql import catalog
+
+LOG = logging.getLogger("cdi.spark")
+
+SILVER_TABLES = {name: spec.table for name, spec in contract.ENTITIES.items()}
+QUARANTINE_TABLE = "audit.quarantine"
+FILE_STATS_TABLE = "audit.file_stats"
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One claimed landing file: `uri` is where to read it, `source_file` the landing path
+    recorded in lineage."""
+
+    entity: str
+    uri: str
+    source_file: str
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """Settings of one run. `inputs` are in claim order: for duplicate keys the later file wins."""
+
+    run_id: str
+    inputs: tuple[InputFile, ...]
+    output: str
+    logical_end: datetime
+    source_tz: str = "UTC"
+    default_currency: str = "USD"
+    csv_delimiter: str = ","
+
+    def __post_init__(self) -> None:
+        if self.logical_end.tzinfo is None:
+            raise ValueError("logical_end must be time-zone aware (UTC)")
+        ZoneInfo(self.source_tz)  # raises for an unknown zone
+        for item in self.inputs:
+            if item.entity not in contract.ENTITIES:
+                raise ValueError(
+                    f"{item.uri}: unknown entity {item.entity!r} (expected one of {list(contract.ENTITIES)})"
+                )
+        if len(self.csv_delimiter) != 1:
+            raise ValueError(f"csv_delimiter must be one character, got {self.csv_delimiter!r}")
+
+
+class ConservationError(RuntimeError):
+    """Rows read != rows valid + rows quarantined for at least one file."""
+
+
+# Structured logs --------------------------------------------------------------------------------
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        payload.update(getattr(record, "fields", {}))
+        return json.dumps(payload, default=str)
+
+
+def configure_logging() -> None:
+    """JSON lines on stderr for the `cdi.spark` logger (idempotent)."""
+    if not any(isinstance(h.formatter, _JsonFormatter) for h in LOG.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_JsonFormatter())
+        LOG.addHandler(handler)
+    LOG.setLevel(logging.INFO)
+    LOG.propagate = False
+
+
+def log_event(message: str, **fields: Any) -> None:
+    LOG.info(message, extra={"fields": fields})
+
+
+@dataclass
+class _Steps:
+    run_id: str
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def step(self, name: str, **fields: Any) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        took = round(time.perf_counter() - start, 3)
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + took, 3)
+        log_event("step done", run_id=self.run_id, step=name, seconds=took, **fields)
+
+
+# The run ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _FileRun:
+    index: int
+    item: InputFile
+    raw: read.RawFile
+    mapping: transform.ColumnMapping | None = None
+
+
+def _uri(base: str, *parts: str) -> str:
+    return "/".join([base.rstrip("/"), *parts])
+
+
+def _configure_session(spark: SparkSession) -> None:
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+
+
+def _classify_entity(
+    spark: SparkSession, config: JobConfig, entity: str, files: list[_FileRun], currencies: frozenset[str]
+) -> tuple[DataFrame, list[transform.ColumnMapping]]:
+    """Union the entity's readable files, clean, dedupe: one row per record with `_reason`."""
+    # Mapping i belongs to file index i of this entity's list.
+    mappings: list[transform.ColumnMapping] = []
+    frames: list[DataFrame] = []
+    for position, f in enumerate(files):
+        assert f.raw.frame is not None
+        assert f.mapping is not None
+        mappings.append(f.mapping)
+        frames.append(f.raw.frame.transform(transform.to_canonical(f.mapping, position, f.item.source_file)))
+    union = frames[0]
+    for frame in frames[1:]:
+        union = union.unionByName(frame)
+    keyed = union.transform(transform.with_key(entity)).repartition(transform.KEY)
+    if entity == "transactions":
+        cleaner = transform.clean_transactions(
+            logical_end=config.logical_end,
+            source_tz=config.source_tz,
+            default_currency=config.default_currency,
+            currencies=currencies,
+        )
+    elif entity == "customers":
+        countries = spark.createDataFrame(transform.country_lookup_rows(), transform.COUNTRY_LOOKUP_SCHEMA)
+        cleaner = transform.clean_customers(countries=countries)
+    else:
+        cleaner = transform.clean_agents()
+    source_files = [f.item.source_file for f in files]
+    spec = contract.ENTITIES[entity]
+    classified = (
+        keyed.transform(cleaner)
+        .transform(transform.dedupe_latest(entity, source_files))
+        .transform(transform.with_raw_record(mappings))
+        .select(
+            transform.FILE_INDEX,
+            transform.SOURCE_FILE,
+            read.RECORD_NUMBER,
+            transform.REASON,
+            transform.DETAIL,
+            transform.RAW_RECORD,
+            transform.EXTRA,
+            *[transform.parsed(c) for c in spec.source_columns],
+            *[transform.coerced(c) for c in transform.COERCIBLE[entity]],
+        )
+    )
+    return classified, mappings
+
+
+def _unreadable_rows(spark: SparkSession, run_id: str, files: Sequence[_FileRun]) -> DataFrame:
+    rows = [
+        (
+            run_id,
+            f.item.entity,
+            f.item.source_file,
+            None,
+            "UNREADABLE_FILE",
+            f"{f.item.source_file}: {f.raw.error}",
+            None,
+        )
+        for f in files
+    ]
+    return spark.createDataFrame(rows, schema.struct_type(QUARANTINE_TABLE))
+
+
+def _counts_by_file(df: DataFrame) -> dict[str, int]:
+    return {
+        r["source_file"]: int(r["n"])
+        for r in df.groupBy("source_file").agg(F.count(F.lit(1)).alias("n")).collect()
+    }
+
+
+def run_job(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
+    """Clean the run's landing files and write every output under `config.output`.
+
+    :param spark: a session (local or Dataproc); its time zone is set to UTC.
+    :param config: the run.
+    :returns: the metrics (also written as `metrics.json`).
+    :raises ConservationError: when a file's rows read != rows valid + rows quarantined.
+    """
+    configure_logging()
+    _configure_session(spark)
+    steps = _Steps(config.run_id)
+    work_dir = _uri(config.output, "_work")
+    log_event("job start", run_id=config.run_id, step="start", files=len(config.inputs), output=config.output)
+
+    # EXTRACT: every file read (or found unreadable) before any row is written.
+    runs: list[_FileRun] = []
+    with steps.step("read", files=len(config.inputs)):
+        for index, item in enumerate(config.inputs):
+            raw = read.read_file(spark, item.uri, delimiter=config.csv_delimiter, work_dir=work_dir)
+            run = _FileRun(index, item, raw)
+            if raw.readable:
+                run.mapping = transform.map_columns(item.entity, raw.header)
+            else:
+                log_event(
+                    "unreadable file",
+                    run_id=config.run_id,
+                    step="read",
+                    source_file=item.source_file,
+                    error=raw.error,
+                )
+            runs.append(run)
+
+    currencies = refdata.currency_codes()
+    classified: dict[str, DataFrame] = {}
+    entity_files: dict[str, list[_FileRun]] = {}
+    with steps.step("clean"):
+        for entity in contract.ENTITIES:
+            files = [r for r in runs if r.item.entity == entity and r.raw.readable]
+            if files:
+                frame, _ = _classify_entity(spark, config, entity, files, currencies)
+                classified[entity] = frame.persist(StorageLevel.MEMORY_AND_DISK)
+                entity_files[entity] = files
+
+    # Per-file figures from the classified rows (one pass, also materializes the cache).
+    per_file: dict[tuple[str, int], dict[str, Any]] = {}
+    reasons: dict[str, int] = {}
+    with steps.step("classify"):
+        for entity, frame in classified.items():
+            coerce_cols = transform.COERCIBLE[entity]
+            rows = (
+                frame.groupBy(transform.FILE_INDEX, transform.REASON)
+                .agg(
+                    F.count(F.lit(1)).alias("n"),
+                    *[F.sum(F.col(transform.coerced(c)).cast("int")).alias(c) for c in coerce_cols],
+                )
+                .collect()
+            )
+            for r in rows:
+                stats = per_file.setdefault(
+                    (entity, r[transform.FILE_INDEX]),
+                    {"rows_read": 0, "rows_valid": 0, "rows_quarantined": 0, "types_coerced": {}},
+                )
+                stats["rows_read"] += r["n"]
+                if r[transform.REASON] is None:
+                    stats["rows_valid"] += r["n"]
+                else:
+                    stats["rows_quarantined"] += r["n"]
+                    reasons[r[transform.REASON]] = reasons.get(r[transform.REASON], 0) + r["n"]
+                for c in coerce_cols:
+                    if r[c]:
+                        stats["types_coerced"][c] = stats["types_coerced"].get(c, 0) + int(r[c])
+
+    # LOAD
+    with steps.step("write"):
+        for entity, table in SILVER_TABLES.items():
+            target = _uri(config.output, "silver", entity)
+            if entity in classified:
+                silver = classified[entity].transform(transform.silver_rows(entity, config.run_id))
+            else:
+                silver = schema.empty_frame(spark, table)
+            silver.write.mode("overwrite").parquet(target)
+        unreadable = [r for r in runs if not r.raw.readable]
+        quarantine = _unreadable_rows(spark, config.run_id, unreadable)
+        for entity, frame in classified.items():
+            quarantine = quarantine.unionByName(
+                frame.transform(transform.quarantine_rows(entity, config.run_id))
+            )
+        quarantine.write.mode("overwrite").parquet(_uri(config.output, "quarantine"))
+    for frame in classified.values():
+        frame.unpersist()
+
+    # File stats and conservation, checked against what was written.
+    file_stats: list[dict[str, Any]] = []
+    with steps.step("check"):
+        written_valid: dict[str, int] = {}
+        for entity in contract.ENTITIES:
+            for k, v in _counts_by_file(spark.read.parquet(_uri(config.output, "silver", entity))).items():
+                written_valid[k] = written_valid.get(k, 0) + v
+        written_quarantine = _counts_by_file(
+            spark.read.parquet(_uri(config.output, "quarantine")).where(F.col("record_number").isNotNull())
+        )
+        expected_valid: dict[str, int] = {}
+        expected_quarantine: dict[str, int] = {}
+        read_by_file: dict[str, int] = {}
+        for run in runs:
+            entity = run.item.entity
+            position = next((i for i, f in enumerate(entity_files.get(entity, [])) if f is run), None)
+            found = per_file.get((entity, position)) if position is not None else None
+            stats = found or {"rows_read": 0, "rows_valid": 0, "rows_quarantined": 0, "types_coerced": {}}
+            mapping = run.mapping
+            error = f"{run.item.source_file}: {run.raw.error}" if run.raw.error else None
+            if mapping is not None and mapping.missing_required:
+                error = (
+                    f"{run.item.source_file}: missing required column {', '.join(mapping.missing_required)}"
+                )
+            file_stats.append(
+                {
+                    "run_id": config.run_id,
+                    "entity": entity,
+                    "source_file": run.item.source_file,
+                    "file_format": run.raw.file_format,
+                    "rows_read": stats["rows_read"],
+                    "rows_valid": stats["rows_valid"],
+                    "rows_quarantined": stats["rows_quarantined"],
+                    "columns_added": json.dumps(list(mapping.added)) if mapping else None,
+                    "columns_missing": json.dumps(list(mapping.missing)) if mapping else None,
+                    "columns_renamed": json.dumps(mapping.renamed) if mapping else None,
+                    "error": error,
+                    "types_coerced": json.dumps(stats["types_coerced"], sort_keys=True),
+                }
+            )
+            src = run.item.source_file
+            read_by_file[src] = read_by_file.get(src, 0) + stats["rows_read"]
+            expected_valid[src] = expected_valid.get(src, 0) + stats["rows_valid"]
+            expected_quarantine[src] = expected_quarantine.get(src, 0) + stats["rows_quarantined"]
+        broken = []
+        for src, n_read in read_by_file.items():
+            valid, quarantined = written_valid.get(src, 0), written_quarantine.get(src, 0)
+            if (
+                n_read != valid + quarantined
+                or valid != expected_valid[src]
+                or quarantined != expected_quarantine[src]
+            ):
+                broken.append(f"{src}: rows_read={n_read} rows_valid={valid} rows_quarantined={quarantined}")
+        stats_frame = spark.createDataFrame(
+            [tuple(s[c] for c in catalog.table(FILE_STATS_TABLE).column_names) for s in file_stats],
+            schema.struct_type(FILE_STATS_TABLE),
+        )
+        stats_frame.coalesce(1).write.mode("overwrite").parquet(_uri(config.output, "file_stats"))
+    read.delete(spark, work_dir)
+
+    unreadable_count = sum(1 for r in runs if not r.raw.readable)
+    if unreadable_count:
+        reasons["UNREADABLE_FILE"] = unreadable_count
+    entities: dict[str, dict[str, int]] = {}
+    for s in file_stats:
+        e = entities.setdefault(
+            s["entity"], {"files": 0, "rows_read": 0, "rows_valid": 0, "rows_quarantined": 0}
+        )
+        e["files"] += 1
+        for k in ("rows_read", "rows_valid", "rows_quarantined"):
+            e[k] += s[k]
+    metrics: dict[str, Any] = {
+        "run_id": config.run_id,
+        "output": config.output,
+        "logical_end": config.logical_end.astimezone(UTC).isoformat(),
+        "files": len(runs),
+        "files_unreadable": unreadable_count,
+        "rows_read": sum(s["rows_read"] for s in file_stats),
+        "rows_valid": sum(s["rows_valid"] for s in file_stats),
+        "rows_quarantined": sum(s["rows_quarantined"] for s in file_stats),
+        "entities": entities,
+        "reasons": dict(sorted(reasons.items())),
+        "file_stats": file_stats,
+        "steps_seconds": steps.seconds,
+        "conservation": {"ok": not broken, "files_checked": len(read_by_file), "broken": broken},
+    }
+    read.write_text(spark, _uri(config.output, "metrics.json"), json.dumps(metrics, indent=2, default=str))
+    log_event(
+        "job done",
+        run_id=config.run_id,
+        step="done",
+        files=metrics["files"],
+        rows_read=metrics["rows_read"],
+        rows_valid=metrics["rows_valid"],
+        rows_quarantined=metrics["rows_quarantined"],
+        conservation=metrics["conservation"]["ok"],
+        steps_seconds=steps.seconds,
+    )
+    if broken:
+        raise ConservationError("rows not conserved: " + "; ".join(broken))
+    return metrics
+
+
+# Entry point ------------------------------------------------------------------------------------
+
+
+def _input_file(text: str) -> tuple[str, str]:
+    entity, sep, uri = text.partition("=")
+    if not sep or entity not in contract.ENTITIES or not uri:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected ENTITY=URI with ENTITY one of {', '.join(contract.ENTITIES)}"
+        )
+    return entity, uri
+
+
+def _timestamp(text: str) -> datetime:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r}: give an offset or Z (e.g. 2024-06-01T00:00:00Z)")
+    return value.astimezone(UTC)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> JobConfig:
+    """Parse the command line into a `JobConfig`."""
+    parser = argparse.ArgumentParser(
+        prog="spark/job.py", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument("--run-id", required=True, help="pipeline run id, recorded on every output row")
+    parser.add_argument(
+        "--input",
+        required=True,
+        action="append",
+        type=_input_file,
+        metavar="ENTITY=URI",
+        help="a claimed landing file, repeated in claim order (later wins duplicates); "
+        f"ENTITY is one of {', '.join(contract.ENTITIES)}",
+    )
+    parser.add_argument(
+        "--source-file",
+        action="append",
+        default=None,
+        metavar="PATH",
+        help="landing path recorded in lineage for the --input at the same position (default: its URI); "
+        "give none or one per --input",
+    )
+    parser.add_argument("--output", required=True, help="run-scoped output folder or gs:// URI")
+    parser.add_argument(
+        "--logical-end",
+        required=True,
+        type=_timestamp,
+        help="end of the run's data interval, ISO 8601 with offset",
+    )
+    parser.add_argument(
+        "--source-tz", default="UTC", help="IANA time zone of naive source timestamps (default UTC)"
+    )
+    parser.add_argument(
+        "--default-currency", default="USD", help="currency of rows without one (default USD)"
+    )
+    parser.add_argument(
+        "--csv-delimiter",
+        default=",",
+        choices=[",", ";", "\t", "|"],
+        help="field delimiter of CSV files (default ,)",
+    )
+    args = parser.parse_args(argv)
+    sources = args.source_file or [uri for _, uri in args.input]
+    if len(sources) != len(args.input):
+        parser.error(
+            f"{len(sources)} --source-file for {len(args.input)} --input: give none or one per input"
+        )
+    return JobConfig(
+        run_id=args.run_id,
+        inputs=tuple(
+            InputFile(entity=entity, uri=uri, source_file=src)
+            for (entity, uri), src in zip(args.input, sources, strict=True)
+        ),
+        output=args.output,
+        logical_end=args.logical_end,
+        source_tz=args.source_tz,
+        default_currency=args.default_currency.upper(),
+        csv_delimiter=args.csv_delimiter,
+    )
+
+
+def _schemas_from_zip() -> None:
+    """`sql.catalog` reads the schema JSON files from disk; when `sql` is imported from the
+    --py-files zip (Dataproc), extract them once to a local folder and point the catalog there."""
+    if catalog.SCHEMAS_DIR.is_dir():
+        return
+    archive_path = next((p for p in map(Path, catalog.SCHEMAS_DIR.parents) if zipfile.is_zipfile(p)), None)
+    if archive_path is None:
+        raise FileNotFoundError(f"no table schemas at {catalog.SCHEMAS_DIR}")
+    target = Path(tempfile.mkdtemp(prefix="cdi-schemas-"))
+    with zipfile.ZipFile(archive_path) as archive:
+        members = [m for m in archive.namelist() if m.startswith("sql/schemas/")]
+        archive.extractall(target, members)
+    catalog.SCHEMAS_DIR = target / "sql" / "schemas"
+    catalog.table.cache_clear()
+    log_event("schemas extracted", step="args", source=str(archive_path), target=str(catalog.SCHEMAS_DIR))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    configure_logging()
+    _schemas_from_zip()
+    config = parse_args(argv)
+    resolved = asdict(config)
+    resolved["inputs"] = [asdict(i) for i in config.inputs]
+    log_event("resolved arguments", run_id=config.run_id, step="args", args=resolved)
+    spark = SparkSession.builder.appName(f"cdi-clean-{config.run_id}").getOrCreate()
+    try:
+        run_job(spark, config)
+    finally:
+        spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,381 @@
+"""Thin I/O: read one landing file as all-string columns with record numbers, or say why not.
+
+Everything goes through Spark and the Hadoop FileSystem API (through the JVM), so a `gs://` URI
+works exactly like a local path. A file is read whole or not at all: every check that can reject
+it runs before any of its rows is handed on.
+
+- Format by name only (`spark.contract.FILE_FORMATS`, optionally `.gz`); anything else is unreadable.
+- 0-byte and missing files, corrupt or truncated gzip (the whole stream is inflated in the JVM,
+  trailer CRC included), invalid UTF-8 or NUL bytes in a text format, a file Spark cannot parse as
+  the format its name says: unreadable, with the cause.
+- Record numbers are 1-based, in file order, the CSV header not counted; a CSV record may span
+  lines (quoted newlines), a JSON Lines record is a non-blank line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F  # noqa: N812
+from pyspark.sql import types as T  # noqa: N812
+
+from spark import contract
+
+# Internal column names of a raw frame (source columns are `_c0`, `_c1`, ... in header order).
+RECORD_NUMBER = "_record_number"
+CORRUPT = "_corrupt"
+_MID = "_mid"
+# monotonically_increasing_id() puts the partition index in the upper 31 bits.
+_PARTITION_SHIFT = 33
+
+
+def source_column(index: int) -> str:
+    """Name of the raw frame column holding the header's `index`-th column."""
+    return f"_c{index}"
+
+
+@dataclass(frozen=True)
+class RawFile:
+    """One landing file read as strings.
+
+    `frame` has the columns `_c0.._cN` (strings, in `header` order), `_record_number` (long,
+    1-based) and `_corrupt` (the raw text of a record that could not be parsed, else null).
+    `frame` is None and `error` says why when the file is unreadable.
+    """
+
+    uri: str
+    file_format: str | None
+    header: tuple[str, ...] = ()
+    frame: DataFrame | None = None
+    error: str | None = None
+
+    @property
+    def readable(self) -> bool:
+        return self.error is None
+
+
+class UnreadableFileError(Exception):
+    """The file cannot be read whole; the message names the cause."""
+
+
+def file_format(name: str) -> tuple[str | None, bool]:
+    """Format and compression of a landing file, from its name alone.
+
+    :param name: file name or URI, e.g. `gs://b/transactions/day1.csv.gz`.
+    :returns: (`csv` | `jsonl` | `parquet` | None when unknown, gzip-compressed?).
+    """
+    lower = name.rsplit("/", 1)[-1].lower()
+    compressed = lower.endswith(contract.COMPRESSED_SUFFIX)
+    if compressed:
+        lower = lower[: -len(contract.COMPRESSED_SUFFIX)]
+    for suffix, fmt in contract.FILE_FORMATS.items():
+        if lower.endswith(suffix):
+            return fmt, compressed
+    return None, compressed
+
+
+# Hadoop FileSystem helpers (local paths and gs:// alike) ------------------------------------------
+
+
+def _jvm(spark: SparkSession) -> Any:
+    return spark.sparkContext._jvm
+
+
+def _hadoop_path(spark: SparkSession, uri: str) -> tuple[Any, Any]:
+    jvm = _jvm(spark)
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    return path, path.getFileSystem(conf)
+
+
+def file_size(spark: SparkSession, uri: str) -> int | None:
+    """Size in bytes of a file, or None when there is no such file."""
+    path, fs = _hadoop_path(spark, uri)
+    if not fs.exists(path):
+        return None
+    status = fs.getFileStatus(path)
+    return None if status.isDirectory() else int(status.getLen())
+
+
+def write_text(spark: SparkSession, uri: str, text: str) -> None:
+    """Write (overwrite) a small UTF-8 text file."""
+    path, fs = _hadoop_path(spark, uri)
+    fs.setWriteChecksum(False)
+    out = fs.create(path, True)
+    try:
+        out.write(bytearray(text.encode("utf-8")))
+    finally:
+        out.close()
+
+
+def read_text(spark: SparkSession, uri: str) -> str:
+    """Read a small UTF-8 text file whole."""
+    return "\n".join(r.value for r in spark.read.text(uri, wholetext=True).collect())
+
+
+def delete(spark: SparkSession, uri: str) -> None:
+    """Delete a file or folder recursively (no error when it does not exist)."""
+    path, fs = _hadoop_path(spark, uri)
+    fs.delete(path, True)
+
+
+def _check_gzip(spark: SparkSession, uri: str) -> None:
+    """Inflate the whole gzip stream in the JVM (CRC and length trailer checked)."""
+    jvm = _jvm(spark)
+    path, fs = _hadoop_path(spark, uri)
+    stream = jvm.java.util.zip.GZIPInputStream(fs.open(path), 1 << 16)
+    try:
+        stream.transferTo(jvm.java.io.OutputStream.nullOutputStream())
+    finally:
+        stream.close()
+
+
+def _gunzip_to(spark: SparkSession, uri: str, target: str) -> None:
+    jvm = _jvm(spark)
+    src, src_fs = _hadoop_path(spark, uri)
+    dst, dst_fs = _hadoop_path(spark, target)
+    stream = jvm.java.util.zip.GZIPInputStream(src_fs.open(src), 1 << 16)
+    out = dst_fs.create(dst, True)
+    try:
+        stream.transferTo(out)
+    finally:
+        stream.close()
+        out.close()
+
+
+def _java_cause(exc: BaseException) -> str:
+    """The innermost Java exception of a Py4J / Spark error (or the Python message), on one line."""
+    java = getattr(exc, "java_exception", None)
+    if java is not None:
+        root = java
+        while root.getCause() is not None and root.getCause() is not root:
+            root = root.getCause()
+        text = str(root.toString())
+    else:
+        text = str(exc)
+        causes = re.findall(r"Caused by: ([^\n]+)", text)
+        text = causes[-1] if causes else text
+    lines = text.strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__).strip()[:300]
+
+
+# Record numbers ---------------------------------------------------------------------------------
+
+
+def _with_record_numbers(df: DataFrame, counts: dict[int, int]) -> DataFrame:
+    """Turn `_mid` (monotonically_increasing_id of the scan) into a 1-based record number.
+
+    :param counts: rows per scan partition index, from a pass over the same frame.
+    """
+    partition = F.shiftright(F.col(_MID), _PARTITION_SHIFT)
+    within = F.col(_MID) - F.shiftleft(partition, _PARTITION_SHIFT)
+    offsets: list[Column] = []
+    running = 0
+    for index in sorted(counts):
+        offsets += [F.lit(index), F.lit(running)]
+        running += counts[index]
+    offset = (
+        F.coalesce(F.try_element_at(F.create_map(*offsets), partition), F.lit(0)) if offsets else F.lit(0)
+    )
+    return df.withColumn(RECORD_NUMBER, (offset + within + 1).cast(T.LongType())).drop(_MID)
+
+
+def _unique_header(names: list[str | None]) -> tuple[str, ...]:
+    """Header names as given (BOM removed), made unique: empty -> `column_<n>`, repeats -> `<name>_<k>`."""
+    seen: dict[str, int] = {}
+    out: list[str] = []
+    for i, raw in enumerate(names):
+        name = (raw or "").replace("\ufeff", "")
+        if not name.strip():
+            name = f"column_{i + 1}"
+        base = name
+        while name in seen:
+            seen[base] += 1
+            name = f"{base}_{seen[base]}"
+        seen.setdefault(name, 1)
+        out.append(name)
+    return tuple(out)
+
+
+# Formats ----------------------------------------------------------------------------------------
+
+
+def _text_check(spark: SparkSession, uri: str) -> int:
+    """One pass over a text file: every line valid UTF-8, no NUL byte. Returns non-blank lines."""
+    lines = spark.read.text(uri)
+    row = lines.agg(
+        F.sum(F.when(~F.is_valid_utf8("value"), 1).otherwise(0)).alias("bad_utf8"),
+        F.sum(F.when(F.instr("value", "\x00") > 0, 1).otherwise(0)).alias("nul"),
+        F.count(F.when(F.length(F.btrim("value")) > 0, 1)).alias("lines"),
+    ).first()
+    assert row is not None
+    if row["bad_utf8"]:
+        raise UnreadableFileError(f"not valid UTF-8 text ({row['bad_utf8']} line(s) with invalid bytes)")
+    if row["nul"]:
+        raise UnreadableFileError("binary content (NUL bytes) in a text format")
+    return int(row["lines"])
+
+
+def _read_csv(spark: SparkSession, uri: str, delimiter: str) -> tuple[tuple[str, ...], DataFrame]:
+    if _text_check(spark, uri) == 0:
+        raise UnreadableFileError("no header row (the file holds no text)")
+    options = {
+        "sep": delimiter,
+        "quote": '"',
+        "escape": '"',
+        "multiLine": "true",
+        "encoding": "UTF-8",
+        "mode": "PERMISSIVE",
+    }
+    first = spark.read.options(header="false", **options).csv(uri).first()
+    if first is None:
+        raise UnreadableFileError("no header row")
+    header = _unique_header(list(first))
+    schema = T.StructType(
+        [T.StructField(source_column(i), T.StringType()) for i in range(len(header))]
+        + [T.StructField(CORRUPT, T.StringType())]
+    )
+    # multiLine makes one file one partition, so the scan order is the record order.
+    frame = (
+        spark.read.options(header="true", enforceSchema="true", columnNameOfCorruptRecord=CORRUPT, **options)
+        .schema(schema)
+        .csv(uri)
+        .withColumn(_MID, F.monotonically_increasing_id())
+    )
+    partitions = frame.rdd.getNumPartitions()
+    counts = {0: 0} if partitions == 1 else _partition_counts(frame)
+    return header, _with_record_numbers(frame, counts)
+
+
+def _partition_counts(frame: DataFrame) -> dict[int, int]:
+    rows = (
+        frame.groupBy(F.shiftright(F.col(_MID), _PARTITION_SHIFT).alias("p"))
+        .agg(F.count(F.lit(1)).alias("n"))
+        .collect()
+    )
+    return {int(r["p"]): int(r["n"]) for r in rows}
+
+
+def _read_jsonl(spark: SparkSession, uri: str) -> tuple[tuple[str, ...], DataFrame]:
+    value = F.regexp_replace(F.col("value"), "^\ufeff", "")
+    lines = (
+        spark.read.text(uri)
+        .where(F.length(F.btrim("value")) > 0)
+        .select(value.alias("value"))
+        .withColumn(_MID, F.monotonically_increasing_id())
+        .withColumn("_keys", F.json_object_keys("value"))
+    )
+    stats = (
+        lines.groupBy(F.shiftright(F.col(_MID), _PARTITION_SHIFT).alias("p"))
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.count("_keys").alias("objects"),
+            F.sum(F.when(~F.is_valid_utf8("value"), 1).otherwise(0)).alias("bad_utf8"),
+            F.sum(F.when(F.instr("value", "\x00") > 0, 1).otherwise(0)).alias("nul"),
+        )
+        .collect()
+    )
+    if sum(r["bad_utf8"] for r in stats):
+        raise UnreadableFileError("not valid UTF-8 text")
+    if sum(r["nul"] for r in stats):
+        raise UnreadableFileError("binary content (NUL bytes) in a text format")
+    records = sum(r["n"] for r in stats)
+    if records and not sum(r["objects"] for r in stats):
+        raise UnreadableFileError("not JSON Lines: no line is a JSON object")
+    # Keys in order of first appearance (record, then position in the record).
+    key_rows = (
+        lines.select(_MID, F.posexplode("_keys").alias("pos", "key"))
+        .groupBy("key")
+        .agg(F.min(F.struct(_MID, "pos")).alias("first"))
+        .orderBy("first")
+        .collect()
+    )
+    header = _unique_header([r["key"] for r in key_rows])
+    keys = [r["key"] for r in key_rows]
+    schema = T.StructType([T.StructField(k, T.StringType()) for k in dict.fromkeys(keys)])
+    parsed = F.from_json("value", schema) if keys else F.lit(None)
+    frame = lines.select(
+        *[parsed.getField(k).alias(source_column(i)) for i, k in enumerate(keys)],
+        F.when(F.col("_keys").isNull(), F.col("value")).alias(CORRUPT),
+        _MID,
+    )
+    return header, _with_record_numbers(frame, {int(r["p"]): int(r["n"]) for r in stats})
+
+
+def _as_text(field: T.StructField) -> Column:
+    col = F.col(f"`{field.name}`")
+    dtype = field.dataType
+    if isinstance(dtype, T.TimestampType):
+        # An instant: written in UTC with its offset, never re-read in the source time zone.
+        return F.date_format(col, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'")
+    if isinstance(dtype, T.StructType | T.ArrayType | T.MapType):
+        return F.to_json(col)
+    if isinstance(dtype, T.BinaryType):
+        return F.base64(col)
+    return col.cast(T.StringType())
+
+
+def _read_parquet(spark: SparkSession, uri: str) -> tuple[tuple[str, ...], DataFrame]:
+    source = spark.read.parquet(uri)
+    header = _unique_header(list(source.columns))
+    frame = source.select(
+        *[_as_text(f).alias(source_column(i)) for i, f in enumerate(source.schema.fields)],
+        F.lit(None).cast(T.StringType()).alias(CORRUPT),
+    ).withColumn(_MID, F.monotonically_increasing_id())
+    # The pass decodes every value, so a corrupt page is found here and not while writing.
+    checksum = F.max(F.xxhash64(*[source_column(i) for i in range(len(header))])) if header else F.lit(0)
+    rows = (
+        frame.groupBy(F.shiftright(F.col(_MID), _PARTITION_SHIFT).alias("p"))
+        .agg(F.count(F.lit(1)).alias("n"), checksum.alias("checksum"))
+        .collect()
+    )
+    return header, _with_record_numbers(frame, {int(r["p"]): int(r["n"]) for r in rows})
+
+
+def read_file(spark: SparkSession, uri: str, *, delimiter: str = ",", work_dir: str | None = None) -> RawFile:
+    """Read one landing file as all-string columns, or decide it is unreadable.
+
+    :param uri: local path or `gs://` URI; its name decides the format.
+    :param delimiter: CSV field delimiter.
+    :param work_dir: folder for a decompressed copy of a `.parquet.gz` file.
+    :returns: a `RawFile`; never raises for a bad file.
+    """
+    fmt, compressed = file_format(uri)
+    if fmt is None:
+        return RawFile(
+            uri,
+            None,
+            error="unknown file extension (expected .csv, .jsonl, .ndjson or .parquet, optionally .gz)",
+        )
+    try:
+        size = file_size(spark, uri)
+        if size is None:
+            raise UnreadableFileError("no such file")
+        if size == 0:
+            raise UnreadableFileError("empty file (0 bytes)")
+        if compressed:
+            try:
+                _check_gzip(spark, uri)
+            except Exception as exc:
+                raise UnreadableFileError(f"corrupt or truncated gzip: {_java_cause(exc)}") from exc
+        if fmt == "csv":
+            header, frame = _read_csv(spark, uri, delimiter)
+        elif fmt == "jsonl":
+            header, frame = _read_jsonl(spark, uri)
+        else:
+            target = uri
+            if compressed:
+                if work_dir is None:
+                    raise UnreadableFileError("a .parquet.gz file needs a work folder to be inflated into")
+                target = f"{work_dir.rstrip('/')}/{hashlib.sha256(uri.encode()).hexdigest()[:16]}.parquet"
+                _gunzip_to(spark, uri, target)
+            header, frame = _read_parquet(spark, target)
+    except UnreadableFileError as exc:
+        return RawFile(uri, fmt, error=str(exc))
+    except Exception as exc:  # a Spark/Hadoop read error: the file is not what its name says
+        return RawFile(uri, fmt, error=f"cannot be read as {fmt}: {_java_cause(exc)}")
+    return RawFile(uri, fmt, header=header, frame=frame)

@@ -1,0 +1,783 @@
+"""Pure DataFrame -> DataFrame functions of the cleaning job (no I/O).
+
+The flow for one entity, each step a function here:
+
+1. `map_columns` (driver side): a file's header -> contract columns (normalized names, aliases),
+   extras and the drift report.
+2. `to_canonical`: a raw frame (`spark.read`) -> the contract columns as raw strings, `extra`
+   (JSON text) and lineage; files of one entity are then unioned.
+3. `clean_transactions` / `clean_customers` / `clean_agents`: typed values in `_p_<column>`
+   columns, and `_reason` / `_detail` for the first rule a row breaks (`contract.RULE_ORDER`).
+4. `dedupe_latest`: among rows that passed, one per key (latest file, then last record); the
+   others DUPLICATE_KEY.
+5. `with_raw_record`, `silver_rows`, `quarantine_rows`: the output frames.
+
+Only built-in functions on the transactions path (try_cast, try_to_timestamp, regexes); the one
+Python function is the vectorised phone-number formatter for customers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F  # noqa: N812
+from pyspark.sql import types as T  # noqa: N812
+
+from spark import contract, schema
+from spark.read import CORRUPT, RECORD_NUMBER, source_column
+from sql import catalog
+
+# Internal columns of the job (the output frames never carry them).
+FILE_INDEX = "_file_idx"
+SOURCE_FILE = "_source_file"
+MISSING_COLUMN = "_missing_column"
+KEY = "_key"
+REASON = "_reason"
+DETAIL = "_detail"
+RAW_RECORD = "_raw_record"
+EXTRA = "extra"
+
+_WHITESPACE = " \t\r\n\u00a0"
+_DETAIL_VALUE_CHARS = 200
+_JSON_OPTIONS = {"ignoreNullFields": "false"}
+# File index and record number packed in one long, so "latest" is a plain max().
+_RECORD_BITS = 40
+
+
+def parsed(column: str) -> str:
+    """Name of the typed value of a contract column."""
+    return f"_p_{column}"
+
+
+def coerced(column: str) -> str:
+    """Name of the flag saying a value was coerced from a drifted spelling."""
+    return f"_coerced_{column}"
+
+
+COERCIBLE: dict[str, tuple[str, ...]] = {
+    "transactions": ("transaction_ts", "quantity", "unit_price", "amount"),
+    "customers": ("signup_date",),
+    "agents": ("hire_date",),
+}
+
+
+# 1. Header mapping --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """How one file's header maps onto the contract of its entity."""
+
+    entity: str
+    header: tuple[str, ...]
+    contract_index: dict[str, int] = field(default_factory=dict)
+    """Contract column -> index of the header column holding it."""
+    extras: tuple[tuple[int, str], ...] = ()
+    """(header index, key in `extra`) for every column beyond the contract."""
+    renamed: dict[str, str] = field(default_factory=dict)
+    """Source name -> contract name, for columns matched through an alias."""
+    missing: tuple[str, ...] = ()
+    """Contract columns the file lacks (optional ones are filled with null)."""
+    missing_required: tuple[str, ...] = ()
+
+    @property
+    def added(self) -> tuple[str, ...]:
+        return tuple(key for _, key in self.extras)
+
+
+def map_columns(entity: str, header: Sequence[str]) -> ColumnMapping:
+    """Match a file's header to the contract of `entity`.
+
+    Names are normalized (`contract.normalize_column_name`) and then mapped through
+    `contract.ALIASES`. When two columns claim one contract column, an exact name beats an alias
+    and the first beats the later; the losers are kept as extra columns.
+
+    :param entity: transactions, customers or agents.
+    :param header: the file's column names as given.
+    :returns: the `ColumnMapping`.
+    """
+    spec = contract.ENTITIES[entity]
+    wanted = set(spec.source_columns)
+    candidates: dict[str, tuple[int, int]] = {}  # contract column -> (priority, index)
+    normalized = [contract.normalize_column_name(h) for h in header]
+    for i, name in enumerate(normalized):
+        canonical = contract.ALIASES[entity].get(name, name)
+        if canonical not in wanted:
+            continue
+        rank = (0 if name == canonical else 1, i)
+        if canonical not in candidates or rank < candidates[canonical]:
+            candidates[canonical] = rank
+    contract_index = {c: candidates[c][1] for c in spec.source_columns if c in candidates}
+    taken = set(contract_index.values())
+    extras: list[tuple[int, str]] = []
+    keys: set[str] = set()
+    for i, name in enumerate(normalized):
+        if i in taken:
+            continue
+        key, n = name or f"column_{i + 1}", 1
+        while key in keys:
+            n += 1
+            key = f"{name}_{n}"
+        keys.add(key)
+        extras.append((i, key))
+    renamed = {header[i]: c for c, i in contract_index.items() if normalized[i] != c}
+    missing = tuple(c for c in spec.source_columns if c not in contract_index)
+    return ColumnMapping(
+        entity=entity,
+        header=tuple(header),
+        contract_index=contract_index,
+        extras=tuple(extras),
+        renamed=renamed,
+        missing=missing,
+        missing_required=tuple(c for c in spec.required if c in missing),
+    )
+
+
+# 2. Canonical raw frame ---------------------------------------------------------------------------
+
+
+def to_canonical(
+    mapping: ColumnMapping, file_index: int, source_file: str
+) -> Callable[[DataFrame], DataFrame]:
+    """Rename a raw frame's columns to the contract, as raw strings, with lineage.
+
+    :param mapping: from `map_columns` for this file.
+    :param file_index: position of the file in the run's claim order (later wins duplicates).
+    :param source_file: landing path recorded in lineage.
+    :returns: a transform whose output has `_file_idx`, `_source_file`, `_record_number`,
+        `_corrupt`, `_missing_column`, every contract source column (string; null when the file
+        lacks it) and `extra` (JSON object text of the other columns, or null when there are none).
+    """
+    spec = contract.ENTITIES[mapping.entity]
+    missing = (
+        "missing required column " + ", ".join(mapping.missing_required) if mapping.missing_required else None
+    )
+
+    def _(df: DataFrame) -> DataFrame:
+        columns = [
+            F.lit(file_index).alias(FILE_INDEX),
+            F.lit(source_file).alias(SOURCE_FILE),
+            F.col(RECORD_NUMBER),
+            F.col(CORRUPT),
+            F.lit(missing).cast(T.StringType()).alias(MISSING_COLUMN),
+        ]
+        for name in spec.source_columns:
+            index = mapping.contract_index.get(name)
+            value = F.col(source_column(index)) if index is not None else F.lit(None).cast(T.StringType())
+            columns.append(value.alias(name))
+        extra = (
+            F.to_json(F.struct(*[F.col(source_column(i)).alias(k) for i, k in mapping.extras]), _JSON_OPTIONS)
+            if mapping.extras
+            else F.lit(None).cast(T.StringType())
+        )
+        columns.append(extra.alias(EXTRA))
+        return df.select(*columns)
+
+    return _
+
+
+def with_key(entity: str) -> Callable[[DataFrame], DataFrame]:
+    """Add `_key`, the trimmed key of the entity (null when empty)."""
+    key = contract.ENTITIES[entity].key
+
+    def _(df: DataFrame) -> DataFrame:
+        return df.withColumn(KEY, text(F.col(key)))
+
+    return _
+
+
+# 3. Parsing helpers -------------------------------------------------------------------------------
+
+
+def text(col: Column) -> Column:
+    """Trimmed text, null when empty."""
+    trimmed = F.btrim(col, F.lit(_WHITESPACE))
+    return F.when(F.length(trimmed) > 0, trimmed)
+
+
+def _quoted(col: Column) -> Column:
+    return F.coalesce(
+        F.concat(F.lit("'"), F.substring(col, 1, _DETAIL_VALUE_CHARS), F.lit("'")), F.lit("null")
+    )
+
+
+def drifted_number_text(value: Column) -> Column:
+    """A number spelled with currency symbols or separators, rewritten as a plain decimal.
+
+    `$1,234.50` -> `1234.50`, `1.234,50 EUR` -> `1234.50`, `1 234` -> `1234`, `12,50` -> `12.50`;
+    anything else is returned stripped and will fail the cast.
+    """
+    stripped = F.regexp_replace(value, "[" + re.escape(contract.CURRENCY_SYMBOLS) + "]", "")
+    stripped = F.btrim(F.regexp_replace(F.btrim(stripped), contract.CURRENCY_CODE_AFFIX_RE, ""))
+    return (
+        F.when(stripped.rlike(contract.THOUSANDS_COMMA_RE), F.regexp_replace(stripped, ",", ""))
+        .when(
+            stripped.rlike(contract.THOUSANDS_DOT_RE),
+            F.regexp_replace(F.regexp_replace(stripped, r"\.", ""), ",", "."),
+        )
+        .when(
+            stripped.rlike(contract.THOUSANDS_SPACE_RE),
+            F.regexp_replace(F.regexp_replace(stripped, " ", ""), ",", "."),
+        )
+        .when(stripped.rlike(contract.DECIMAL_COMMA_RE), F.regexp_replace(stripped, ",", "."))
+        .otherwise(stripped)
+    )
+
+
+def parse_number(value: Column, dtype: T.DecimalType) -> tuple[Column, Column]:
+    """(decimal rounded half-up to `dtype`, coerced?) of trimmed text; null when not a number
+    or out of range."""
+    plain = value.try_cast(dtype)
+    result = F.coalesce(plain, drifted_number_text(value).try_cast(dtype))
+    return result, plain.isNull() & result.isNotNull()
+
+
+def _slashed_timestamp(value: Column) -> Column:
+    """`d/m/yyyy[ H:mm[:ss]]` when the day is above 12 (or equals the month), as naive text."""
+    parts = [F.regexp_extract(value, contract.SLASHED_TIMESTAMP_RE, i) for i in range(1, 7)]
+    first, second, year = (p.try_cast(T.IntegerType()) for p in parts[:3])
+    hour, minute, sec = (F.coalesce(p.try_cast(T.IntegerType()), F.lit(0)) for p in parts[3:])
+    day = F.when((first > 12) & (second <= 12), first).when((second > 12) & (first <= 12), second)
+    day = day.when(first == second, first)
+    month = F.when((first > 12) & (second <= 12), second).when((second > 12) & (first <= 12), first)
+    month = month.when(first == second, first)
+    naive = F.format_string("%04d-%02d-%02d %02d:%02d:%02d", year, month, day, hour, minute, sec)
+    return F.when(
+        value.rlike(contract.SLASHED_TIMESTAMP_RE) & day.isNotNull(), naive.try_cast(T.TimestampType())
+    )
+
+
+def parse_timestamp(value: Column, source_tz: str) -> tuple[Column, Column]:
+    """(UTC timestamp, coerced?) of trimmed text.
+
+    The contract form (`contract.ISO_TIMESTAMP_OFFSET_RE` / `ISO_TIMESTAMP_RE`) first; then the
+    drifted spellings of `contract.OTHER_TIMESTAMP_FORMATS`, `OTHER_TIMESTAMP_OFFSET_FORMATS`,
+    epoch seconds / milliseconds and unambiguous slashed dates. Naive values are wall-clock time
+    in `source_tz`. Relies on the session time zone being UTC.
+    """
+
+    def from_source_tz(naive: Column) -> Column:
+        return naive if source_tz == "UTC" else F.to_utc_timestamp(naive, source_tz)
+
+    as_timestamp = value.try_cast(T.TimestampType())
+    standard = F.when(value.rlike(contract.ISO_TIMESTAMP_OFFSET_RE), as_timestamp).when(
+        value.rlike(contract.ISO_TIMESTAMP_RE), from_source_tz(as_timestamp)
+    )
+    without_day_name = F.regexp_replace(value, contract.RFC2822_DAY_NAME_RE, "")
+    drifted = F.coalesce(
+        *[from_source_tz(F.try_to_timestamp(value, F.lit(f))) for f in contract.OTHER_TIMESTAMP_FORMATS],
+        *[F.try_to_timestamp(without_day_name, F.lit(f)) for f in contract.OTHER_TIMESTAMP_OFFSET_FORMATS],
+        F.when(value.rlike(contract.EPOCH_SECONDS_RE), F.timestamp_seconds(value.try_cast(T.LongType()))),
+        F.when(value.rlike(contract.EPOCH_MILLIS_RE), F.timestamp_millis(value.try_cast(T.LongType()))),
+        from_source_tz(_slashed_timestamp(value)),
+    )
+    result = F.coalesce(standard, drifted)
+    return result, standard.isNull() & result.isNotNull()
+
+
+def parse_date(value: Column) -> tuple[Column, Column]:
+    """(date, coerced?) of trimmed text: `yyyy-MM-dd`, the other `contract.DATE_FORMATS`, or the
+    date part of an ISO timestamp (as written, before any time zone conversion)."""
+    plain = F.try_to_date(value, "yyyy-MM-dd")
+    iso = F.when(
+        value.rlike(contract.ISO_TIMESTAMP_RE) | value.rlike(contract.ISO_TIMESTAMP_OFFSET_RE),
+        F.try_to_date(F.substring(value, 1, 10), "yyyy-MM-dd"),
+    )
+    result = F.coalesce(plain, iso, *[F.try_to_date(value, f) for f in contract.DATE_FORMATS[1:]])
+    return result, plain.isNull() & iso.isNull() & result.isNotNull()
+
+
+# 3b. Rules ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A row breaks the rule when `failed` is true; `detail` names the field and value."""
+
+    reason: str
+    failed: Column
+    detail: Column
+
+
+def apply_rules(entity: str, rules: Sequence[Rule]) -> Callable[[DataFrame], DataFrame]:
+    """Set `_reason` / `_detail` to the first broken rule, in `contract.RULE_ORDER`.
+
+    MISSING_COLUMN (the whole file lacks a required column) and MALFORMED_RECORD come first.
+    """
+    order = contract.RULE_ORDER[entity]
+    unknown = [r.reason for r in rules if r.reason not in order]
+    if unknown:
+        raise ValueError(f"{entity}: rules {unknown} are not in contract.RULE_ORDER")
+    ordered = sorted(rules, key=lambda r: order.index(r.reason))
+    reason = F.when(F.col(MISSING_COLUMN).isNotNull(), F.lit("MISSING_COLUMN")).when(
+        F.col(CORRUPT).isNotNull(), F.lit("MALFORMED_RECORD")
+    )
+    detail = F.when(F.col(MISSING_COLUMN).isNotNull(), F.col(MISSING_COLUMN)).when(
+        F.col(CORRUPT).isNotNull(),
+        F.concat(F.lit("record does not parse: "), F.substring(F.col(CORRUPT), 1, _DETAIL_VALUE_CHARS)),
+    )
+    for rule in ordered:
+        failed = F.coalesce(rule.failed, F.lit(False))
+        reason = reason.when(failed, F.lit(rule.reason))
+        detail = detail.when(failed, rule.detail)
+
+    def _(df: DataFrame) -> DataFrame:
+        return df.withColumns({REASON: reason, DETAIL: detail})
+
+    return _
+
+
+def _missing_required(fields: Sequence[tuple[str, Column]]) -> Rule:
+    """MISSING_REQUIRED when any (name, trimmed text) is null; the detail names the first."""
+    failed = F.lit(False)
+    detail: Column | None = None
+    for name, value in fields:
+        is_null = value.isNull()
+        failed = failed | is_null
+        message = F.lit(f"{name} is empty")
+        detail = F.when(is_null, message) if detail is None else detail.when(is_null, message)
+    assert detail is not None
+    return Rule("MISSING_REQUIRED", failed, detail)
+
+
+def clean_transactions(
+    *,
+    logical_end: datetime,
+    source_tz: str = "UTC",
+    default_currency: str = "USD",
+    currencies: Collection[str],
+) -> Callable[[DataFrame], DataFrame]:
+    """Type and validate canonical transaction rows (see the contract in README / issue 3).
+
+    :param logical_end: end of the run's data interval (tz-aware); later timestamps are FUTURE_TIMESTAMP.
+    :param source_tz: IANA zone naive timestamps are read in.
+    :param default_currency: currency of rows that carry none.
+    :param currencies: allowed ISO 4217 codes (`refdata.currency_codes()`).
+    :returns: a transform adding `_p_<column>` typed values, `_coerced_<column>` flags, `_reason`, `_detail`.
+    """
+    if logical_end.tzinfo is None:
+        raise ValueError("logical_end must be time-zone aware")
+    end = logical_end.astimezone(UTC)
+    end_text = end.strftime("%Y-%m-%dT%H:%M:%SZ")
+    unit_price_type = schema.spark_type(_field("silver.transactions", "unit_price"))
+    amount_type = schema.spark_type(_field("silver.transactions", "amount"))
+    assert isinstance(unit_price_type, T.DecimalType)
+    assert isinstance(amount_type, T.DecimalType)
+    statuses = F.create_map(*[F.lit(x) for kv in sorted(contract.STATUS_SYNONYMS.items()) for x in kv])
+
+    def _(df: DataFrame) -> DataFrame:
+        ts, ts_coerced = parse_timestamp(F.col("_t_transaction_ts"), source_tz)
+        quantity_number, quantity_coerced = parse_number(F.col("_t_quantity"), T.DecimalType(38, 6))
+        unit_price, unit_price_coerced = parse_number(F.col("_t_unit_price"), unit_price_type)
+        amount_given, amount_coerced = parse_number(F.col("_t_amount"), amount_type)
+        whole = (
+            (quantity_number >= 1)
+            & (quantity_number == F.floor(quantity_number))
+            & (quantity_number <= F.lit(2**63 - 1))
+        )
+        product = F.round(F.try_multiply(F.col(parsed("quantity")), F.col(parsed("unit_price"))), 2).try_cast(
+            amount_type
+        )
+        typed = (
+            df.withColumns(
+                {
+                    parsed("transaction_id"): text(F.col("transaction_id")),
+                    parsed("customer_id"): text(F.col("customer_id")),
+                    parsed("agent_id"): text(F.col("agent_id")),
+                    parsed("channel"): F.lower(text(F.col("channel"))),
+                    parsed("payment_method"): F.lower(text(F.col("payment_method"))),
+                    "_t_transaction_ts": text(F.col("transaction_ts")),
+                    "_t_quantity": text(F.col("quantity")),
+                    "_t_unit_price": text(F.col("unit_price")),
+                    "_t_amount": text(F.col("amount")),
+                    "_t_currency": F.upper(text(F.col("currency"))),
+                    "_t_status": F.lower(text(F.col("status"))),
+                }
+            )
+            .withColumns(
+                {
+                    parsed("transaction_ts"): ts,
+                    coerced("transaction_ts"): ts_coerced,
+                    "_n_quantity": quantity_number,
+                    coerced("quantity"): quantity_coerced,
+                    parsed("unit_price"): unit_price,
+                    coerced("unit_price"): unit_price_coerced,
+                    "_n_amount": amount_given,
+                    coerced("amount"): amount_coerced,
+                    parsed("currency"): F.coalesce(F.col("_t_currency"), F.lit(default_currency)),
+                    parsed("status"): F.when(
+                        F.col("_t_status").isNull(), F.lit(contract.DEFAULT_STATUS)
+                    ).otherwise(F.try_element_at(statuses, F.col("_t_status"))),
+                }
+            )
+            .withColumn(
+                parsed("quantity"),
+                F.when(
+                    F.col("_t_quantity").isNull(), F.lit(contract.DEFAULT_QUANTITY).cast(T.LongType())
+                ).when(whole, F.col("_n_quantity").cast(T.LongType())),
+            )
+            .withColumn(
+                parsed("amount"),
+                F.when(F.col("_t_amount").isNotNull(), F.col("_n_amount")).when(
+                    F.col("_t_quantity").isNotNull() & F.col("_t_unit_price").isNotNull(), product
+                ),
+            )
+        )
+        rules = [
+            _missing_required(
+                [
+                    ("transaction_id", F.col(parsed("transaction_id"))),
+                    ("transaction_ts", F.col("_t_transaction_ts")),
+                    ("customer_id", F.col(parsed("customer_id"))),
+                ]
+            ),
+            Rule(
+                "BAD_TIMESTAMP",
+                F.col(parsed("transaction_ts")).isNull(),
+                F.concat(
+                    F.lit("transaction_ts="),
+                    _quoted(F.col("_t_transaction_ts")),
+                    F.lit(" matches no accepted format"),
+                ),
+            ),
+            Rule(
+                "FUTURE_TIMESTAMP",
+                F.col(parsed("transaction_ts")) > F.lit(end),
+                F.concat(
+                    F.lit("transaction_ts="),
+                    _quoted(F.col("transaction_ts")),
+                    F.lit(f" is after the run's logical end {end_text}"),
+                ),
+            ),
+            Rule(
+                "BAD_QUANTITY",
+                F.col("_t_quantity").isNotNull() & F.col(parsed("quantity")).isNull(),
+                F.concat(
+                    F.lit("quantity="),
+                    _quoted(F.col("_t_quantity")),
+                    F.lit(" is not a whole number of at least 1"),
+                ),
+            ),
+            Rule(
+                "BAD_AMOUNT",
+                (F.col("_t_unit_price").isNotNull() & F.col(parsed("unit_price")).isNull())
+                | F.col(parsed("amount")).isNull(),
+                F.when(
+                    F.col("_t_unit_price").isNotNull() & F.col(parsed("unit_price")).isNull(),
+                    F.concat(
+                        F.lit("unit_price="),
+                        _quoted(F.col("_t_unit_price")),
+                        F.lit(" is not a number in range"),
+                    ),
+                )
+                .when(
+                    F.col("_t_amount").isNotNull(),
+                    F.concat(
+                        F.lit("amount="), _quoted(F.col("_t_amount")), F.lit(" is not a number in range")
+                    ),
+                )
+                .when(
+                    F.col("_t_quantity").isNotNull() & F.col("_t_unit_price").isNotNull(),
+                    F.lit("amount is empty and quantity x unit_price is out of range"),
+                )
+                .otherwise(F.lit("amount is empty and quantity and unit_price are not both given")),
+            ),
+            Rule(
+                "NEGATIVE_AMOUNT",
+                (F.col(parsed("amount")) < 0) | (F.col(parsed("unit_price")) < 0),
+                F.when(
+                    F.col(parsed("unit_price")) < 0,
+                    F.concat(F.lit("unit_price="), _quoted(F.col("_t_unit_price")), F.lit(" is below 0")),
+                ).otherwise(
+                    F.concat(
+                        F.lit("amount="),
+                        _quoted(F.coalesce(F.col("_t_amount"), F.col(parsed("amount")).cast(T.StringType()))),
+                        F.lit(" is below 0"),
+                    )
+                ),
+            ),
+            Rule(
+                "BAD_CURRENCY",
+                ~F.col(parsed("currency")).isin(sorted(currencies)),
+                F.concat(
+                    F.lit("currency="), _quoted(F.col("_t_currency")), F.lit(" is not an ISO 4217 code")
+                ),
+            ),
+            Rule(
+                "UNKNOWN_STATUS",
+                F.col(parsed("status")).isNull(),
+                F.concat(
+                    F.lit("status="),
+                    _quoted(F.col("_t_status")),
+                    F.lit(" is not one of " + ", ".join(contract.STATUSES)),
+                ),
+            ),
+        ]
+        return typed.transform(apply_rules("transactions", rules))
+
+    return _
+
+
+def _field(table: str, column: str) -> catalog.Field:
+    return catalog.table(table).field(column)
+
+
+def e164_numbers(phone: pd.Series, region: pd.Series) -> pd.Series:
+    """Phone numbers to E.164 (`phonenumbers`), `region` (alpha-2) as the default country; null
+    when a number does not parse or is not a valid number."""
+    import phonenumbers
+
+    def one(number: object, country: object) -> str | None:
+        if not isinstance(number, str):
+            return None
+        try:
+            value = phonenumbers.parse(number, country if isinstance(country, str) else None)
+        except phonenumbers.NumberParseException:
+            return None
+        if not phonenumbers.is_valid_number(value):
+            return None
+        return str(phonenumbers.format_number(value, phonenumbers.PhoneNumberFormat.E164))
+
+    return pd.Series([one(p, r) for p, r in zip(phone, region, strict=True)], dtype=object)
+
+
+def _phone_udf() -> Any:
+    return F.pandas_udf(e164_numbers, T.StringType())  # type: ignore[call-overload]
+
+
+def clean_customers(*, countries: DataFrame) -> Callable[[DataFrame], DataFrame]:
+    """Type and validate canonical customer rows.
+
+    Email trimmed, lower-cased and checked (`contract.EMAIL_RE`); country name / alpha-2 / alpha-3
+    to alpha-2 through a join with `countries` (`country_key`, `alpha_2`); phone to E.164
+    (`phonenumbers`, the country as the default region); signup_date a date.
+
+    :param countries: lookup frame from `country_lookup`.
+    """
+    e164 = _phone_udf()
+
+    def _(df: DataFrame) -> DataFrame:
+        signup, signup_coerced = parse_date(F.col("_t_signup_date"))
+        typed = (
+            df.withColumns(
+                {
+                    parsed("customer_id"): text(F.col("customer_id")),
+                    parsed("full_name"): text(F.col("full_name")),
+                    parsed("city"): text(F.col("city")),
+                    "_t_email": F.lower(text(F.col("email"))),
+                    "_t_phone": text(F.col("phone")),
+                    "_t_country": F.upper(text(F.col("country"))),
+                    "_t_signup_date": text(F.col("signup_date")),
+                }
+            )
+            .join(F.broadcast(countries), F.col("_t_country") == F.col("country_key"), "left")
+            .withColumnRenamed("alpha_2", parsed("country"))
+            .drop("country_key")
+            .withColumns(
+                {
+                    parsed("email"): F.when(F.col("_t_email").rlike(contract.EMAIL_RE), F.col("_t_email")),
+                    parsed("phone"): F.when(
+                        F.col("_t_phone").isNotNull(), e164(F.col("_t_phone"), F.col(parsed("country")))
+                    ),
+                    parsed("signup_date"): signup,
+                    coerced("signup_date"): signup_coerced,
+                }
+            )
+        )
+        rules = [
+            _missing_required([("customer_id", F.col(parsed("customer_id")))]),
+            Rule(
+                "BAD_EMAIL",
+                F.col("_t_email").isNotNull() & F.col(parsed("email")).isNull(),
+                F.concat(F.lit("email="), _quoted(F.col("_t_email")), F.lit(" is not a valid address")),
+            ),
+            Rule(
+                "BAD_PHONE",
+                F.col("_t_phone").isNotNull() & F.col(parsed("phone")).isNull(),
+                F.concat(F.lit("phone="), _quoted(F.col("_t_phone")), F.lit(" is not a valid phone number")),
+            ),
+            Rule(
+                "BAD_COUNTRY",
+                F.col("_t_country").isNotNull() & F.col(parsed("country")).isNull(),
+                F.concat(
+                    F.lit("country="), _quoted(F.col("_t_country")), F.lit(" is not an ISO 3166 country")
+                ),
+            ),
+            Rule(
+                "BAD_DATE",
+                F.col("_t_signup_date").isNotNull() & F.col(parsed("signup_date")).isNull(),
+                F.concat(F.lit("signup_date="), _quoted(F.col("_t_signup_date")), F.lit(" is not a date")),
+            ),
+        ]
+        return typed.transform(apply_rules("customers", rules))
+
+    return _
+
+
+def clean_agents() -> Callable[[DataFrame], DataFrame]:
+    """Type and validate canonical agent rows: agent_id required, hire_date a date."""
+
+    def _(df: DataFrame) -> DataFrame:
+        hired, hired_coerced = parse_date(F.col("_t_hire_date"))
+        typed = df.withColumns(
+            {
+                parsed("agent_id"): text(F.col("agent_id")),
+                parsed("agent_name"): text(F.col("agent_name")),
+                parsed("team"): text(F.col("team")),
+                "_t_hire_date": text(F.col("hire_date")),
+            }
+        ).withColumns({parsed("hire_date"): hired, coerced("hire_date"): hired_coerced})
+        rules = [
+            _missing_required([("agent_id", F.col(parsed("agent_id")))]),
+            Rule(
+                "BAD_DATE",
+                F.col("_t_hire_date").isNotNull() & F.col(parsed("hire_date")).isNull(),
+                F.concat(F.lit("hire_date="), _quoted(F.col("_t_hire_date")), F.lit(" is not a date")),
+            ),
+        ]
+        return typed.transform(apply_rules("agents", rules))
+
+    return _
+
+
+# 4. Duplicates ----------------------------------------------------------------------------------
+
+
+def dedupe_latest(entity: str, source_files: Sequence[str]) -> Callable[[DataFrame], DataFrame]:
+    """Among rows without a reason, keep one per `_key`: the latest file, then the last record.
+
+    The others get DUPLICATE_KEY and a detail naming the winner. Rows with identical content but
+    different keys are all kept.
+
+    :param source_files: landing paths by file index (for the detail).
+    """
+    key = contract.ENTITIES[entity].key
+    position = F.col(FILE_INDEX).cast(T.LongType()) * F.lit(1 << _RECORD_BITS) + F.col(RECORD_NUMBER)
+    files = F.create_map(*[F.lit(x) for i, f in enumerate(source_files) for x in (i, f)])
+
+    def _(df: DataFrame) -> DataFrame:
+        valid = F.col(REASON).isNull()
+        winner = F.max(F.when(valid, position)).over(Window.partitionBy(KEY))
+        with_winner = df.withColumn("_winner", winner)
+        loser = valid & (F.col("_winner") != position)
+        winner_file = F.try_element_at(
+            files, F.shiftright(F.col("_winner"), _RECORD_BITS).cast(T.IntegerType())
+        )
+        winner_record = F.col("_winner") - F.shiftleft(
+            F.shiftright(F.col("_winner"), _RECORD_BITS), _RECORD_BITS
+        )
+        detail = F.concat(
+            F.lit(f"{key}="),
+            _quoted(F.col(KEY)),
+            F.lit(" superseded by record "),
+            winner_record.cast(T.StringType()),
+            F.lit(" of "),
+            F.coalesce(winner_file, F.lit("?")),
+        )
+        return with_winner.withColumns(
+            {
+                REASON: F.when(loser, F.lit("DUPLICATE_KEY")).otherwise(F.col(REASON)),
+                DETAIL: F.when(loser, detail).otherwise(F.col(DETAIL)),
+            }
+        ).drop("_winner")
+
+    return _
+
+
+# 5. Outputs ---------------------------------------------------------------------------------------
+
+
+def raw_record(mappings: Sequence[ColumnMapping]) -> Column:
+    """The original values of a row as JSON text keyed by the original header names.
+
+    Rebuilt from the canonical raw strings and `extra` with each file's header (mapping i is the
+    file with index i), so nothing extra travels with the valid rows; a malformed record also
+    carries its raw text under `_corrupt_record`.
+    """
+    extra_map = F.from_json(F.col(EXTRA), T.MapType(T.StringType(), T.StringType()))
+    result: Column | None = None
+    for index, mapping in enumerate(mappings):
+        by_position = {i: c for c, i in mapping.contract_index.items()}
+        extra_key = dict(mapping.extras)
+        fields = [
+            (
+                F.col(by_position[i])
+                if i in by_position
+                else F.try_element_at(extra_map, F.lit(extra_key[i]))
+            ).alias(name)
+            for i, name in enumerate(mapping.header)
+        ]
+        plain = F.to_json(F.struct(*fields), _JSON_OPTIONS) if fields else F.lit("{}")
+        with_corrupt = F.to_json(F.struct(*fields, F.col(CORRUPT).alias("_corrupt_record")), _JSON_OPTIONS)
+        value = F.when(F.col(CORRUPT).isNotNull(), with_corrupt).otherwise(plain)
+        is_file = F.col(FILE_INDEX) == index
+        result = F.when(is_file, value) if result is None else result.when(is_file, value)
+    return result if result is not None else F.lit(None).cast(T.StringType())
+
+
+def with_raw_record(mappings: Sequence[ColumnMapping]) -> Callable[[DataFrame], DataFrame]:
+    """Add `_raw_record` for rejected rows only (null for valid rows)."""
+
+    def _(df: DataFrame) -> DataFrame:
+        return df.withColumn(RAW_RECORD, F.when(F.col(REASON).isNotNull(), raw_record(mappings)))
+
+    return _
+
+
+def silver_rows(entity: str, run_id: str) -> Callable[[DataFrame], DataFrame]:
+    """Valid rows in exactly the silver table's columns and types."""
+    spec = contract.ENTITIES[entity]
+
+    def _(df: DataFrame) -> DataFrame:
+        return (
+            df.where(F.col(REASON).isNull())
+            .select(
+                *[F.col(parsed(c)).alias(c) for c in spec.source_columns],
+                F.col(EXTRA),
+                F.col(SOURCE_FILE).alias("source_file"),
+                F.col(RECORD_NUMBER).alias("record_number"),
+                F.lit(run_id).alias("run_id"),
+            )
+            .transform(schema.conform(spec.table))
+        )
+
+    return _
+
+
+def quarantine_rows(entity: str, run_id: str) -> Callable[[DataFrame], DataFrame]:
+    """Rejected rows in exactly the `audit.quarantine` columns."""
+
+    def _(df: DataFrame) -> DataFrame:
+        return (
+            df.where(F.col(REASON).isNotNull())
+            .select(
+                F.lit(run_id).alias("run_id"),
+                F.lit(entity).alias("entity"),
+                F.col(SOURCE_FILE).alias("source_file"),
+                F.col(RECORD_NUMBER).alias("record_number"),
+                F.col(REASON).alias("reason"),
+                F.col(DETAIL).alias("detail"),
+                F.col(RAW_RECORD).alias("raw_record"),
+            )
+            .transform(schema.conform("audit.quarantine"))
+        )
+
+    return _
+
+
+def country_lookup_rows() -> list[tuple[str, str]]:
+    """Rows of the country lookup frame (`country_key`, `alpha_2`), from `refdata`."""
+    from spark import refdata
+
+    return list(refdata.country_spellings())
+
+
+COUNTRY_LOOKUP_SCHEMA = T.StructType(
+    [T.StructField("country_key", T.StringType(), False), T.StructField("alpha_2", T.StringType(), False)]
+)
