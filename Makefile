@@ -6,7 +6,7 @@ OUTPUT ?= var
 ROWS ?= 10000000
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test lint typecheck sqllint pytest setup java fmt plan bench-clean clean
+.PHONY: run test lint typecheck sqllint pytest setup java fmt plan package-spark bench-clean bench-incremental clean
 
 setup: java
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
@@ -43,8 +43,15 @@ STACK ?= dev
 plan: setup
 	$(UV) run --locked python -m infra.plan --stack $(STACK)
 
+# The Spark job for Dataproc Serverless: dist/spark/job.py + dist/spark/cdi_spark.zip (--py-files).
+package-spark: setup
+	$(UV) run --locked python -m spark.package
+
+bench-incremental: setup
+	$(UV) run --locked python -m bench.incremental
+
 bench-clean: setup
 	$(UV) run --locked python -m bench.clean --rows $(ROWS)
 
 clean:
-	rm -rf var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf var dist .pytest_cache .mypy_cache .ruff_cache
