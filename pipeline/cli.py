@@ -47,6 +47,14 @@ def _configure_environment(landing: Path, output: Path) -> None:
     )
 
 
+def _copy_sqlite(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite database, whatever its journal holds (the backup API)."""
+    import sqlite3
+
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+
+
 def _migrate_airflow_db(output: Path) -> None:
     """Create the run's Airflow metadata DB: a copy of a migrated template cached per Airflow
     version (migrating from scratch costs ~10 s, more than a small run itself)."""
@@ -59,14 +67,17 @@ def _migrate_airflow_db(output: Path) -> None:
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cdi"
     template = cache / f"airflow-{version('apache-airflow-core')}.db"
     if template.exists() and not database.exists():
-        shutil.copyfile(template, database)
+        _copy_sqlite(template, database)
     else:
+        from airflow import settings
         from airflow.utils.db import upgradedb
 
         upgradedb()
+        if settings.engine is not None:
+            settings.engine.dispose()
         cache.mkdir(parents=True, exist_ok=True)
         partial = template.with_suffix(f".{os.getpid()}.tmp")
-        shutil.copyfile(database, partial)
+        _copy_sqlite(database, partial)
         partial.replace(template)
     marker.write_text("ok\n")
 
