@@ -101,7 +101,7 @@ def test_incremental_gold_equals_a_full_rebuild_on_the_touched_days(
 
 
 def test_the_run_changed_gold_on_the_late_day(bench_run: tuple[Path, list[str]]) -> None:
-    """The late rows reached gold: the late day's revenue grew over what history alone gives."""
+    """The late rows reached gold: the late day has more completed orders than history alone gives."""
     workdir, _ = bench_run
     late_day = NEW_DAY - timedelta(days=3)
     sql = "SELECT sum(orders) FROM gold.aov_daily WHERE order_date = $day"
