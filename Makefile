@@ -6,7 +6,7 @@ OUTPUT ?= var
 ROWS ?= 10000000
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test lint typecheck sqllint pytest setup java fmt plan package-spark bench-clean bench-incremental clean
+.PHONY: run test lint typecheck sqllint pytest setup java fmt plan test-crash package-spark bench-clean bench-incremental clean
 
 setup: java
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
@@ -37,6 +37,10 @@ test: lint typecheck sqllint pytest
 fmt: setup
 	$(UV) run --locked ruff format .
 	$(UV) run --locked ruff check --fix .
+
+# Kill a run at every task boundary (and inside the Spark step), restart it, compare: ~30 min.
+test-crash: setup
+	CDI_FULL_CRASH_MATRIX=1 $(UV) run --locked pytest tests/e2e/test_crash_recovery.py
 
 # Offline plan of a Pulumi stack (no credentials): the resource tree with key properties.
 STACK ?= dev

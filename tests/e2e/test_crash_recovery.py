@@ -7,6 +7,7 @@ calls `os._exit` after a task succeeds, or while the Spark job is running.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipeline import sample_data
+from pipeline import plan, sample_data
 
 from . import runner
 
@@ -88,19 +89,24 @@ def uninterrupted(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     return figures(output)
 
 
-@pytest.mark.parametrize(
-    "crash",
-    [
-        "after:claim_files",
-        "after:clean_raw",
-        "after:load_silver",
-        "after:dq_checks",
-        "after:gold_customer_daily",
-        "after:reconcile",
-        "after:archive_files",
-        "during:clean_raw:4",
-    ],
-)
+# Every task boundary, and once in the middle of the Spark step. Each case is two full runs, so
+# `make test` takes a representative subset; `make test-crash` (CDI_FULL_CRASH_MATRIX=1) all.
+ALL_CRASHES = [
+    "after:claim_files",
+    "after:clean_raw",
+    "after:load_silver",
+    "after:dq_checks",
+    *(f"after:{step.task_id}" for step in plan.GOLD_STEPS),
+    "after:reconcile",
+    "after:archive_files",
+    "after:publish",
+    "during:clean_raw:4",
+]
+QUICK_CRASHES = ["after:claim_files", "after:load_silver", "after:gold_customer_daily", "during:clean_raw:4"]
+CRASHES = ALL_CRASHES if os.environ.get("CDI_FULL_CRASH_MATRIX") else QUICK_CRASHES
+
+
+@pytest.mark.parametrize("crash", CRASHES)
 def test_a_killed_run_restarted_ends_like_an_uninterrupted_one(
     crash: str, landing: Path, uninterrupted: dict[str, Any], tmp_path: Path
 ) -> None:
