@@ -88,6 +88,9 @@ def build_dag(target: Target | None = None) -> DAG:
         for step in plan.GOLD_STEPS:
             upstream = [t[f"gold_{name}"] for name in step.after] or [t["dq_checks"]]
             upstream >> t[step.task_id]
-        gold >> t["reconcile"] >> t["archive_files"] >> t["publish"]
+        # Files are archived once gold is built, even when reconciliation fails (a bad file fails the
+        # run after loading what is good, and is not claimed again by every later run).
+        gold >> t["reconcile"] >> t["publish"]
+        gold >> t["archive_files"] >> t["publish"]
         [t["reconcile"], t["archive_files"], *gold] >> t["report"]
     return dag

@@ -7,7 +7,8 @@ come from here so the two targets cannot drift apart.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import cache
 from typing import Any, Literal
@@ -74,6 +75,9 @@ class Check:
         return f"checks/{self.name}.sql"
 
 
+# The check whose severity follows CDI_ON_BAD_FILE.
+BAD_FILE_CHECK = "unreadable_files"
+
 _HEADER = re.compile(r"^--\s*(severity|stage|description):\s*(.+?)\s*$", re.MULTILINE)
 
 
@@ -88,11 +92,34 @@ def _parse_check(name: str, text: str) -> Check:
 
 
 @cache
-def checks(stage: str | None = None) -> tuple[Check, ...]:
-    """Every check under sql/checks/, optionally of one stage, by name."""
+def checks(stage: str | None = None, *, on_bad_file: str = "fail") -> tuple[Check, ...]:
+    """Every check under sql/checks/, optionally of one stage, by name.
+
+    `on_bad_file` (`CDI_ON_BAD_FILE`) sets the severity of `unreadable_files`: `fail` (default)
+    fails the run after loading what is good, so an alert fires; `warn` only reports.
+    """
     found = sorted((catalog.SQL_DIR / "checks").glob("*.sql"))
     parsed = [_parse_check(p.stem, p.read_text(encoding="utf-8")) for p in found]
+    severity: Literal["error", "warn"] = "warn" if on_bad_file == "warn" else "error"
+    parsed = [replace(c, severity=severity) if c.name == BAD_FILE_CHECK else c for c in parsed]
     return tuple(c for c in parsed if stage is None or c.stage == stage)
+
+
+# What `day_bounds` binds for no days: an empty range (first_day > last_day) that stays valid under the
+# arithmetic the SQL files do on it (`@first_day - 7`, `@last_day + 1`), so every query reads nothing.
+NO_DAYS_BOUNDS: dict[str, date] = {"first_day": date.max, "last_day": date.min}
+
+
+def day_bounds(days: Sequence[date]) -> dict[str, date]:
+    """`first_day` and `last_day`, the bounds of `days`.
+
+    SQL files filter on `date(transaction_ts) in unnest(@days)` and, beside it, on a range between
+    these bounds: a range on the column itself is what DuckDB pushes into the scan (and prunes row
+    groups with); it cannot push the IN UNNEST. With no days the range is empty.
+    """
+    if not days:
+        return dict(NO_DAYS_BOUNDS)
+    return {"first_day": min(days), "last_day": max(days)}
 
 
 def query_parameters(
@@ -102,6 +129,7 @@ def query_parameters(
     return {
         "run_id": run_id,
         "days": sorted(days),
+        **day_bounds(days),
         "run_date": run_date,
         "reporting_tz": reporting_tz,
         "rows_valid": rows_valid,

@@ -286,7 +286,7 @@ class ChecksOperator(BigQueryJobsOperator):
         self.stage = stage
 
     def jobs(self, context: Context) -> list[Job]:
-        checks = plan.checks(self.stage)
+        checks = plan.checks(self.stage, on_bad_file=self.settings.on_bad_file)
         if not checks:
             return []
         values = {**run_values(context, self.settings), "check_names": [c.name for c in checks]}

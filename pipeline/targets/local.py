@@ -98,91 +98,34 @@ def clean_raw() -> dict[str, Any]:
     return {"output": str(output), "files": len(files), "transactions_valid": int(valid), "metrics": metrics}
 
 
-def _record_days(con: Any, run_id: str, days: list[date]) -> None:
-    """Queue the run's affected days for the gold build (kept if the run is rerun)."""
-    con.execute(
-        "INSERT INTO audit.run_days SELECT ?, day, 'pending' FROM (SELECT UNNEST(?::DATE[]) AS day) "
-        "WHERE day NOT IN (SELECT day FROM audit.run_days WHERE run_id = ?)",
-        [run_id, days, run_id],
-    )
-
-
-def _pending_days(con: Any) -> list[str]:
-    """Every day whose gold is not rebuilt yet: this run's, and those of a run that died."""
-    rows = con.execute(
-        "SELECT DISTINCT day FROM audit.run_days WHERE status = 'pending' ORDER BY day"
-    ).fetchall()
-    return [r[0].isoformat() for r in rows]
-
-
-def _parquet_files(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
-
-
 @task(task_id="load_silver")
 @timed
 def load_silver() -> dict[str, Any]:
-    """Stage the job's output and MERGE it into silver; record quarantine and file stats.
+    """Stage the job's output and MERGE it into silver; record quarantine and file stats
+    (`pipeline.silver_load.load_run`).
 
     One DuckDB transaction: a crash leaves silver as it was, and a rerun of the run gives the
     same tables (its quarantine and stats rows are replaced, MERGE is keyed).
     """
-    from pipeline import warehouse
+    from pipeline import silver_load, warehouse
 
     settings = _settings()
     run = window(get_current_context())
     clean = _xcom("clean_raw") or {}
     if not clean.get("files"):
         with warehouse.connect(settings.warehouse_path) as con:
-            return {"affected_days": _pending_days(con), "merged": {}}
+            return {"affected_days": silver_load.pending_days(con), "merged": {}}
     output = Path(clean["output"])
     run_files = [f["source_file"] for f in (_xcom("claim_files") or {}).get("files", [])]
     with warehouse.connect(settings.warehouse_path) as con:
-        for entity in plan.SILVER_ENTITIES:
-            warehouse.load_parquet(
-                con, f"silver.{entity}", _parquet_files(output / "silver" / entity), staging=True
-            )
-        days = [r["day"] for r in warehouse.fetch_dicts(con, "silver/affected_days.sql")]
-        params = {"run_id": run.run_id}
-        con.execute("BEGIN TRANSACTION")
-        try:
-            # The run's own rows are replaced; DUPLICATE_KEY rows it displaced from earlier files
-            # stay (after a committed MERGE a rerun cannot find them again).
-            con.execute(
-                "DELETE FROM audit.quarantine WHERE run_id = ? AND list_contains(?, source_file)",
-                [run.run_id, run_files],
-            )
-            con.execute("DELETE FROM audit.file_stats WHERE run_id = ?", [run.run_id])
-            warehouse.load_parquet(
-                con, "audit.quarantine", _parquet_files(output / "quarantine"), staging=False
-            )
-            warehouse.load_parquet(
-                con, "audit.file_stats", _parquet_files(output / "file_stats"), staging=False
-            )
-            displaced = warehouse.transpile(warehouse.catalog.read_sql("silver/transactions_displaced.sql"))
-            cols = ", ".join(warehouse.catalog.table("audit.quarantine").column_names)
-            con.execute(
-                f"INSERT INTO audit.quarantine ({cols}) SELECT {cols} FROM ({displaced}) AS d", params
-            )
-            merged = {}
-            for entity in plan.SILVER_ENTITIES:
-                warehouse.execute_file(con, f"silver/{entity}_merge.sql", params)
-                merged[entity] = warehouse.table_rows(con, f"silver.{entity}_staging")
-            _record_days(con, run.run_id, days)
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
-        for entity in plan.SILVER_ENTITIES:
-            con.execute(f"DROP TABLE IF EXISTS silver.{entity}_staging")
-        pending = _pending_days(con)
+        loaded = silver_load.load_run(con, output, run.run_id, run_files)
     # Quarantined rows also stay as Parquet beside the warehouse, per run.
     target = settings.quarantine_dir / run.key
     if target.exists():
         shutil.rmtree(target)
     if (output / "quarantine").is_dir():
         shutil.copytree(output / "quarantine", target)
-    return {"affected_days": pending, "merged": merged}
+    return loaded
 
 
 def _run_checks(stage: str) -> list[dict[str, Any]]:
@@ -192,7 +135,7 @@ def _run_checks(stage: str) -> list[dict[str, Any]]:
     params = _params(settings)
     results = []
     with warehouse.connect(settings.warehouse_path) as con:
-        for check in plan.checks(stage):
+        for check in plan.checks(stage, on_bad_file=settings.on_bad_file):
             row = warehouse.fetch_dicts(con, check.sql, params)[0]
             failures = int(row["failures"] or 0)
             results.append(
