@@ -33,7 +33,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -46,7 +46,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline import plan, warehouse
+from pipeline import plan, silver_load, warehouse
 from pipeline.config import Settings
 
 # The sample data's vocabularies and rhythms (channel mix, hourly curves, prices, refund rates),
@@ -761,9 +761,8 @@ def build_history(spec: BenchSpec, pop: Population, days: int, path: Path, parqu
             if step.mode == "partitions":
                 for start in range(0, len(history), spec.gold_chunk_days):
                     chunk = history[start : start + spec.gold_chunk_days]
-                    warehouse.overwrite_partitions(
-                        con, step.table, step.sql, chunk, {**params, "days": chunk}
-                    )
+                    chunk_params = {**params, "days": chunk, **plan.day_bounds(chunk)}
+                    warehouse.overwrite_partitions(con, step.table, step.sql, chunk, chunk_params)
             else:
                 warehouse.replace_table(con, step.table, step.sql, params)
         con.execute("CHECKPOINT")
@@ -776,83 +775,33 @@ def build_history(spec: BenchSpec, pop: Population, days: int, path: Path, parqu
 # --- the incremental run: the local target's warehouse steps -----------------------------------
 
 
-def _parquet_files(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
-
-
 def load_silver(
     db: Path, staged: StagedRun, run_id: str, timer: Timer, profiler: Profiler | None = None
 ) -> list[date]:
-    """`pipeline.targets.local.load_silver`, statement for statement, with a timer per step;
-    returns the days the gold build rebuilds (the run's, and any still pending from a dead run).
+    """`pipeline.targets.local.load_silver`: the task's body, `pipeline.silver_load.load_run`, with
+    a timer per step (and the profiler on each SQL file); returns the days the gold build rebuilds
+    (the run's, and any still pending from a dead run)."""
 
-    The task body reads its inputs from Airflow's context (and importing the module imports
-    Airflow), so it is mirrored here rather than called: keep the two in step.
-    """
-    output = staged.output
+    def step(name: str) -> AbstractContextManager[object]:
+        return timer.step(f"load_silver.{name}")
+
+    def observe(
+        con: duckdb.DuckDBPyConnection, relative: str, params: Mapping[str, Any]
+    ) -> AbstractContextManager[object]:
+        if profiler is None:
+            return nullcontext()
+        if relative.endswith("_merge.sql"):
+            return profiler.statement(con, relative)
+        profiler.explain(con, relative, params)
+        return nullcontext()
+
     with timer.step("load_silver.connect"):
         con = warehouse.connect(db)
     with con:
-        with timer.step("load_silver.load_staging"):
-            for entity in plan.SILVER_ENTITIES:
-                warehouse.load_parquet(
-                    con, f"silver.{entity}", _parquet_files(output / "silver" / entity), staging=True
-                )
-        with timer.step("load_silver.affected_days"):
-            if profiler:
-                profiler.explain(con, "silver/affected_days.sql", {})
-            days = [r["day"] for r in warehouse.fetch_dicts(con, "silver/affected_days.sql")]
-        params = {"run_id": run_id}
-        con.execute("BEGIN TRANSACTION")
-        try:
-            with timer.step("load_silver.audit_load"):
-                con.execute(
-                    "DELETE FROM audit.quarantine WHERE run_id = ? AND list_contains(?, source_file)",
-                    [run_id, list(staged.source_files)],
-                )
-                con.execute("DELETE FROM audit.file_stats WHERE run_id = ?", [run_id])
-                warehouse.load_parquet(
-                    con, "audit.quarantine", _parquet_files(output / "quarantine"), staging=False
-                )
-                warehouse.load_parquet(
-                    con, "audit.file_stats", _parquet_files(output / "file_stats"), staging=False
-                )
-            with timer.step("load_silver.transactions_displaced"):
-                if profiler:
-                    profiler.explain(con, "silver/transactions_displaced.sql", params)
-                displaced = warehouse.transpile(catalog.read_sql("silver/transactions_displaced.sql"))
-                cols = ", ".join(catalog.table("audit.quarantine").column_names)
-                con.execute(
-                    f"INSERT INTO audit.quarantine ({cols}) SELECT {cols} FROM ({displaced}) AS d", params
-                )
-            for entity in plan.SILVER_ENTITIES:
-                relative = f"silver/{entity}_merge.sql"
-                with timer.step(f"load_silver.{entity}_merge"):
-                    if profiler:
-                        with profiler.statement(con, relative):
-                            warehouse.execute_file(con, relative, params)
-                    else:
-                        warehouse.execute_file(con, relative, params)
-                    warehouse.table_rows(con, f"silver.{entity}_staging")
-            with timer.step("load_silver.record_days"):
-                con.execute(
-                    "INSERT INTO audit.run_days SELECT ?, day, 'pending' FROM (SELECT UNNEST(?::DATE[]) AS day) "
-                    "WHERE day NOT IN (SELECT day FROM audit.run_days WHERE run_id = ?)",
-                    [run_id, days, run_id],
-                )
-            with timer.step("load_silver.commit"):
-                con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
-        with timer.step("load_silver.drop_staging"):
-            for entity in plan.SILVER_ENTITIES:
-                con.execute(f"DROP TABLE IF EXISTS silver.{entity}_staging")
-        with timer.step("load_silver.pending_days"):
-            rows = con.execute(
-                "SELECT DISTINCT day FROM audit.run_days WHERE status = 'pending' ORDER BY day"
-            ).fetchall()
-    return [r[0] for r in rows]
+        loaded = silver_load.load_run(
+            con, staged.output, run_id, list(staged.source_files), step=step, observe=observe
+        )
+    return [date.fromisoformat(d) for d in loaded["affected_days"]]
 
 
 def run_checks(
@@ -979,7 +928,7 @@ def full_rebuild(db: Path, params: Mapping[str, Any]) -> tuple[float, dict[str, 
     all_days = sorted(r[0] for r in rows)
     timer = Timer()
     started = time.perf_counter()
-    build_gold(db, {**params, "days": all_days}, timer, prefix="rebuild")
+    build_gold(db, {**params, "days": all_days, **plan.day_bounds(all_days)}, timer, prefix="rebuild")
     return time.perf_counter() - started, dict(timer.seconds), silver_rows
 
 

@@ -32,6 +32,8 @@ QUERY_PARAMETER_TYPES: dict[str, str] = {
     "run_id": "STRING",
     "run_date": "DATE",
     "days": "ARRAY<DATE>",
+    "first_day": "DATE",
+    "last_day": "DATE",
     "rows_valid": "INT64",
     "reporting_tz": "STRING",
 }

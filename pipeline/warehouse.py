@@ -143,6 +143,12 @@ def overwrite_partitions(
     if table.partition_field is None:
         raise ValueError(f"{qualified_table} is not partitioned")
     text = catalog.read_sql(relative)
+    first, last = params.get("first_day"), params.get("last_day")
+    if days and first is not None and last is not None and not first <= min(days) <= max(days) <= last:
+        # The range between the bounds is what prunes; days outside it would be rebuilt empty.
+        raise ValueError(
+            f"first_day {first} and last_day {last} do not bound the days {min(days)}..{max(days)}"
+        )
     column = table.partition_field
     day_expr = f"CAST({column} AS DATE)" if table.field(column).type == "TIMESTAMP" else column
     con.execute("BEGIN TRANSACTION")

@@ -31,7 +31,8 @@ from sql import catalog
 ARRAY_ELEMENT_TYPES = {"days": "DATE", "check_names": "STRING"}
 
 _COMMENTS_AND_STRINGS = re.compile(
-    r"--[^\n]*|#[^\n]*|/\*.*?\*/|'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"|`[^`]*`", re.DOTALL
+    r"--[^\n]*|#[^\n]*|/\*.*?\*/|[rR]?'''.*?'''|[rR]?\"\"\".*?\"\"\"|'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"|`[^`]*`",
+    re.DOTALL,
 )
 _PARAMETER = re.compile(r"@(\w+)")
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -186,19 +187,54 @@ BUILT_DAYS_SQL = (
 )
 
 
+# Script variables holding the affected days, bound to the day parameters of the silver files.
+SILVER_DAY_VARIABLES = {
+    "days": "affected_day_list",
+    "first_day": "first_affected_day",
+    "last_day": "last_affected_day",
+}
+
+
+def _with_day_parameters(sql_text: str) -> str:
+    """A statement of a silver file that takes the affected days, run with `EXECUTE IMMEDIATE` so that
+    its `@days`, `@first_day` and `@last_day` are bound from the script's variables (a query
+    parameter cannot be set inside a script). The file text is embedded verbatim in a raw string."""
+    if '"""' in sql_text or sql_text.rstrip().endswith('"'):
+        raise ValueError("a statement run with EXECUTE IMMEDIATE cannot hold triple double quotes")
+    used = used_parameters(sql_text)
+    bindings = [f"{SILVER_DAY_VARIABLES[n]} AS {n}" for n in SILVER_DAY_VARIABLES if n in used]
+    bindings += [f"@{n} AS {n}" for n in sorted(used - SILVER_DAY_VARIABLES.keys())]
+    using = f"\nUSING {', '.join(bindings)}" if bindings else ""
+    return f'EXECUTE IMMEDIATE r"""\n{sql_text}\n"""{using};'
+
+
 def silver_script() -> str:
     """Affected days, then the silver MERGEs and the run's audit rows in one transaction.
 
-    The twin of the local `load_silver`: days are read before the MERGE (from the staged rows), the
-    displaced rows are quarantined before the MERGE replaces them, and the run's quarantine and file
-    stats rows are replaced, so a rerun of the run gives the same tables. The last statement returns
-    the affected days.
+    The twin of the local `load_silver` (`pipeline.silver_load.load_run`): days are read before the
+    MERGE (from the staged rows), the displaced rows are quarantined before the MERGE replaces them,
+    and the run's quarantine and file stats rows are replaced, so a rerun of the run gives the same
+    tables. The displaced query and the transactions MERGE read only the affected days: their day
+    parameters are bound from script variables set from the affected days (`plan.day_bounds`: an
+    empty range when there are none). The last statement returns the days pending a gold build.
     """
     quarantine = _columns("audit.quarantine")
+    variables = SILVER_DAY_VARIABLES
+    no_first, no_last = (plan.NO_DAYS_BOUNDS[k].isoformat() for k in ("first_day", "last_day"))
     parts = [
+        f"DECLARE {variables['days']} ARRAY<DATE>;",
+        f"DECLARE {variables['first_day']} DATE;",
+        f"DECLARE {variables['last_day']} DATE;",
         "CREATE TEMP TABLE affected_days AS\n"
         + statement(catalog.read_sql("silver/affected_days.sql"))
         + ";",
+        f"SET ({variables['days']}, {variables['first_day']}, {variables['last_day']}) = (\n"
+        "    SELECT AS STRUCT\n"
+        "        IFNULL(ARRAY_AGG(day ORDER BY day), []),\n"
+        f"        IFNULL(MIN(day), DATE '{no_first}'),\n"
+        f"        IFNULL(MAX(day), DATE '{no_last}')\n"
+        "    FROM affected_days\n"
+        ");",
         "BEGIN TRANSACTION;",
     ]
     # The run's own quarantine rows are replaced; the DUPLICATE_KEY rows it displaced from earlier
@@ -211,12 +247,16 @@ def silver_script() -> str:
         cols = _columns(qualified)
         parts.append(f"INSERT INTO {qualified} ({cols})\nSELECT {cols} FROM {staging_table(qualified)};")
     parts.append(
-        f"INSERT INTO audit.quarantine ({quarantine})\nSELECT {quarantine} FROM (\n"
-        + statement(catalog.read_sql("silver/transactions_displaced.sql"))
-        + "\n) AS displaced;"
+        _with_day_parameters(
+            f"INSERT INTO audit.quarantine ({quarantine})\nSELECT {quarantine} FROM (\n"
+            + statement(catalog.read_sql("silver/transactions_displaced.sql"))
+            + "\n) AS displaced"
+        )
     )
     for entity in plan.SILVER_ENTITIES:
-        parts.append(statement(catalog.read_sql(f"silver/{entity}_merge.sql")) + ";")
+        text = statement(catalog.read_sql(f"silver/{entity}_merge.sql"))
+        day_bound = used_parameters(text) & SILVER_DAY_VARIABLES.keys()
+        parts.append(_with_day_parameters(text) if day_bound else text + ";")
     # Queue the days for the gold build; a run that dies leaves them pending for the next one.
     parts.append(
         "INSERT INTO audit.run_days (run_id, day, status)\n"

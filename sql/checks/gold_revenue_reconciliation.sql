@@ -14,22 +14,32 @@ completed_transactions as (
     select * from silver.transactions
     where
         date(transaction_ts) in unnest(@days)
+        -- The range on the column itself is what prunes: DuckDB pushes it into the scan (zone maps)
+        -- but not the IN UNNEST above; BigQuery prunes the partitions with either.
+        and transaction_ts >= timestamp(@first_day)
+        and transaction_ts < timestamp(@last_day + 1)
         and status = 'completed'
 ),
 
 aov_daily as (
     select * from gold.aov_daily
-    where order_date in unnest(@days)
+    where
+        order_date in unnest(@days)
+        and order_date between @first_day and @last_day
 ),
 
 customer_daily as (
     select * from gold.customer_daily
-    where order_date in unnest(@days)
+    where
+        order_date in unnest(@days)
+        and order_date between @first_day and @last_day
 ),
 
 peak_hours_daily as (
     select * from gold.peak_hours_daily
-    where order_date in unnest(@days)
+    where
+        order_date in unnest(@days)
+        and order_date between @first_day and @last_day
 ),
 
 silver_revenue as (

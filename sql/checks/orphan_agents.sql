@@ -8,6 +8,10 @@ checked_transactions as (
     select * from silver.transactions
     where
         date(transaction_ts) in unnest(@days)
+        -- The range on the column itself is what prunes: DuckDB pushes it into the scan (zone maps)
+        -- but not the IN UNNEST above; BigQuery prunes the partitions with either.
+        and transaction_ts >= timestamp(@first_day)
+        and transaction_ts < timestamp(@last_day + 1)
         and agent_id is not null
 ),
 

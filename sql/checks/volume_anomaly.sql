@@ -11,15 +11,13 @@ checked_days as (
     from unnest(@days) as day
 ),
 
--- Only the partitions of the trailing windows: 7 days before the first checked day to the last.
+-- Only the partitions of the trailing windows: 7 days before the first checked day to the last,
+-- as a range on the column itself (scalar-subquery bounds are not pushed into DuckDB's scan).
 window_transactions as (
     select * from silver.transactions
     where
-        date(transaction_ts) between (
-            select min(day) - 7 from unnest(@days) as day
-        ) and (
-            select max(day) from unnest(@days) as day
-        )
+        transaction_ts >= timestamp(@first_day - 7)
+        and transaction_ts < timestamp(@last_day + 1)
 ),
 
 daily_counts as (

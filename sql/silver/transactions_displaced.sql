@@ -8,36 +8,32 @@ staged_transactions as (
     select * from silver.transactions_staging
 ),
 
--- Every partition on purpose: a staged key can replace a row on any earlier day. The bound is
--- always true and only satisfies require_partition_filter.
+-- Only the affected days (@days, from silver/affected_days.sql): every staged key already in
+-- silver sits on one of them. The range on the column itself is what DuckDB prunes with.
 current_transactions as (
     select * from silver.transactions
-    where transaction_ts >= timestamp '0001-01-01 00:00:00+00'
+    where
+        date(transaction_ts) in unnest(@days)
+        and transaction_ts >= timestamp(@first_day)
+        and transaction_ts < timestamp(@last_day + 1)
 ),
 
-current_records as (
-    select
-        transaction_id,
-        source_file,
-        record_number,
-        to_json_string(current_transactions) as raw_record
-    from current_transactions
-),
-
+-- The JSON of the displaced rows only, after the join (not of every current row).
 displaced_records as (
     select
-        current_records.transaction_id,
-        current_records.source_file,
-        current_records.record_number,
-        current_records.raw_record,
+        current_transactions.transaction_id,
+        current_transactions.source_file,
+        current_transactions.record_number,
+        -- The whole current row (a table name as a value): not a column reference to qualify.
+        to_json_string(current_transactions) as raw_record,  -- noqa: RF02
         staged_transactions.source_file as winning_source_file,
         staged_transactions.record_number as winning_record_number
-    from current_records
+    from current_transactions
     inner join staged_transactions
-        on current_records.transaction_id = staged_transactions.transaction_id
+        on current_transactions.transaction_id = staged_transactions.transaction_id
     where
-        current_records.source_file != staged_transactions.source_file
-        or current_records.record_number != staged_transactions.record_number
+        current_transactions.source_file != staged_transactions.source_file
+        or current_transactions.record_number != staged_transactions.record_number
 ),
 
 final as (

@@ -1,12 +1,15 @@
 -- Upsert the staged transactions into silver on transaction_id: a staged row replaces the silver
 -- row with its key (on whatever day that row sits) or is inserted. Grain: one row per order.
+-- @days must be what silver/affected_days.sql returned for the staged rows.
 merge silver.transactions as transactions
 using silver.transactions_staging as staged_transactions
     on
         transactions.transaction_id = staged_transactions.transaction_id
-        -- Every partition on purpose: a staged key can replace a row on any earlier day. The bound
-        -- is always true and only satisfies require_partition_filter.
-        and transactions.transaction_ts >= timestamp '0001-01-01 00:00:00+00'
+        -- Only the affected days (@days, from silver/affected_days.sql): every staged key already
+        -- in silver sits on one of them, so no match is lost. The range prunes on DuckDB too.
+        and date(transactions.transaction_ts) in unnest(@days)
+        and transactions.transaction_ts >= timestamp(@first_day)
+        and transactions.transaction_ts < timestamp(@last_day + 1)
 when matched then
     update set
         transaction_ts = staged_transactions.transaction_ts,

@@ -257,6 +257,30 @@ def test_load_silver_jobs(gcp_dag: Any, monkeypatch: pytest.MonkeyPatch) -> None
     assert script.rstrip().endswith(bigquery.PENDING_DAYS_SQL)
 
 
+def test_silver_script_binds_the_affected_days_to_the_day_bounded_files() -> None:
+    """The displaced query and the transactions MERGE take @days, @first_day and @last_day, known only
+    once the script has read the affected days: they run with EXECUTE IMMEDIATE, bound from script
+    variables set from the affected_days temp table. The job itself binds only @run_id."""
+    script = bigquery.silver_script()
+    assert bigquery.used_parameters(script) == {"run_id"}
+    set_days = script.index("SET (affected_day_list, first_affected_day, last_affected_day)")
+    assert script.index("CREATE TEMP TABLE affected_days") < set_days < script.index("BEGIN TRANSACTION")
+    for name in bigquery.SILVER_DAY_VARIABLES.values():
+        assert f"DECLARE {name} " in script
+    for relative in ("silver/transactions_displaced.sql", "silver/transactions_merge.sql"):
+        text = file_statement(relative)
+        assert {"days", "first_day", "last_day"} <= bigquery.used_parameters(text)
+        start = script.index(text)
+        assert script[:start].rstrip().endswith('r"""') or script[:start].rstrip().endswith("FROM (")
+        end = script.index('"""', start)
+        using = script[end:].split(";", 1)[0]
+        assert "affected_day_list AS days" in using
+        assert "first_affected_day AS first_day" in using
+        assert "last_affected_day AS last_day" in using
+    for entity in ("customers", "agents"):
+        assert f'EXECUTE IMMEDIATE r"""\n{file_statement(f"silver/{entity}_merge.sql")}' not in script
+
+
 def test_empty_partitioned_staging_satisfies_the_partition_filter() -> None:
     text = bigquery.empty_staging_job("silver.transactions")["query"]["query"]
     assert "WHERE transaction_ts < TIMESTAMP '0001-01-01 00:00:00+00'" in text

@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from pipeline import warehouse
+from pipeline import plan, warehouse
 from sql import catalog
 
 UTC = dt.UTC
@@ -103,7 +103,12 @@ class Warehouse:
     def build_gold(self, days: Sequence[dt.date], *, run_date: dt.date, reporting_tz: str = "UTC") -> None:
         """Rebuild gold for `days` as the DAG does: overwrite the daily partitions, then replace the
         whole-table marts that read them."""
-        params = {"days": list(days), "run_date": run_date, "reporting_tz": reporting_tz}
+        params = {
+            "days": list(days),
+            **plan.day_bounds(days),
+            "run_date": run_date,
+            "reporting_tz": reporting_tz,
+        }
         for table, relative in GOLD_DAILY:
             warehouse.overwrite_partitions(self.con, table, relative, list(days), params)
         for table, relative in GOLD_WHOLE:

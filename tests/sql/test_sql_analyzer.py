@@ -115,6 +115,13 @@ def test_declared_parameters_are_the_ones_the_dag_binds():
         run_id="run-1", days=[], run_date=dt.date(2025, 1, 1), reporting_tz="UTC", rows_valid=0
     )
     assert set(bound) == set(sql_analyzer.QUERY_PARAMETER_TYPES)
+    types = sql_analyzer.QUERY_PARAMETER_TYPES
+    assert (types["first_day"], types["last_day"]) == ("DATE", "DATE")
+    # No days: an empty range, first_day > last_day, so the day-bounded files read nothing.
+    assert bound["first_day"] > bound["last_day"]
+    days = [dt.date(2025, 1, 3), dt.date(2025, 1, 1), dt.date(2025, 1, 2)]
+    bound = plan.query_parameters(run_id="r", days=days, run_date=days[0], reporting_tz="UTC", rows_valid=0)
+    assert (bound["days"], bound["first_day"], bound["last_day"]) == (sorted(days), days[1], days[0])
 
 
 def test_main_reports_every_file(capsys):

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from pipeline import sql_analyzer
+from pipeline import plan, sql_analyzer
 
 UTC = dt.UTC
 CHECK_DAY = dt.date(2025, 4, 3)
@@ -53,7 +53,9 @@ def clean(wh):
 
 
 def check(wh, name: str, **params) -> tuple[int, str]:
-    result = wh.run(f"checks/{name}.sql", {**PARAMS, **params})
+    bound = {**PARAMS, **params}
+    bound.update(plan.day_bounds(bound["days"]))
+    result = wh.run(f"checks/{name}.sql", bound)
     assert len(result) == 1, f"{name} must return exactly one row"
     assert list(result[0]) == ["failures", "detail"]
     failures, detail = result[0]["failures"], result[0]["detail"]

@@ -11,23 +11,24 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from pipeline import sql_analyzer, warehouse
+from pipeline import plan, sql_analyzer, warehouse
 from sql import catalog
 
 FILES = sql_analyzer.statement_files()
-CHECK_PARAMETERS = {"run_id", "days", "run_date", "rows_valid"}
+CHECK_PARAMETERS = {"run_id", "days", "first_day", "last_day", "run_date", "rows_valid"}
+DAY_PARAMETERS = {"days", "first_day", "last_day"}
 
 # The interface the DAG relies on: file -> the named parameters it takes.
 PARAMETERS: dict[str, set[str]] = {
     "silver/affected_days.sql": set(),
-    "silver/transactions_displaced.sql": {"run_id"},
-    "silver/transactions_merge.sql": set(),
+    "silver/transactions_displaced.sql": {"run_id", *DAY_PARAMETERS},
+    "silver/transactions_merge.sql": DAY_PARAMETERS,
     "silver/customers_merge.sql": set(),
     "silver/agents_merge.sql": set(),
-    "gold/aov_daily.sql": {"days"},
-    "gold/agent_performance.sql": {"days"},
-    "gold/customer_daily.sql": {"days"},
-    "gold/peak_hours_daily.sql": {"days", "reporting_tz"},
+    "gold/aov_daily.sql": DAY_PARAMETERS,
+    "gold/agent_performance.sql": DAY_PARAMETERS,
+    "gold/customer_daily.sql": DAY_PARAMETERS,
+    "gold/peak_hours_daily.sql": {*DAY_PARAMETERS, "reporting_tz"},
     "gold/peak_hours.sql": set(),
     "gold/customer_rfm.sql": {"run_date"},
 }
@@ -45,13 +46,13 @@ REQUIRED_CHECKS = {
     "gold_row_count_reconciliation",
     "unreadable_files",
 }
-ALL_PARAMS = {
-    "run_id": "run-1",
-    "days": [dt.date(2025, 3, 29), dt.date(2025, 3, 30)],
-    "run_date": dt.date(2025, 4, 4),
-    "rows_valid": 0,
-    "reporting_tz": "Europe/Paris",
-}
+ALL_PARAMS = plan.query_parameters(
+    run_id="run-1",
+    days=[dt.date(2025, 3, 29), dt.date(2025, 3, 30)],
+    run_date=dt.date(2025, 4, 4),
+    rows_valid=0,
+    reporting_tz="Europe/Paris",
+)
 HEADER = re.compile(
     r"\A-- severity: (?P<severity>error|warn)\n-- stage: (?P<stage>silver|gold)\n-- description: \S.*\n"
 )
@@ -129,7 +130,12 @@ def loaded(wh, orders, order_days):
 
 @pytest.mark.parametrize("relative", FILES)
 def test_runs_on_duckdb_through_the_transpile(loaded, relative):
-    cursor = warehouse.execute_file(loaded.con, relative, ALL_PARAMS)
+    params = dict(ALL_PARAMS)
+    if relative.startswith("silver/"):
+        # The load binds the days silver/affected_days.sql returns for the staged rows.
+        days = [r["day"] for r in loaded.run("silver/affected_days.sql")]
+        params.update(days=days, **plan.day_bounds(days))
+    cursor = warehouse.execute_file(loaded.con, relative, params)
     columns = [d[0] for d in cursor.description or ()]
     result = cursor.fetchall()
     dataset = relative.split("/")[0]

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from decimal import Decimal
 
-from pipeline import warehouse
+from pipeline import plan, warehouse
 from sql import catalog
 
 UTC = dt.UTC
@@ -29,12 +29,19 @@ def affected_days(wh) -> list[dt.date]:
     return sorted(row["day"] for row in wh.run("silver/affected_days.sql"))
 
 
+def day_params(wh) -> dict:
+    """What the load binds beside run_id: the staged load's affected days and their bounds."""
+    days = affected_days(wh)
+    return {"days": days, **plan.day_bounds(days)}
+
+
 def merge(wh, entity: str) -> None:
-    warehouse.execute_file(wh.con, f"silver/{entity}_merge.sql")
+    params = day_params(wh) if entity == "transactions" else {}
+    warehouse.execute_file(wh.con, f"silver/{entity}_merge.sql", params)
 
 
 def quarantine_rows(wh, run_id: str) -> list[dict]:
-    return wh.run("silver/transactions_displaced.sql", {"run_id": run_id})
+    return wh.run("silver/transactions_displaced.sql", {"run_id": run_id, **day_params(wh)})
 
 
 # affected_days -----------------------------------------------------------------------------------
@@ -91,7 +98,7 @@ def test_displaced_rows_load_into_audit_quarantine(wh):
     columns = ", ".join(catalog.table("audit.quarantine").column_names)
     wh.con.execute(
         f"insert into audit.quarantine ({columns}) select {columns} from ({warehouse.transpile(text)})",
-        warehouse.bind(text, {"run_id": "run-2", "days": [D1]}),
+        warehouse.bind(text, {"run_id": "run-2", **day_params(wh)}),
     )
     assert wh.rows("select run_id, source_file, reason from audit.quarantine") == [
         ("run-2", "a.csv", "DUPLICATE_KEY")
