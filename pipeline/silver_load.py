@@ -44,7 +44,9 @@ def parquet_files(folder: Path) -> list[Path]:
 
 
 def record_days(con: duckdb.DuckDBPyConnection, run_id: str, days: list[date]) -> None:
-    """Queue the run's affected days for the gold build (kept if the run is rerun)."""
+    """Queue the run's affected days for the gold build. A rerun queues again every day the run
+    recorded before (a committed MERGE hides the old day of a moved row from a recomputation)."""
+    con.execute("UPDATE audit.run_days SET status = 'pending' WHERE run_id = ?", [run_id])
     con.execute(
         "INSERT INTO audit.run_days SELECT ?, day, 'pending' FROM (SELECT UNNEST(?::DATE[]) AS day) "
         "WHERE day NOT IN (SELECT day FROM audit.run_days WHERE run_id = ?)",

@@ -92,7 +92,8 @@ def bind(bigquery_sql: str, params: Mapping[str, Any]) -> dict[str, Any]:
     missing = sorted(needed - params.keys())
     if missing:
         raise KeyError(f"query parameters not bound: {', '.join('@' + m for m in missing)}")
-    return {name: params[name] for name in needed}
+    # DuckDB types an empty list as INTEGER[]; NULL unnests to no rows and fits any element type.
+    return {name: None if params[name] == [] else params[name] for name in needed}
 
 
 def execute_file(

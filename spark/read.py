@@ -204,30 +204,49 @@ def _unique_header(names: list[str | None]) -> tuple[str, ...]:
 # Formats ----------------------------------------------------------------------------------------
 
 
-def _text_check(spark: SparkSession, uri: str) -> int:
-    """One pass over a text file: every line valid UTF-8, no NUL byte. Returns non-blank lines."""
-    lines = spark.read.text(uri)
+def _text_check(spark: SparkSession, uri: str) -> tuple[int, bool]:
+    """One pass over a text file: every line valid UTF-8, no NUL byte.
+
+    :returns: (non-blank lines, splittable?). A CSV file is splittable (no record can span lines,
+        so it may be parsed line by line in parallel, with the same records and record numbers)
+        when it has no quote character, no carriage return inside a line and no line of
+        whitespace only.
+    """
+    # Split on LF only, so a carriage return inside a line is seen; non-blank lines are counted
+    # as Hadoop splits them (CR, LF, CRLF).
+    lines = spark.read.option("lineSep", "\n").text(uri)
+    line = F.regexp_replace("value", "\r$", "")
     row = lines.agg(
         F.sum(F.when(~F.is_valid_utf8("value"), 1).otherwise(0)).alias("bad_utf8"),
         F.sum(F.when(F.instr("value", "\x00") > 0, 1).otherwise(0)).alias("nul"),
-        F.count(F.when(F.length(F.btrim("value")) > 0, 1)).alias("lines"),
+        F.count(F.when(F.exists(F.split("value", "\r"), lambda p: F.length(F.btrim(p)) > 0), 1)).alias(
+            "lines"
+        ),
+        F.count(
+            F.when(
+                (F.instr("value", '"') > 0) | (F.instr(line, "\r") > 0) | line.rlike("^[\\x00-\\x20]+$"), 1
+            )
+        ).alias("unsplittable"),
     ).first()
     assert row is not None
     if row["bad_utf8"]:
         raise UnreadableFileError(f"not valid UTF-8 text ({row['bad_utf8']} line(s) with invalid bytes)")
     if row["nul"]:
         raise UnreadableFileError("binary content (NUL bytes) in a text format")
-    return int(row["lines"])
+    return int(row["lines"]), row["unsplittable"] == 0
 
 
 def _read_csv(spark: SparkSession, uri: str, delimiter: str) -> tuple[tuple[str, ...], DataFrame]:
-    if _text_check(spark, uri) == 0:
+    lines, splittable = _text_check(spark, uri)
+    if lines == 0:
         raise UnreadableFileError("no header row (the file holds no text)")
     options = {
         "sep": delimiter,
         "quote": '"',
         "escape": '"',
-        "multiLine": "true",
+        # multiLine makes one file one partition (one core parses it all); needed only when a
+        # quoted field may hold a line break.
+        "multiLine": "false" if splittable else "true",
         "encoding": "UTF-8",
         "mode": "PERMISSIVE",
     }
@@ -239,7 +258,7 @@ def _read_csv(spark: SparkSession, uri: str, delimiter: str) -> tuple[tuple[str,
         [T.StructField(source_column(i), T.StringType()) for i in range(len(header))]
         + [T.StructField(CORRUPT, T.StringType())]
     )
-    # multiLine makes one file one partition, so the scan order is the record order.
+    # Scan order is the record order within a partition; partitions are in file order.
     frame = (
         spark.read.options(header="true", enforceSchema="true", columnNameOfCorruptRecord=CORRUPT, **options)
         .schema(schema)

@@ -42,7 +42,9 @@ def test_sessions_run_in_utc_like_bigquery(con: duckdb.DuckDBPyConnection) -> No
 def test_named_parameters_are_bound_and_a_missing_one_is_named() -> None:
     sql = "select x from t where d in unnest(@days) and r = @run_date"
     assert warehouse.parameters(sql) == {"days", "run_date"}
-    assert warehouse.bind(sql, {"days": [], "run_date": 1, "unused": 2}) == {"days": [], "run_date": 1}
+    assert warehouse.bind(sql, {"days": [1], "run_date": 1, "unused": 2}) == {"days": [1], "run_date": 1}
+    # An empty list binds as NULL: DuckDB would type [] as INTEGER[].
+    assert warehouse.bind(sql, {"days": [], "run_date": 1}) == {"days": None, "run_date": 1}
     with pytest.raises(KeyError, match="@run_date"):
         warehouse.bind(sql, {"days": []})
 
