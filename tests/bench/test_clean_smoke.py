@@ -32,7 +32,10 @@ def test_it_ends_with_the_clean_line(bench_run: tuple[int, Path, list[str]]) -> 
     assert int(rows) == ROWS
     assert float(spark_s) > 0
     assert float(duckdb_s) > 0
-    assert float(ratio) == pytest.approx(float(spark_s) / float(duckdb_s), rel=0.02, abs=0.01)
+    # The figures are printed to 2 decimals: the ratio of the rounded times is exact only to
+    # about 0.005 / time each.
+    slack = 0.006 / float(spark_s) + 0.006 / float(duckdb_s)
+    assert float(ratio) == pytest.approx(float(spark_s) / float(duckdb_s), rel=slack + 0.01, abs=0.01)
     # The JVM is in the process tree that was sampled.
     assert float(peak) > 0.1
     assert status == 0
