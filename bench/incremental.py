@@ -46,7 +46,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline import plan, silver_load, warehouse
+from pipeline import dq, plan, silver_load, warehouse
 from pipeline.config import Settings
 
 # The sample data's vocabularies and rhythms (channel mix, hourly curves, prices, refund rates),
@@ -810,45 +810,19 @@ def run_checks(
     """`pipeline.targets.local._run_checks`: every check of the stage, stored in audit.dq_results;
     an error-severity failure raises (the benchmark's data is clean, so that is a bug)."""
     task = "dq_checks" if stage == "silver" else "reconcile"
+
+    @contextmanager
+    def observe(con: duckdb.DuckDBPyConnection, relative: str, values: Mapping[str, Any]) -> Iterator[None]:
+        with timer.step(f"{task}.{Path(relative).stem}"):
+            if profiler:
+                profiler.explain(con, relative, values)
+            yield
+
     with timer.step(f"{task}.connect"):
         con = warehouse.connect(db)
-    results = []
     with con:
-        for check in plan.checks(stage):
-            with timer.step(f"{task}.{check.name}"):
-                if profiler:
-                    profiler.explain(con, check.sql, params)
-                row = warehouse.fetch_dicts(con, check.sql, params)[0]
-            failures = int(row["failures"] or 0)
-            results.append(
-                {
-                    "check_name": check.name,
-                    "severity": check.severity,
-                    "passed": failures == 0,
-                    "failures": failures,
-                    "detail": row.get("detail"),
-                }
-            )
-        with timer.step(f"{task}.dq_results"):
-            con.execute("BEGIN TRANSACTION")
-            for r in results:
-                con.execute(
-                    "DELETE FROM audit.dq_results WHERE run_id = ? AND check_name = ?",
-                    [params["run_id"], r["check_name"]],
-                )
-                con.execute(
-                    "INSERT INTO audit.dq_results VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        params["run_id"],
-                        r["check_name"],
-                        r["severity"],
-                        r["passed"],
-                        r["failures"],
-                        r["detail"],
-                    ],
-                )
-            con.execute("COMMIT")
-    failed = [r for r in results if r["severity"] == "error" and not r["passed"]]
+        results = dq.run_checks(con, plan.checks(stage), params, observe=observe)
+    failed = dq.failed_errors(results)
     if failed:
         raise RuntimeError(f"error-severity checks failed in the benchmark run: {failed}")
     return results

@@ -129,36 +129,13 @@ def load_silver() -> dict[str, Any]:
 
 
 def _run_checks(stage: str) -> list[dict[str, Any]]:
-    from pipeline import warehouse
+    from pipeline import dq, warehouse
 
     settings = _settings()
     params = _params(settings)
-    results = []
     with warehouse.connect(settings.warehouse_path) as con:
-        for check in plan.checks(stage, on_bad_file=settings.on_bad_file):
-            row = warehouse.fetch_dicts(con, check.sql, params)[0]
-            failures = int(row["failures"] or 0)
-            results.append(
-                {
-                    "check_name": check.name,
-                    "severity": check.severity,
-                    "passed": failures == 0,
-                    "failures": failures,
-                    "detail": row.get("detail"),
-                }
-            )
-        con.execute("BEGIN TRANSACTION")
-        for r in results:
-            con.execute(
-                "DELETE FROM audit.dq_results WHERE run_id = ? AND check_name = ?",
-                [params["run_id"], r["check_name"]],
-            )
-            con.execute(
-                "INSERT INTO audit.dq_results VALUES (?, ?, ?, ?, ?, ?)",
-                [params["run_id"], r["check_name"], r["severity"], r["passed"], r["failures"], r["detail"]],
-            )
-        con.execute("COMMIT")
-    failed = [r for r in results if r["severity"] == "error" and not r["passed"]]
+        results = dq.run_checks(con, plan.checks(stage, on_bad_file=settings.on_bad_file), params)
+    failed = dq.failed_errors(results)
     for r in results:
         if not r["passed"]:
             log.warning("check %s (%s) failed: %s", r["check_name"], r["severity"], r["detail"])
