@@ -15,11 +15,14 @@ if TYPE_CHECKING:
 def get_spark() -> SparkSession:
     from pyspark.sql import SparkSession
 
+    from spark.runtime import JVM_OPTIONS
+
     cores = os.cpu_count() or 2
     spark = (
         SparkSession.builder.master(os.environ.get("CDI_SPARK_MASTER", "local[*]"))
         .appName("cdi-clean")
         .config("spark.driver.memory", os.environ.get("CDI_SPARK_DRIVER_MEMORY", "4g"))
+        .config("spark.driver.extraJavaOptions", JVM_OPTIONS)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", str(max(2, cores * 2)))
         .config("spark.ui.enabled", "false")

@@ -146,24 +146,24 @@ def _uri(base: str, *parts: str) -> str:
 def _configure_session(spark: SparkSession) -> None:
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    # Smaller scan splits than the 128 MiB default: a day's file of a few hundred MiB then keeps
+    # every core busy to the end instead of leaving one to finish the last large split alone.
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(32 << 20))
 
 
 def _classify_entity(
     spark: SparkSession, config: JobConfig, entity: str, files: list[_FileRun], currencies: frozenset[str]
-) -> tuple[DataFrame, list[transform.ColumnMapping]]:
-    """Union the entity's readable files, clean, dedupe: one row per record with `_reason`."""
-    # Mapping i belongs to file index i of this entity's list.
-    mappings: list[transform.ColumnMapping] = []
+) -> DataFrame:
+    """Union the entity's readable files and clean them: one row per record with `_reason`, the
+    typed values and the raw strings (for `raw_record`), before duplicates are marked."""
     frames: list[DataFrame] = []
     for position, f in enumerate(files):
         assert f.raw.frame is not None
         assert f.mapping is not None
-        mappings.append(f.mapping)
         frames.append(f.raw.frame.transform(transform.to_canonical(f.mapping, position, f.item.source_file)))
     union = frames[0]
     for frame in frames[1:]:
         union = union.unionByName(frame)
-    keyed = union.transform(transform.with_key(entity)).repartition(transform.KEY)
     if entity == "transactions":
         cleaner = transform.clean_transactions(
             logical_end=config.logical_end,
@@ -176,11 +176,33 @@ def _classify_entity(
         cleaner = transform.clean_customers(countries=countries)
     else:
         cleaner = transform.clean_agents()
-    source_files = [f.item.source_file for f in files]
     spec = contract.ENTITIES[entity]
-    classified = (
-        keyed.transform(cleaner)
-        .transform(transform.dedupe_latest(entity, source_files))
+    return (
+        union.transform(transform.with_key(entity))
+        .transform(cleaner)
+        .select(
+            transform.FILE_INDEX,
+            transform.SOURCE_FILE,
+            read.RECORD_NUMBER,
+            read.CORRUPT,
+            transform.KEY,
+            transform.REASON,
+            transform.DETAIL,
+            transform.EXTRA,
+            *spec.source_columns,
+            *[transform.parsed(c) for c in spec.source_columns],
+            *[transform.coerced(c) for c in transform.COERCIBLE[entity]],
+        )
+    )
+
+
+def _mark_duplicates(entity: str, cleaned: DataFrame, winners: DataFrame, files: list[_FileRun]) -> DataFrame:
+    """The cleaned rows with duplicates marked and `raw_record` for every rejected row."""
+    spec = contract.ENTITIES[entity]
+    source_files = [f.item.source_file for f in files]
+    mappings = [f.mapping for f in files if f.mapping is not None]
+    return (
+        cleaned.transform(transform.mark_duplicates(entity, winners, source_files))
         .transform(transform.with_raw_record(mappings))
         .select(
             transform.FILE_INDEX,
@@ -194,7 +216,6 @@ def _classify_entity(
             *[transform.coerced(c) for c in transform.COERCIBLE[entity]],
         )
     )
-    return classified, mappings
 
 
 def _unreadable_rows(spark: SparkSession, run_id: str, files: Sequence[_FileRun]) -> DataFrame:
@@ -252,18 +273,25 @@ def run_job(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
                 )
             runs.append(run)
 
+    # TRANSFORM: each entity parsed and cleaned once (cached: the duplicate winners, the file
+    # figures and both outputs read it), the duplicated keys found by a narrow aggregate of it.
     currencies = refdata.currency_codes()
     classified: dict[str, DataFrame] = {}
     entity_files: dict[str, list[_FileRun]] = {}
+    cached: list[DataFrame] = []
     with steps.step("clean"):
         for entity in contract.ENTITIES:
             files = [r for r in runs if r.item.entity == entity and r.raw.readable]
             if files:
-                frame, _ = _classify_entity(spark, config, entity, files, currencies)
-                classified[entity] = frame.persist(StorageLevel.MEMORY_AND_DISK)
+                cleaned = _classify_entity(spark, config, entity, files, currencies).persist(
+                    StorageLevel.MEMORY_AND_DISK
+                )
+                winners = transform.duplicate_winners(cleaned).persist(StorageLevel.MEMORY_AND_DISK)
+                cached += [cleaned, winners]
+                classified[entity] = _mark_duplicates(entity, cleaned, winners, files)
                 entity_files[entity] = files
 
-    # Per-file figures from the classified rows (one pass, also materializes the cache).
+    # Per-file figures from the classified rows (one pass, also materializes the caches).
     per_file: dict[tuple[str, int], dict[str, Any]] = {}
     reasons: dict[str, int] = {}
     with steps.step("classify"):
@@ -308,7 +336,7 @@ def run_job(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
                 frame.transform(transform.quarantine_rows(entity, config.run_id))
             )
         quarantine.write.mode("overwrite").parquet(_uri(config.output, "quarantine"))
-    for frame in classified.values():
+    for frame in cached:
         frame.unpersist()
 
     # File stats and conservation, checked against what was written.

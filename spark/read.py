@@ -204,41 +204,61 @@ def _unique_header(names: list[str | None]) -> tuple[str, ...]:
 # Formats ----------------------------------------------------------------------------------------
 
 
-def _text_check(spark: SparkSession, uri: str) -> tuple[int, bool]:
-    """One pass over a text file: every line valid UTF-8, no NUL byte.
+@dataclass(frozen=True)
+class _TextStats:
+    lines: int
+    """Non-blank lines."""
+    splittable: bool
+    """No record can span lines: no quote character, no carriage return inside a line and no
+    line of whitespace only, so the file may be parsed line by line in parallel, with the same
+    records and record numbers."""
+    lines_by_partition: dict[int, int]
+    """Non-blank lines per scan partition (the CSV scan of the same file has the same splits)."""
 
-    :returns: (non-blank lines, splittable?). A CSV file is splittable (no record can span lines,
-        so it may be parsed line by line in parallel, with the same records and record numbers)
-        when it has no quote character, no carriage return inside a line and no line of
-        whitespace only.
+
+def _text_check(spark: SparkSession, uri: str) -> _TextStats:
+    """One pass over a text file: every line valid UTF-8, no NUL byte, and the line counts.
+
+    The costly tests (regexes, splitting on CR) run only on the rare lines that need them, and
+    byte searches (`contains`) stand in for `instr`, which counts characters.
     """
     # Split on LF only, so a carriage return inside a line is seen; non-blank lines are counted
     # as Hadoop splits them (CR, LF, CRLF).
-    lines = spark.read.option("lineSep", "\n").text(uri)
-    line = F.regexp_replace("value", "\r$", "")
-    row = lines.agg(
-        F.sum(F.when(~F.is_valid_utf8("value"), 1).otherwise(0)).alias("bad_utf8"),
-        F.sum(F.when(F.instr("value", "\x00") > 0, 1).otherwise(0)).alias("nul"),
-        F.count(F.when(F.exists(F.split("value", "\r"), lambda p: F.length(F.btrim(p)) > 0), 1)).alias(
-            "lines"
-        ),
-        F.count(
-            F.when(
-                (F.instr("value", '"') > 0) | (F.instr(line, "\r") > 0) | line.rlike("^[\\x00-\\x20]+$"), 1
-            )
-        ).alias("unsplittable"),
-    ).first()
-    assert row is not None
-    if row["bad_utf8"]:
-        raise UnreadableFileError(f"not valid UTF-8 text ({row['bad_utf8']} line(s) with invalid bytes)")
-    if row["nul"]:
+    value = F.col("value")
+    has_cr = value.contains("\r")
+    cr_inside = F.when(has_cr, F.regexp_replace(value, "\r$", "").contains("\r")).otherwise(False)
+    non_blank = F.when(has_cr, F.exists(F.split(value, "\r"), lambda p: F.length(F.btrim(p)) > 0)).otherwise(
+        F.btrim(value) != F.lit("")
+    )
+    blank_only = F.when(F.ascii(value) <= 32, value.rlike("^[\\x00-\\x20]+$")).otherwise(False)
+    rows = (
+        spark.read.option("lineSep", "\n")
+        .text(uri)
+        .groupBy(F.spark_partition_id().alias("p"))
+        .agg(
+            F.sum(F.when(~F.is_valid_utf8(value), 1).otherwise(0)).alias("bad_utf8"),
+            F.sum(F.when(value.contains("\x00"), 1).otherwise(0)).alias("nul"),
+            F.count(F.when(non_blank, 1)).alias("lines"),
+            F.count(F.when(value.contains('"') | cr_inside | blank_only, 1)).alias("unsplittable"),
+        )
+        .collect()
+    )
+    bad_utf8 = sum(r["bad_utf8"] for r in rows)
+    if bad_utf8:
+        raise UnreadableFileError(f"not valid UTF-8 text ({bad_utf8} line(s) with invalid bytes)")
+    if sum(r["nul"] for r in rows):
         raise UnreadableFileError("binary content (NUL bytes) in a text format")
-    return int(row["lines"]), row["unsplittable"] == 0
+    return _TextStats(
+        lines=sum(r["lines"] for r in rows),
+        splittable=not sum(r["unsplittable"] for r in rows),
+        lines_by_partition={int(r["p"]): int(r["lines"]) for r in rows},
+    )
 
 
 def _read_csv(spark: SparkSession, uri: str, delimiter: str) -> tuple[tuple[str, ...], DataFrame]:
-    lines, splittable = _text_check(spark, uri)
-    if lines == 0:
+    text = _text_check(spark, uri)
+    splittable = text.splittable
+    if text.lines == 0:
         raise UnreadableFileError("no header row (the file holds no text)")
     options = {
         "sep": delimiter,
@@ -265,18 +285,14 @@ def _read_csv(spark: SparkSession, uri: str, delimiter: str) -> tuple[tuple[str,
         .csv(uri)
         .withColumn(_MID, F.monotonically_increasing_id())
     )
-    partitions = frame.rdd.getNumPartitions()
-    counts = {0: 0} if partitions == 1 else _partition_counts(frame)
+    # Record numbers need the records before each partition. A splittable file's scan has the
+    # text pass's splits, one record per non-blank line, the header the first line of partition 0.
+    if splittable and frame.rdd.getNumPartitions() > 1:
+        counts = dict(text.lines_by_partition)
+        counts[0] = counts.get(0, 0) - 1
+    else:
+        counts = {0: 0}
     return header, _with_record_numbers(frame, counts)
-
-
-def _partition_counts(frame: DataFrame) -> dict[int, int]:
-    rows = (
-        frame.groupBy(F.shiftright(F.col(_MID), _PARTITION_SHIFT).alias("p"))
-        .agg(F.count(F.lit(1)).alias("n"))
-        .collect()
-    )
-    return {int(r["p"]): int(r["n"]) for r in rows}
 
 
 def _read_jsonl(spark: SparkSession, uri: str) -> tuple[tuple[str, ...], DataFrame]:

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F  # noqa: N812
 from pyspark.sql import types as T  # noqa: N812
 
@@ -196,7 +196,11 @@ def with_key(entity: str) -> Callable[[DataFrame], DataFrame]:
 
 
 def text(col: Column) -> Column:
-    """Trimmed text, null when empty."""
+    """Trimmed text, null when empty.
+
+    Kept small on purpose: it is applied to every column, and the generated code of the cleaning
+    stage must stay small enough for the JIT (a guard on the edge characters made it slower).
+    """
     trimmed = F.btrim(col, F.lit(_WHITESPACE))
     return F.when(F.length(trimmed) > 0, trimmed)
 
@@ -649,29 +653,42 @@ def clean_agents() -> Callable[[DataFrame], DataFrame]:
 # 4. Duplicates ----------------------------------------------------------------------------------
 
 
-def dedupe_latest(entity: str, source_files: Sequence[str]) -> Callable[[DataFrame], DataFrame]:
-    """Among rows without a reason, keep one per `_key`: the latest file, then the last record.
+def _position() -> Column:
+    return F.col(FILE_INDEX).cast(T.LongType()) * F.lit(1 << _RECORD_BITS) + F.col(RECORD_NUMBER)
 
-    The others get DUPLICATE_KEY and a detail naming the winner. Rows with identical content but
-    different keys are all kept.
+
+def duplicate_winners(df: DataFrame) -> DataFrame:
+    """`_key` -> `_winner` (packed file index and record number) for the keys that more than one
+    row without a reason carries: the latest file, then the last record.
+
+    An aggregate of two narrow columns, not a window over whole rows: only the (usually few)
+    duplicated keys come out, small enough to be broadcast back by the join in `mark_duplicates`.
+    """
+    return (
+        df.where(F.col(REASON).isNull())
+        .groupBy(KEY)
+        .agg(F.max(_position()).alias("_winner"), F.count(F.lit(1)).alias("_rows"))
+        .where(F.col("_rows") > 1)
+        .select(KEY, "_winner")
+    )
+
+
+def mark_duplicates(
+    entity: str, winners: DataFrame, source_files: Sequence[str]
+) -> Callable[[DataFrame], DataFrame]:
+    """Give DUPLICATE_KEY, and a detail naming the winner, to every row without a reason whose key
+    is in `winners` (from `duplicate_winners`) and which is not the winner itself.
 
     :param source_files: landing paths by file index (for the detail).
     """
     key = contract.ENTITIES[entity].key
-    position = F.col(FILE_INDEX).cast(T.LongType()) * F.lit(1 << _RECORD_BITS) + F.col(RECORD_NUMBER)
     files = F.create_map(*[F.lit(x) for i, f in enumerate(source_files) for x in (i, f)])
 
     def _(df: DataFrame) -> DataFrame:
-        valid = F.col(REASON).isNull()
-        winner = F.max(F.when(valid, position)).over(Window.partitionBy(KEY))
-        with_winner = df.withColumn("_winner", winner)
-        loser = valid & (F.col("_winner") != position)
-        winner_file = F.try_element_at(
-            files, F.shiftright(F.col("_winner"), _RECORD_BITS).cast(T.IntegerType())
-        )
-        winner_record = F.col("_winner") - F.shiftleft(
-            F.shiftright(F.col("_winner"), _RECORD_BITS), _RECORD_BITS
-        )
+        winner = F.col("_winner")
+        loser = F.col(REASON).isNull() & winner.isNotNull() & (winner != _position())
+        winner_file = F.try_element_at(files, F.shiftright(winner, _RECORD_BITS).cast(T.IntegerType()))
+        winner_record = winner - F.shiftleft(F.shiftright(winner, _RECORD_BITS), _RECORD_BITS)
         detail = F.concat(
             F.lit(f"{key}="),
             _quoted(F.col(KEY)),
@@ -680,12 +697,32 @@ def dedupe_latest(entity: str, source_files: Sequence[str]) -> Callable[[DataFra
             F.lit(" of "),
             F.coalesce(winner_file, F.lit("?")),
         )
-        return with_winner.withColumns(
-            {
-                REASON: F.when(loser, F.lit("DUPLICATE_KEY")).otherwise(F.col(REASON)),
-                DETAIL: F.when(loser, detail).otherwise(F.col(DETAIL)),
-            }
-        ).drop("_winner")
+        return (
+            df.join(winners, KEY, "left")
+            .withColumns(
+                {
+                    REASON: F.when(loser, F.lit("DUPLICATE_KEY")).otherwise(F.col(REASON)),
+                    DETAIL: F.when(loser, detail).otherwise(F.col(DETAIL)),
+                }
+            )
+            .drop("_winner")
+        )
+
+    return _
+
+
+def dedupe_latest(entity: str, source_files: Sequence[str]) -> Callable[[DataFrame], DataFrame]:
+    """Among rows without a reason, keep one per `_key`: the latest file, then the last record.
+
+    The others get DUPLICATE_KEY and a detail naming the winner. Rows with identical content but
+    different keys are all kept. `duplicate_winners` then `mark_duplicates`; the input is read
+    twice, so cache it when it is costly to compute (the job does).
+
+    :param source_files: landing paths by file index (for the detail).
+    """
+
+    def _(df: DataFrame) -> DataFrame:
+        return df.transform(mark_duplicates(entity, duplicate_winners(df), source_files))
 
     return _
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from pipeline.config import Settings
-from spark.runtime import DATAPROC_RUNTIME_VERSION
+from spark.runtime import DATAPROC_RUNTIME_VERSION, JVM_OPTIONS
 
 # The runtime pin and its Spark/Python pairing are written down once, in spark/runtime.py (deployed
 # beside the DAG so Composer can import it).
@@ -28,6 +28,8 @@ JOB_ZIP = "spark/cdi_spark.zip"
 SPARK_PROPERTIES = {
     "spark.sql.session.timeZone": "UTC",
     "spark.dynamicAllocation.maxExecutors": "10",
+    "spark.driver.extraJavaOptions": JVM_OPTIONS,
+    "spark.executor.extraJavaOptions": JVM_OPTIONS,
 }
 
 BATCH_TTL_SECONDS = 2 * 60 * 60
