@@ -19,8 +19,10 @@ from sql import catalog
 @dataclass(frozen=True)
 class GoldStep:
     name: str
-    mode: Literal["partitions", "table"]
-    """`partitions`: overwrite the run's affected days; `table`: replace the whole (small) table."""
+    mode: Literal["partitions", "table", "merge"]
+    """`partitions`: overwrite the run's affected days; `table`: replace the whole (small) table;
+    `merge`: run the step's MERGE statement (`gold/<name>_merge.sql`), which updates the table in
+    place (an incrementally maintained state)."""
     after: tuple[str, ...] = ()
 
     @property
@@ -33,7 +35,7 @@ class GoldStep:
 
     @property
     def sql(self) -> str:
-        return f"gold/{self.name}.sql"
+        return f"gold/{self.name}_merge.sql" if self.mode == "merge" else f"gold/{self.name}.sql"
 
 
 GOLD_STEPS: tuple[GoldStep, ...] = (
@@ -41,7 +43,9 @@ GOLD_STEPS: tuple[GoldStep, ...] = (
     GoldStep("agent_performance", "partitions"),
     GoldStep("customer_daily", "partitions"),
     GoldStep("peak_hours_daily", "partitions"),
-    GoldStep("customer_rfm", "table", after=("customer_daily",)),
+    # Per-customer totals up to a watermark, so that RFM does not read every customer-day.
+    GoldStep("customer_state", "merge", after=("customer_daily",)),
+    GoldStep("customer_rfm", "table", after=("customer_daily", "customer_state")),
     GoldStep("peak_hours", "table", after=("peak_hours_daily",)),
 )
 

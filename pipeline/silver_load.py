@@ -6,8 +6,12 @@ transaction replace the run's quarantine and file-stats rows, quarantine the sil
 displaces (`silver/transactions_displaced.sql`), MERGE each entity and queue the days in
 `audit.run_days`. A crash leaves silver as it was, and a rerun of the run gives the same tables.
 
-The displaced query and the transactions MERGE read only the affected days: they are bound
-`days`, `first_day` and `last_day` (`plan.day_bounds`) next to `run_id`.
+The displaced query, the key index MERGE and the transactions MERGE read only the affected days:
+they are bound `days`, `first_day` and `last_day` (`plan.day_bounds`) next to `run_id`.
+
+The affected days of keys already in silver come from the key -> day index `silver.transaction_keys`,
+kept in step by `silver/transaction_keys_merge.sql` in the same transaction (and filled from silver
+once, by `ensure_key_index`, for a warehouse whose silver predates it).
 """
 
 from __future__ import annotations
@@ -54,12 +58,39 @@ def record_days(con: duckdb.DuckDBPyConnection, run_id: str, days: list[date]) -
     )
 
 
+def mark_days_built(con: duckdb.DuckDBPyConnection, days: list[date]) -> None:
+    """The gold build of `days` is done: they leave the queue (`archive_files`, once gold is built)."""
+    con.execute(
+        "UPDATE audit.run_days SET status = 'built' WHERE status = 'pending' AND list_contains(?, day)",
+        [days],
+    )
+
+
 def pending_days(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Every day whose gold is not rebuilt yet: this run's, and those of a run that died."""
     rows = con.execute(
         "SELECT DISTINCT day FROM audit.run_days WHERE status = 'pending' ORDER BY day"
     ).fetchall()
     return [r[0].isoformat() for r in rows]
+
+
+def ensure_key_index(con: duckdb.DuckDBPyConnection) -> bool:
+    """Fill `silver.transaction_keys` from every silver row when it is empty and silver is not (a
+    warehouse from before the index); True when it did. An index that is merely out of step is left
+    alone for `checks/silver_transaction_keys_complete.sql` to report."""
+    if warehouse.table_rows(con, "silver.transaction_keys") or not warehouse.table_rows(
+        con, "silver.transactions"
+    ):
+        return False
+    # In day order, as the daily MERGEs append it: zone maps then prune the index by day too.
+    text = catalog.read_sql("silver/transaction_keys.sql")
+    cols = ", ".join(catalog.table("silver.transaction_keys").column_names)
+    con.execute(
+        f"INSERT INTO silver.transaction_keys ({cols}) SELECT {cols} FROM ({warehouse.transpile(text)}) "
+        "AS index_rows ORDER BY transaction_date",
+        warehouse.bind(text, {}),
+    )
+    return True
 
 
 def load_run(
@@ -80,6 +111,8 @@ def load_run(
             warehouse.load_parquet(
                 con, f"silver.{entity}", parquet_files(output / "silver" / entity), staging=True
             )
+    with step("ensure_key_index"):
+        ensure_key_index(con)
     with step("affected_days"), observe(con, "silver/affected_days.sql", {}):
         days = [r["day"] for r in warehouse.fetch_dicts(con, "silver/affected_days.sql")]
     # Every key the displaced query and the transactions MERGE can match sits on one of `days`.
@@ -109,6 +142,10 @@ def load_run(
                 f"INSERT INTO audit.quarantine ({cols}) SELECT {cols} FROM ({warehouse.transpile(text)}) AS d",
                 warehouse.bind(text, params),
             )
+        # Before the transactions MERGE: it reads the rows that MERGE replaces.
+        relative = "silver/transaction_keys_merge.sql"
+        with step("transaction_keys_merge"), observe(con, relative, params):
+            warehouse.execute_file(con, relative, params)
         for entity in plan.SILVER_ENTITIES:
             relative = f"silver/{entity}_merge.sql"
             with step(f"{entity}_merge"):

@@ -18,6 +18,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
+from pipeline import plan
 from sql import catalog
 
 _SIMPLE_TYPES = {
@@ -54,10 +55,23 @@ def create_table_sql(table: catalog.Table, name: str | None = None) -> str:
     return f"CREATE TABLE IF NOT EXISTS {name or table.qualified_name} (\n    {cols}\n)"
 
 
+# BigQuery functions the SQL files use that DuckDB lacks, as session macros of the same name.
+# FARM_FINGERPRINT: only its role is kept (a deterministic 64-bit fingerprint of a string), not
+# Google's FarmHash values: DuckDB's hash() with the top bit dropped, so it fits INT64. Fingerprints
+# are stored (silver.transaction_keys), so hash() must not change under a DuckDB upgrade:
+# tests/pipeline/test_warehouse.py pins known values.
+FUNCTION_MACROS = {
+    "farm_fingerprint": "CREATE OR REPLACE TEMP MACRO farm_fingerprint(value) AS CAST(hash(value) >> 1 AS BIGINT)",
+}
+
+
 def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file with BigQuery's semantics for time: sessions run in UTC."""
+    """Open the warehouse file with BigQuery's semantics for time (sessions run in UTC) and the
+    BigQuery functions DuckDB lacks (`FUNCTION_MACROS`)."""
     con = duckdb.connect(str(path), read_only=read_only)
     con.execute("SET TimeZone = 'UTC'")
+    for macro in FUNCTION_MACROS.values():
+        con.execute(macro)
     if not read_only:
         ensure_tables(con)
     return con
@@ -184,6 +198,24 @@ def replace_table(
         con.execute("ROLLBACK")
         raise
     return _count(con, f"SELECT count(*) FROM {qualified_table}")
+
+
+def merge_table(
+    con: duckdb.DuckDBPyConnection, qualified_table: str, relative: str, params: Mapping[str, Any]
+) -> int:
+    """Run a MERGE file that updates a table in place (one statement: atomic); the table's rows."""
+    execute_file(con, relative, params)
+    return _count(con, f"SELECT count(*) FROM {qualified_table}")
+
+
+def build_gold_step(con: duckdb.DuckDBPyConnection, step: plan.GoldStep, params: Mapping[str, Any]) -> int:
+    """Build one gold step the way its mode says (`plan.GoldStep.mode`); the rows it leaves (of the
+    rebuilt days for a `partitions` step, of the table otherwise)."""
+    if step.mode == "partitions":
+        return overwrite_partitions(con, step.table, step.sql, params["days"], params)
+    if step.mode == "merge":
+        return merge_table(con, step.table, step.sql, params)
+    return replace_table(con, step.table, step.sql, params)
 
 
 def staging_name(qualified_table: str) -> str:

@@ -168,10 +168,7 @@ def gold_task(step: plan.GoldStep) -> Any:
         settings = _settings()
         params = _params(settings)
         with warehouse.connect(settings.warehouse_path) as con:
-            if step.mode == "partitions":
-                rows = warehouse.overwrite_partitions(con, step.table, step.sql, params["days"], params)
-            else:
-                rows = warehouse.replace_table(con, step.table, step.sql, params)
+            rows = warehouse.build_gold_step(con, step, params)
         log.info("%s: %d rows", step.table, rows)
         return {"rows": rows}
 
@@ -184,7 +181,7 @@ def gold_task(step: plan.GoldStep) -> Any:
 def archive_files() -> dict[str, Any]:
     """Mark the run's claimed files processed (their archive copies were made at claim time) and
     its days built."""
-    from pipeline import warehouse
+    from pipeline import silver_load, warehouse
     from pipeline.claim import mark_processed
 
     settings = _settings()
@@ -192,10 +189,7 @@ def archive_files() -> dict[str, Any]:
     days = _days((_xcom("load_silver") or {}).get("affected_days", []))
     with warehouse.connect(settings.warehouse_path) as con:
         con.execute("BEGIN TRANSACTION")
-        con.execute(
-            "UPDATE audit.run_days SET status = 'built' WHERE status = 'pending' AND list_contains(?, day)",
-            [days],
-        )
+        silver_load.mark_days_built(con, days)
         files = mark_processed(con, run.run_id)
         con.execute("COMMIT")
     return {"files": files}

@@ -18,7 +18,8 @@ from sql import catalog
 
 NEW_DAY = date(2025, 3, 10)
 RUN_ID = f"scheduled__{NEW_DAY + timedelta(days=1)}T00:00:00+00:00"
-SMALL, LARGE = 3, 6
+SMALL, LARGE = 9, 12
+"""Both longer than the 7 days between the customer state's watermark and the run date."""
 ARGS = [
     "--days",
     str(SMALL),

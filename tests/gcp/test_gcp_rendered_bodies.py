@@ -174,6 +174,10 @@ def test_gold_job_is_valid_and_runs_the_file(gcp_dag: Any, step: plan.GoldStep) 
         assert query["destinationTable"] == {"projectId": PROJECT, "datasetId": "gold", "tableId": table.name}
         assert query["writeDisposition"] == "WRITE_TRUNCATE_DATA"
         assert query["createDisposition"] == "CREATE_NEVER"
+    elif step.mode == "merge":
+        assert query["query"] == text.removesuffix("\n")  # the MERGE file itself, run as DML
+        assert f"merge {step.table} as" in text.lower()
+        assert "destinationTable" not in query  # DML: the target is in the statement
     else:
         assert bigquery.statement(text) in query["query"]
         assert query["query"].startswith(f"MERGE {step.table} AS target")

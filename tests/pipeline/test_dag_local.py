@@ -20,6 +20,7 @@ EXPECTED_TASKS = {
     "gold_agent_performance",
     "gold_customer_daily",
     "gold_peak_hours_daily",
+    "gold_customer_state",
     "gold_customer_rfm",
     "gold_peak_hours",
     "reconcile",
@@ -46,7 +47,11 @@ def test_it_has_no_cycles(dag) -> None:  # type: ignore[no-untyped-def]
 
 def test_gold_waits_for_the_quality_gate_and_its_inputs(dag) -> None:  # type: ignore[no-untyped-def]
     assert "dq_checks" in dag.get_task("gold_aov_daily").upstream_task_ids
-    assert dag.get_task("gold_customer_rfm").upstream_task_ids == {"gold_customer_daily"}
+    assert dag.get_task("gold_customer_state").upstream_task_ids == {"gold_customer_daily"}
+    assert dag.get_task("gold_customer_rfm").upstream_task_ids == {
+        "gold_customer_daily",
+        "gold_customer_state",
+    }
     assert dag.get_task("gold_peak_hours").upstream_task_ids == {"gold_peak_hours_daily"}
     assert dag.get_task("clean_raw").upstream_task_ids == {"claim_files"}
 

@@ -65,3 +65,20 @@ def test_load_parquet_stages_and_casts_to_the_schema(con: duckdb.DuckDBPyConnect
     assert row == ("a1", date(2024, 1, 2))
     assert warehouse.load_parquet(con, "silver.agents", [], staging=True) == 0
     assert warehouse.table_rows(con, "silver.agents_staging") == 0
+
+
+def test_the_farm_fingerprint_stand_in_is_pinned(con: duckdb.DuckDBPyConnection) -> None:
+    """silver.transaction_keys stores these fingerprints: a DuckDB whose hash() gives other values
+    would miss every key already indexed (duplicates in silver). Then the index must be rebuilt
+    (sql/silver/transaction_keys.sql) before the upgrade ships."""
+    rows = con.execute(
+        "select farm_fingerprint('TX-20250101-000001'), farm_fingerprint('abc'), farm_fingerprint(''), "
+        "typeof(farm_fingerprint('abc'))"
+    ).fetchall()
+    assert rows == [(4556612459576856766, 962432233550539342, 2552464114275192544, "BIGINT")]
+
+
+def test_function_macros_exist_on_read_only_connections(tmp_path: Path) -> None:
+    warehouse.connect(tmp_path / "r.duckdb").close()
+    with warehouse.connect(tmp_path / "r.duckdb", read_only=True) as ro:
+        assert ro.execute("select farm_fingerprint('abc')").fetchall() == [(962432233550539342,)]

@@ -23,19 +23,6 @@ from sql import catalog
 
 UTC = dt.UTC
 
-# Gold tables the DAG rebuilds per affected day (partition overwrite), in build order.
-GOLD_DAILY = (
-    ("gold.aov_daily", "gold/aov_daily.sql"),
-    ("gold.agent_performance", "gold/agent_performance.sql"),
-    ("gold.customer_daily", "gold/customer_daily.sql"),
-    ("gold.peak_hours_daily", "gold/peak_hours_daily.sql"),
-)
-# Gold tables the DAG replaces whole, after the daily tables they read.
-GOLD_WHOLE = (
-    ("gold.peak_hours", "gold/peak_hours.sql"),
-    ("gold.customer_rfm", "gold/customer_rfm.sql"),
-)
-
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "silver.transactions": {
         "quantity": 1,
@@ -59,6 +46,8 @@ class Warehouse:
         """Insert rows into `table` (or a `_staging` twin), filling the contract's defaults.
 
         `record_number` defaults to the row's position (1-based): every row is its own record.
+        Rows inserted into silver.transactions are indexed too (silver.transaction_keys recomputed
+        from silver), as a load leaves them.
         """
         schema = catalog.table(table.removesuffix("_staging"))
         defaults = _DEFAULTS.get(schema.qualified_name, {})
@@ -80,6 +69,12 @@ class Warehouse:
             )
         finally:
             self.con.unregister("inserted_rows")
+        if table == "silver.transactions":
+            self.reindex()
+
+    def reindex(self) -> None:
+        """Recompute the key -> day index silver.transaction_keys from silver.transactions."""
+        warehouse.replace_table(self.con, "silver.transaction_keys", "silver/transaction_keys.sql", {})
 
     def stage(self, entity: str, rows: Iterable[Mapping[str, Any]]) -> None:
         """Replace `silver.<entity>_staging` with `rows`, as the load task does before the merge."""
@@ -101,18 +96,16 @@ class Warehouse:
         return self.rows(f"select {cols} from {qualified} order by {order_by}")
 
     def build_gold(self, days: Sequence[dt.date], *, run_date: dt.date, reporting_tz: str = "UTC") -> None:
-        """Rebuild gold for `days` as the DAG does: overwrite the daily partitions, then replace the
-        whole-table marts that read them."""
+        """Rebuild gold for `days` as the DAG does, step by step in `plan.GOLD_STEPS` order: overwrite
+        the daily partitions, advance the customer state, then replace the whole-table marts."""
         params = {
-            "days": list(days),
+            "days": sorted(days),
             **plan.day_bounds(days),
             "run_date": run_date,
             "reporting_tz": reporting_tz,
         }
-        for table, relative in GOLD_DAILY:
-            warehouse.overwrite_partitions(self.con, table, relative, list(days), params)
-        for table, relative in GOLD_WHOLE:
-            warehouse.replace_table(self.con, table, relative, params)
+        for step in plan.GOLD_STEPS:
+            warehouse.build_gold_step(self.con, step, params)
 
 
 def generate_orders(seed: int = 7, count: int = 400) -> list[dict[str, Any]]:

@@ -83,6 +83,16 @@ def duplicate_transaction_key(wh):
     return {}, 1
 
 
+def unindexed_row(wh):
+    """A silver row the key index does not count (written around the load): its day and the
+    whole-table totals disagree."""
+    wh.con.execute(
+        "insert into silver.transactions select * replace ('X-UNINDEXED' as transaction_id) "
+        "from silver.transactions where transaction_id = 'T0403-01'"
+    )
+    return {}, 2
+
+
 def blank_customer_id(wh):
     wh.insert("silver.transactions", [extra_order(customer_id="  ")])
     return {}, 1
@@ -150,6 +160,7 @@ def unreadable_file(wh):
 
 BREAKERS = {
     "silver_transactions_key_unique": duplicate_transaction_key,
+    "silver_transaction_keys_complete": unindexed_row,
     "silver_transactions_not_null": blank_customer_id,
     "silver_status_accepted_values": unknown_status,
     "silver_customers_key_unique": duplicate_customer,
@@ -194,6 +205,33 @@ def test_key_unique_names_the_duplicated_keys(clean):
     duplicate_transaction_key(clean)
     _, detail = check(clean, "silver_transactions_key_unique")
     assert "T0403-01" in detail
+
+
+def test_key_unique_finds_a_key_repeated_on_the_checked_day(clean):
+    clean.insert("silver.transactions", [extra_order("T0403-02", record_number=50)])
+    failures, detail = check(clean, "silver_transactions_key_unique")
+    assert (failures, "T0403-02" in detail) == (1, True)
+
+
+def test_key_unique_reads_other_days_through_the_key_index(clean):
+    """A duplicate on a day outside @days is found through silver.transaction_keys: with the index
+    rebuilt without it, the check no longer sees it (what silver_transaction_keys_complete is for)."""
+    duplicate_transaction_key(clean)
+    assert check(clean, "silver_transactions_key_unique")[0] == 1
+    clean.con.execute(
+        "delete from silver.transaction_keys where transaction_date = ?", [CHECK_DAY - dt.timedelta(days=4)]
+    )
+    assert check(clean, "silver_transactions_key_unique")[0] == 0
+    failures, detail = check(clean, "silver_transaction_keys_complete")
+    assert failures == 1
+    assert "all days" in detail
+
+
+def test_keys_complete_names_the_day_that_differs(clean):
+    unindexed_row(clean)
+    _, detail = check(clean, "silver_transaction_keys_complete")
+    assert f"{CHECK_DAY} silver=11 indexed=10" in detail
+    assert "all days silver=111 indexed=110" in detail
 
 
 def test_not_null_counts_nulls_of_a_relaxed_table(clean):

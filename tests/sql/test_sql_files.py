@@ -21,6 +21,8 @@ DAY_PARAMETERS = {"days", "first_day", "last_day"}
 # The interface the DAG relies on: file -> the named parameters it takes.
 PARAMETERS: dict[str, set[str]] = {
     "silver/affected_days.sql": set(),
+    "silver/transaction_keys.sql": set(),
+    "silver/transaction_keys_merge.sql": DAY_PARAMETERS,
     "silver/transactions_displaced.sql": {"run_id", *DAY_PARAMETERS},
     "silver/transactions_merge.sql": DAY_PARAMETERS,
     "silver/customers_merge.sql": set(),
@@ -28,12 +30,14 @@ PARAMETERS: dict[str, set[str]] = {
     "gold/aov_daily.sql": DAY_PARAMETERS,
     "gold/agent_performance.sql": DAY_PARAMETERS,
     "gold/customer_daily.sql": DAY_PARAMETERS,
+    "gold/customer_state_merge.sql": {"run_date", "first_day"},
     "gold/peak_hours_daily.sql": {*DAY_PARAMETERS, "reporting_tz"},
     "gold/peak_hours.sql": set(),
     "gold/customer_rfm.sql": {"run_date"},
 }
 REQUIRED_CHECKS = {
     "silver_transactions_key_unique",
+    "silver_transaction_keys_complete",
     "silver_transactions_not_null",
     "silver_status_accepted_values",
     "silver_customers_key_unique",
@@ -140,7 +144,10 @@ def test_runs_on_duckdb_through_the_transpile(loaded, relative):
     result = cursor.fetchall()
     dataset = relative.split("/")[0]
     name = relative.removeprefix(f"{dataset}/").removesuffix(".sql")
-    if dataset == "gold":
+    if dataset == "gold" and name.endswith("_merge"):
+        table = f"gold.{name.removesuffix('_merge')}"
+        assert loaded.rows(f"select count(*) from {table}")[0][0] > 0, f"{relative} left {table} empty"
+    elif dataset == "gold":
         assert columns == list(catalog.table(f"gold.{name}").column_names)
         assert result, f"{relative} returned no rows on the fixture"
     elif dataset == "checks":
@@ -152,3 +159,6 @@ def test_runs_on_duckdb_through_the_transpile(loaded, relative):
     elif name == "transactions_displaced":
         assert columns == list(catalog.table("audit.quarantine").column_names)
         assert len(result) == 30
+    elif name == "transaction_keys":
+        assert columns == list(catalog.table("silver.transaction_keys").column_names)
+        assert sum(r[2] for r in result) == loaded.rows("select count(*) from silver.transactions")[0][0]

@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipeline import plan, warehouse
+from pipeline import plan, silver_load, warehouse
 from sql import catalog
 
 FIRST_DAY = dt.date(2025, 1, 1)
@@ -28,14 +28,15 @@ ROW_GROUP = 122_880
 RUN_DAYS = [dt.date(2025, 3, 20), dt.date(2025, 3, 22)]  # not contiguous: the IN filter still applies
 
 # Every file that filters silver.transactions by the run's days, and how many of its scans of
-# silver.transactions must be pruned (silver_transactions_key_unique checks the run's keys against
-# every day on purpose: only its scan of the checked rows is pruned).
+# silver.transactions must be pruned (silver_transaction_keys_complete also counts every row on
+# purpose: only its scan of the checked rows is pruned).
 DAY_FILTERED = {
     "gold/aov_daily.sql": "all",
     "gold/agent_performance.sql": "all",
     "gold/customer_daily.sql": "all",
     "gold/peak_hours_daily.sql": "all",
     "silver/transactions_displaced.sql": "all",
+    "silver/transaction_keys_merge.sql": "all",
     "checks/silver_transactions_not_null.sql": "all",
     "checks/silver_status_accepted_values.sql": "all",
     "checks/orphan_agents.sql": "all",
@@ -43,7 +44,8 @@ DAY_FILTERED = {
     "checks/gold_revenue_reconciliation.sql": "all",
     "checks/gold_row_count_reconciliation.sql": "all",
     "checks/volume_anomaly.sql": "all",
-    "checks/silver_transactions_key_unique.sql": "one",
+    "checks/silver_transactions_key_unique.sql": "all",
+    "checks/silver_transaction_keys_complete.sql": "one",
 }
 
 
@@ -87,6 +89,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBP
         "and record_number % 1000 = 0",
         {"days": RUN_DAYS},
     )
+    silver_load.ensure_key_index(con)
     con.execute("checkpoint")
     params = params_for(RUN_DAYS)
     for step in plan.GOLD_STEPS:
@@ -96,24 +99,44 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBP
     con.close()
 
 
-def silver_scans(con: duckdb.DuckDBPyConnection, relative: str, params: Mapping[str, Any]) -> list[dict]:
-    """The profiler's TABLE_SCAN nodes of silver.transactions for one run of a SQL file."""
+def table_scans(
+    con: duckdb.DuckDBPyConnection, relative: str, params: Mapping[str, Any], table: str
+) -> list[dict]:
+    """The profiler's TABLE_SCAN nodes of `table` for one run of a SQL file (a MERGE is run, in a
+    transaction rolled back, with the profiler on: EXPLAIN ANALYZE does not take DML)."""
     text = catalog.read_sql(relative)
-    rows = con.execute(
-        f"EXPLAIN (ANALYZE, FORMAT JSON) {warehouse.transpile(text)}", warehouse.bind(text, params)
-    ).fetchall()
+    if relative.endswith("_merge.sql"):
+        con.execute("BEGIN TRANSACTION")
+        con.execute("SET enable_profiling = 'no_output'")
+        try:
+            con.execute(warehouse.transpile(text), warehouse.bind(text, params))
+            profile = json.loads(con.get_profiling_information(format="json"))
+        finally:
+            con.execute("RESET enable_profiling")
+            con.execute("ROLLBACK")
+        roots = profile.get("operator") or profile.get("children") or ()
+    else:
+        rows = con.execute(
+            f"EXPLAIN (ANALYZE, FORMAT JSON) {warehouse.transpile(text)}", warehouse.bind(text, params)
+        ).fetchall()
+        roots = json.loads(rows[0][1]).get("operator") or ()
     scans: list[dict] = []
 
     def walk(node: Mapping[str, Any]) -> None:
-        table = str((node.get("extra_info") or {}).get("Table", ""))
-        if node.get("type") == "TABLE_SCAN" and table.endswith("silver.transactions"):
+        name = str((node.get("extra_info") or {}).get("Table", ""))
+        if node.get("type") == "TABLE_SCAN" and name.endswith(table):
             scans.append(dict(node))
         for child in node.get("children") or ():
             walk(child)
 
-    for root in json.loads(rows[0][1]).get("operator") or ():
+    for root in roots:
         walk(root)
     return scans
+
+
+def silver_scans(con: duckdb.DuckDBPyConnection, relative: str, params: Mapping[str, Any]) -> list[dict]:
+    """The profiler's TABLE_SCAN nodes of silver.transactions for one run of a SQL file."""
+    return table_scans(con, relative, params, "silver.transactions")
 
 
 def test_history_spans_many_row_groups(history):
@@ -167,3 +190,52 @@ def test_overwriting_days_outside_the_bound_range_is_refused(history):
     stale = {**params_for(RUN_DAYS), "days": [dt.date(2025, 2, 1)]}
     with pytest.raises(ValueError, match="do not bound"):
         warehouse.overwrite_partitions(history, "gold.aov_daily", "gold/aov_daily.sql", stale["days"], stale)
+
+
+# gold.customer_daily: RFM and the customer state read the days after the watermark, not history --
+
+
+CUSTOMER_DAYS = 200
+CUSTOMERS_PER_DAY = 5_000
+LAST_DAY = FIRST_DAY + dt.timedelta(days=CUSTOMER_DAYS - 1)
+
+
+@pytest.fixture(scope="module")
+def customer_history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
+    """200 days of gold.customer_daily (5,000 customers a day, 9 row groups of about 25 days) and the
+    state advanced up to the day before the last run."""
+    con = warehouse.connect(Path(tmp_path_factory.mktemp("customer_days")) / "w.duckdb")
+    con.execute(
+        "insert into gold.customer_daily select $first + cast(i // $per_day as integer), "
+        "'C' || (i * 7 % 20000), i % 3, (i % 1000) / 100 from range($n) as r(i) order by i",
+        {"first": FIRST_DAY, "per_day": CUSTOMERS_PER_DAY, "n": CUSTOMER_DAYS * CUSTOMERS_PER_DAY},
+    )
+    previous = params_for([LAST_DAY - dt.timedelta(days=1)])
+    previous["run_date"] = LAST_DAY
+    warehouse.execute_file(con, "gold/customer_state_merge.sql", previous)
+    con.execute("checkpoint")
+    yield con
+    con.close()
+
+
+@pytest.mark.parametrize("relative", ["gold/customer_state_merge.sql", "gold/customer_rfm.sql"])
+def test_customer_state_and_rfm_read_only_the_days_after_the_watermark(customer_history, relative):
+    params = params_for([LAST_DAY])
+    params["run_date"] = LAST_DAY + dt.timedelta(days=1)
+    scans = table_scans(customer_history, relative, params, "gold.customer_daily")
+    assert scans
+    total = scans[0]["total_row_groups_to_scan"]
+    assert total >= 8
+    for s in scans:
+        # The 7 days after the watermark (RFM), the days to fold (the state) and, in the state's
+        # rebuild branch, nothing: each within 2 row groups.
+        assert s["row_groups_scanned"] <= 2, [(x["rows_scanned"], x["row_groups_scanned"]) for x in scans]
+        assert s["rows_scanned"] <= 2 * ROW_GROUP
+
+
+def test_the_customer_state_rebuild_reads_every_day_up_to_the_watermark(customer_history):
+    """Late data before the watermark: the rebuild branch is taken, and reads history."""
+    params = params_for([FIRST_DAY + dt.timedelta(days=10), LAST_DAY])
+    params["run_date"] = LAST_DAY + dt.timedelta(days=1)
+    scans = table_scans(customer_history, "gold/customer_state_merge.sql", params, "gold.customer_daily")
+    assert max(s["row_groups_scanned"] for s in scans) >= 8

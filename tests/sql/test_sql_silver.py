@@ -118,6 +118,54 @@ def test_same_file_other_record_is_displaced(wh):
     assert [r["record_number"] for r in quarantine_rows(wh, "run-2")] == [5]
 
 
+# transaction_keys ----------------------------------------------------------------------------------
+
+
+def index_rows(wh) -> list[tuple]:
+    return wh.table("silver.transaction_keys")
+
+
+def recomputed_index(wh) -> list[tuple]:
+    return sorted(tuple(r.values()) for r in wh.run("silver/transaction_keys.sql"))
+
+
+def load(wh, rows) -> None:
+    """What the load does with staged transactions: the key index MERGE, then the silver MERGE."""
+    wh.stage("transactions", rows)
+    params = day_params(wh)
+    warehouse.execute_file(wh.con, "silver/transaction_keys_merge.sql", params)
+    warehouse.execute_file(wh.con, "silver/transactions_merge.sql", params)
+
+
+def test_the_key_index_follows_loads_moves_and_reruns(wh):
+    load(wh, [order("T1", D1), order("T2", D1), order("T3", D2)])
+    assert len(index_rows(wh)) == 3
+    assert index_rows(wh) == recomputed_index(wh)
+    load(wh, [order("T1", D3), order("T4", D3)])  # T1 moves from D1 to D3
+    assert index_rows(wh) == recomputed_index(wh)
+    assert sorted(r[1] for r in index_rows(wh)) == [D1, D2, D3, D3]
+    before = index_rows(wh)
+    load(wh, [order("T1", D3), order("T4", D3)])  # the same file again
+    assert index_rows(wh) == before
+
+
+def test_the_key_index_counts_keys_sharing_a_fingerprint_and_day(wh):
+    """Rows of one day whose keys share a fingerprint (here: one key twice, as a collision would
+    look) are counted, and a move takes one of them away."""
+    wh.insert("silver.transactions", [order("T1", D1), order("T1", D1, record_number=2)])
+    assert index_rows(wh) == [(index_rows(wh)[0][0], D1, 2)]
+    wh.stage("transactions", [order("T1", D2)])
+    warehouse.execute_file(wh.con, "silver/transaction_keys_merge.sql", day_params(wh))
+    assert sorted((r[1], r[2]) for r in index_rows(wh)) == [(D2, 1)], "both D1 rows are replaced"
+
+
+def test_affected_days_come_from_the_key_index(wh):
+    wh.insert("silver.transactions", [order("T1", D1)])
+    wh.con.execute("delete from silver.transaction_keys")
+    wh.stage("transactions", [order("T1", D3)])
+    assert affected_days(wh) == [D3], "a key missing from the index is not found in silver"
+
+
 # merges ------------------------------------------------------------------------------------------
 
 
