@@ -11,8 +11,9 @@ GCP_CONN_ID = "google_cloud_default"
 DASHBOARD_CONN_ID = "dashboard_refresh"
 """HTTP connection of the dashboard-refresh webhook; the publish step is skipped when it is not set."""
 
-# Pools (infra creates them in Composer): BigQuery jobs of every run share a few slots, so a burst of
-# runs cannot hit the concurrent-DML or table-update quotas; one Dataproc batch at a time.
+# Pools: BigQuery jobs of every run share a few slots, so a burst of runs cannot hit the
+# concurrent-DML or table-update quotas; one Dataproc batch at a time. They must exist in the
+# Airflow of Composer: infra does not create them yet (the offline end-to-end test's runner does).
 BIGQUERY_POOL = "customer_analytics_bigquery"
 BIGQUERY_POOL_SLOTS = 4
 DATAPROC_POOL = "customer_analytics_dataproc"
