@@ -13,7 +13,6 @@ GOLD_TABLES = (
     "agent_performance",
     "customer_daily",
     "peak_hours_daily",
-    "customer_state",
     "customer_rfm",
     "peak_hours",
 )
