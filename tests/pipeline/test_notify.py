@@ -4,7 +4,6 @@ server for the Slack-style webhook. What arrives is checked, not what was called
 from __future__ import annotations
 
 import asyncio
-import email
 import json
 import socket
 import threading
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from airflow.sdk import DAG
+from inbox import Inbox
 
 from pipeline import notify
 
@@ -25,17 +25,6 @@ DAG_ID = "customer_analytics"
 RUN_ID = "manual__2025-01-30T02:00:00+00:00"
 DAG_OBJECT = DAG(dag_id=DAG_ID, schedule=None)
 LOG_URL = "http://airflow.example/dags/customer_analytics/runs/manual__2025-01-30T02%3A00%3A00%2B00%3A00/tasks/clean_raw?try_number=2"
-
-
-class Inbox:
-    """aiosmtpd handler keeping every message it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], EmailMessage]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd hook)
-        self.messages.append((list(envelope.rcpt_tos), email.message_from_bytes(envelope.content)))
-        return "250 OK"
 
 
 @dataclass
