@@ -206,14 +206,17 @@ def _unique_header(names: list[str | None]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class _TextStats:
-    lines: int
-    """Non-blank lines."""
     splittable: bool
     """No record can span lines: no quote character, no carriage return inside a line and no
     line of whitespace only, so the file may be parsed line by line in parallel, with the same
     records and record numbers."""
     lines_by_partition: dict[int, int]
     """Non-blank lines per scan partition (the CSV scan of the same file has the same splits)."""
+
+    @property
+    def lines(self) -> int:
+        """Non-blank lines."""
+        return sum(self.lines_by_partition.values())
 
 
 def _text_check(spark: SparkSession, uri: str) -> _TextStats:
@@ -249,7 +252,6 @@ def _text_check(spark: SparkSession, uri: str) -> _TextStats:
     if sum(r["nul"] for r in rows):
         raise UnreadableFileError("binary content (NUL bytes) in a text format")
     return _TextStats(
-        lines=sum(r["lines"] for r in rows),
         splittable=not sum(r["unsplittable"] for r in rows),
         lines_by_partition={int(r["p"]): int(r["lines"]) for r in rows},
     )

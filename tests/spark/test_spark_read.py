@@ -116,31 +116,22 @@ def test_jsonl_keys_in_first_appearance_order_values_as_text_malformed_lines_fla
     )
 
 
+_CSV_LINES = ["id,amount"] + [f"{i},{i}.50" + ("\n" if i % 37 == 0 else "") for i in range(1, 301)]
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("t.jsonl", "".join(f'{{"id": "{i}"}}\n' for i in range(1, 301))),
+        # Unquoted, so parsed line by line in parallel; blank lines are not records.
+        ("t.csv", "\n".join(_CSV_LINES) + "\n"),
+    ],
+)
 def test_record_numbers_follow_file_order_across_many_scan_partitions(
-    spark: SparkSession, tmp_path: Path
+    spark: SparkSession, tmp_path: Path, name: str, content: str
 ) -> None:
-    path = tmp_path / "t.jsonl"
-    path.write_text("".join(f'{{"id": "{i}"}}\n' for i in range(1, 301)), encoding="utf-8")
-    spark.conf.set("spark.sql.files.maxPartitionBytes", "512")
-    spark.conf.set("spark.sql.files.openCostInBytes", "0")
-    try:
-        raw = read.read_file(spark, str(path))
-        assert raw.frame is not None
-        assert raw.frame.rdd.getNumPartitions() > 1
-        rows = raw.frame.select("_c0", RECORD_NUMBER).collect()
-    finally:
-        spark.conf.unset("spark.sql.files.maxPartitionBytes")
-        spark.conf.unset("spark.sql.files.openCostInBytes")
-    assert sorted((int(r["_c0"]), r[RECORD_NUMBER]) for r in rows) == [(i, i) for i in range(1, 301)]
-
-
-def test_csv_record_numbers_follow_file_order_across_many_scan_partitions(
-    spark: SparkSession, tmp_path: Path
-) -> None:
-    # Unquoted, so parsed line by line in parallel; blank lines are not records.
-    lines = ["id,amount"] + [f"{i},{i}.50" + ("\n" if i % 37 == 0 else "") for i in range(1, 301)]
-    path = tmp_path / "t.csv"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
     spark.conf.set("spark.sql.files.maxPartitionBytes", "512")
     spark.conf.set("spark.sql.files.openCostInBytes", "0")
     try:
