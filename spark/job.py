@@ -149,13 +149,21 @@ def _configure_session(spark: SparkSession) -> None:
     # Smaller scan splits than the 128 MiB default: a day's file of a few hundred MiB then keeps
     # every core busy to the end instead of leaving one to finish the last large split alone.
     spark.conf.set("spark.sql.files.maxPartitionBytes", str(32 << 20))
+    # The cached cleaned frame is read a few times, right after it is built: compressing it cost
+    # more CPU than building it (about 3x, measured at 2M rows) and saves nothing worth it.
+    spark.conf.set("spark.sql.inMemoryColumnarStorage.compressed", "false")
 
 
 def _classify_entity(
     spark: SparkSession, config: JobConfig, entity: str, files: list[_FileRun], currencies: frozenset[str]
 ) -> DataFrame:
     """Union the entity's readable files and clean them: one row per record with `_reason`, the
-    typed values and the raw strings (for `raw_record`), before duplicates are marked."""
+    typed values and `_raw_record`, before duplicates are marked.
+
+    The raw strings end here: `_raw_record` is built for the rows already rejected and for the
+    duplicate candidates (keys seen more than once, found by a key-only pass), so the frame the job
+    caches holds typed values only.
+    """
     frames: list[DataFrame] = []
     for position, f in enumerate(files):
         assert f.raw.frame is not None
@@ -177,15 +185,17 @@ def _classify_entity(
     else:
         cleaner = transform.clean_agents()
     spec = contract.ENTITIES[entity]
+    keyed = union.transform(transform.with_key(entity))
     return (
-        union.transform(transform.with_key(entity))
+        keyed.transform(transform.flag_candidates(transform.duplicate_candidates(keyed)))
         .transform(cleaner)
+        .transform(transform.keep_raw_values_of_suspects(entity))
         .select(
             transform.FILE_INDEX,
-            transform.SOURCE_FILE,
             read.RECORD_NUMBER,
             read.CORRUPT,
             transform.KEY,
+            transform.CANDIDATE,
             transform.REASON,
             transform.DETAIL,
             transform.EXTRA,
@@ -197,24 +207,17 @@ def _classify_entity(
 
 
 def _mark_duplicates(entity: str, cleaned: DataFrame, winners: DataFrame, files: list[_FileRun]) -> DataFrame:
-    """The cleaned rows with duplicates marked and `raw_record` for every rejected row."""
+    """The cleaned rows with duplicates marked, their source file and `raw_record` for every
+    rejected row."""
     spec = contract.ENTITIES[entity]
     source_files = [f.item.source_file for f in files]
     mappings = [f.mapping for f in files if f.mapping is not None]
+    by_index = F.create_map(*[F.lit(x) for i, f in enumerate(source_files) for x in (i, f)])
     return (
         cleaned.transform(transform.mark_duplicates(entity, winners, source_files))
         .transform(transform.with_raw_record(mappings))
-        .select(
-            transform.FILE_INDEX,
-            transform.SOURCE_FILE,
-            read.RECORD_NUMBER,
-            transform.REASON,
-            transform.DETAIL,
-            transform.RAW_RECORD,
-            transform.EXTRA,
-            *[transform.parsed(c) for c in spec.source_columns],
-            *[transform.coerced(c) for c in transform.COERCIBLE[entity]],
-        )
+        .withColumn(transform.SOURCE_FILE, F.try_element_at(by_index, F.col(transform.FILE_INDEX)))
+        .drop(transform.KEY, transform.CANDIDATE, read.CORRUPT, *spec.source_columns)
     )
 
 
@@ -273,8 +276,9 @@ def run_job(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
                 )
             runs.append(run)
 
-    # TRANSFORM: each entity parsed and cleaned once (cached: the duplicate winners, the file
-    # figures and both outputs read it), the duplicated keys found by a narrow aggregate of it.
+    # TRANSFORM: each entity parsed and cleaned once and cached (typed values; raw strings only
+    # for rejected rows and duplicate candidates), since the duplicate winners, the file figures
+    # and both outputs read it. The winners are an aggregate of the candidate rows alone.
     currencies = refdata.currency_codes()
     classified: dict[str, DataFrame] = {}
     entity_files: dict[str, list[_FileRun]] = {}
@@ -286,7 +290,9 @@ def run_job(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
                 cleaned = _classify_entity(spark, config, entity, files, currencies).persist(
                     StorageLevel.MEMORY_AND_DISK
                 )
-                winners = transform.duplicate_winners(cleaned).persist(StorageLevel.MEMORY_AND_DISK)
+                winners = transform.duplicate_winners(cleaned.where(transform.CANDIDATE)).persist(
+                    StorageLevel.MEMORY_AND_DISK
+                )
                 cached += [cleaned, winners]
                 classified[entity] = _mark_duplicates(entity, cleaned, winners, files)
                 entity_files[entity] = files

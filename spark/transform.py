@@ -41,6 +41,7 @@ KEY = "_key"
 REASON = "_reason"
 DETAIL = "_detail"
 RAW_RECORD = "_raw_record"
+CANDIDATE = "_candidate"
 EXTRA = "extra"
 
 _WHITESPACE = " \t\r\n\u00a0"
@@ -653,6 +654,44 @@ def clean_agents() -> Callable[[DataFrame], DataFrame]:
 # 4. Duplicates ----------------------------------------------------------------------------------
 
 
+def _key_hash() -> Column:
+    return F.xxhash64(F.col(KEY))
+
+
+def duplicate_candidates(df: DataFrame) -> DataFrame:
+    """64-bit hashes (`_key_hash`) of the keys that more than one raw row carries, whatever their
+    reasons: only these rows can be duplicates, so only they keep their raw values until the
+    winners are known.
+
+    Reads nothing but the key (a CSV scan parses one column) and groups longs, not strings; a hash
+    collision only makes a few more rows candidates.
+    """
+    return (
+        df.where(F.col(KEY).isNotNull())
+        .groupBy(_key_hash().alias("_key_hash"))
+        .agg(F.count(F.lit(1)).alias("_rows"))
+        .where(F.col("_rows") > 1)
+        .select("_key_hash", F.lit(True).alias(CANDIDATE))
+    )
+
+
+def flag_candidates(candidates: DataFrame) -> Callable[[DataFrame], DataFrame]:
+    """Add `_candidate`: the row's key hash is in `candidates` (from `duplicate_candidates`).
+
+    Broadcast: the candidates are few next to the rows, and a shuffled join would move every wide row.
+    """
+
+    def _(df: DataFrame) -> DataFrame:
+        return (
+            df.withColumn("_key_hash", _key_hash())
+            .join(F.broadcast(candidates), "_key_hash", "left")
+            .withColumn(CANDIDATE, F.coalesce(F.col(CANDIDATE), F.lit(False)))
+            .drop("_key_hash")
+        )
+
+    return _
+
+
 def _position() -> Column:
     return F.col(FILE_INDEX).cast(T.LongType()) * F.lit(1 << _RECORD_BITS) + F.col(RECORD_NUMBER)
 
@@ -763,6 +802,23 @@ def with_raw_record(mappings: Sequence[ColumnMapping]) -> Callable[[DataFrame], 
 
     def _(df: DataFrame) -> DataFrame:
         return df.withColumn(RAW_RECORD, F.when(F.col(REASON).isNotNull(), raw_record(mappings)))
+
+    return _
+
+
+def keep_raw_values_of_suspects(entity: str) -> Callable[[DataFrame], DataFrame]:
+    """Null the raw strings of rows that are valid and not duplicate candidates (`_candidate`);
+    `extra` stays (silver keeps it).
+
+    Only a rejected row needs them (for `raw_record`), and only a candidate can still be rejected
+    once the winners are known: so a cached frame carries the raw strings of a few rows, not all.
+    Null checks, not `raw_record` itself, so the cleaning stage's generated code stays small.
+    """
+    spec = contract.ENTITIES[entity]
+
+    def _(df: DataFrame) -> DataFrame:
+        suspect = F.col(REASON).isNotNull() | F.col(CANDIDATE)
+        return df.withColumns({c: F.when(suspect, F.col(c)) for c in spec.source_columns})
 
     return _
 

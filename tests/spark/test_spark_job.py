@@ -576,6 +576,23 @@ def test_quarantine_keeps_the_original_raw_values_keyed_by_the_original_header(
     assert json.loads(row["raw_record"])["amount"] == "lots"
 
 
+def test_duplicate_losers_keep_their_raw_values_in_quarantine(
+    corpus_run: CorpusRun, spark: SparkSession
+) -> None:
+    # Only rows with a key seen more than once keep their raw strings past the cleaning step.
+    quarantine = spark.read.parquet(str(corpus_run.output / "quarantine"))
+    losers = quarantine.where(F.col("reason") == "DUPLICATE_KEY").collect()
+    actual = {
+        (r["source_file"].rsplit("/", 1)[-1], r["record_number"]): json.loads(r["raw_record"])
+        for r in losers
+        if "/dup_" in r["source_file"]
+    }
+    assert {k: (v["transaction_id"], v["amount"]) for k, v in actual.items()} == {
+        ("dup_first.csv", 1): ("DUP", "1"),
+        ("dup_second.csv", 1): ("DUP", "2"),
+    }
+
+
 def test_an_unreadable_file_is_one_quarantine_row_without_record_number(
     corpus_run: CorpusRun, spark: SparkSession
 ) -> None:
