@@ -38,6 +38,8 @@ class Recorded:
     parent: str
     custom: bool
     protect: bool
+    dependencies: tuple[str, ...] = ()
+    """URNs of `depends_on` and of the resources whose outputs the inputs use."""
 
     @property
     def labels(self) -> Mapping[str, Any]:
@@ -178,6 +180,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             parent=request.parent,
             custom=bool(request.custom),
             protect=bool(request.protect),
+            dependencies=tuple(request.dependencies),
         )
         with self._lock:
             self.records.append(record)

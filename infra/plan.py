@@ -94,6 +94,7 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
         "config.softwareConfig.envVariables",
         "storageConfig.bucket",
     ),
+    "pulumi-python:dynamic/airflow:Pool": ("name", "slots", "airflow_uri"),
     "gcp:dataproc/cluster:Cluster": (
         "name",
         "region",

@@ -24,6 +24,7 @@ from infra.components.storage import Storage
 from infra.components.warehouse import Warehouse
 from infra.config import StackConfig, composer_pypi_packages
 from pipeline.config import DAG_ID, ENV
+from pipeline.gcp import BIGQUERY_POOL, BIGQUERY_POOL_SLOTS, DATAPROC_POOL, DATAPROC_POOL_SLOTS
 from sql import catalog
 
 # ENV keys that only the local target reads (folders on the laptop); everything else is set on Composer.
@@ -169,6 +170,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[object]]:
             "env_variables": dag_environment(
                 cfg, storage.bucket_names, identity.emails["dataproc"], network.subnet_self_link
             ),
+            "pools": {BIGQUERY_POOL: BIGQUERY_POOL_SLOTS, DATAPROC_POOL: DATAPROC_POOL_SLOTS},
             "labels": labels,
         },
         pulumi.ResourceOptions(depends_on=[identity, storage, warehouse, network]),

@@ -1,7 +1,8 @@
 """The Composer 3 environment (Airflow 3) that runs the customer_analytics DAG.
 
 Its environment variables carry every name the DAG reads on GCP, keyed by `pipeline.config.ENV`
-(see `dag_environment()` in `infra/stack.py`): no variable name is typed here.
+(see `dag_environment()` in `infra/stack.py`), and the Airflow pools the DAG's tasks name are
+created in it (`pipeline.gcp`, through `infra.components.airflow_pools`): no name is typed here.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.components.airflow_pools import DESCRIPTION, AirflowPool
 from infra.config import ComposerSettings, Workload
 
 
@@ -38,6 +40,8 @@ class ComposerArgs(TypedDict):
     """PyPI packages the DAG needs (`infra.config.composer_pypi_packages()`)."""
     env_variables: Mapping[str, pulumi.Input[str]]
     """Environment variables of the Airflow components."""
+    pools: Mapping[str, int]
+    """Airflow pools to create in the environment: name -> slots."""
     labels: Mapping[str, str]
     """Labels of the environment."""
 
@@ -49,7 +53,7 @@ def _scheduler(w: Workload) -> gcp.composer.EnvironmentConfigWorkloadsConfigSche
 
 
 class Composer(pulumi.ComponentResource):
-    """One Composer 3 environment; `airflow_uri` and `dag_gcs_prefix` are its outputs."""
+    """One Composer 3 environment and its Airflow pools; outputs `airflow_uri` and `dag_gcs_prefix`."""
 
     environment_name: pulumi.Output[str]
     airflow_uri: pulumi.Output[str]
@@ -115,6 +119,12 @@ class Composer(pulumi.ComponentResource):
         self.environment_name = env.name
         self.airflow_uri = env.config.apply(lambda c: c.airflow_uri or "")
         self.dag_gcs_prefix = env.config.apply(lambda c: c.dag_gcs_prefix or "")
+        for pool, slots in sorted(args["pools"].items()):
+            AirflowPool(
+                f"{name}-pool-{pool}",
+                {"airflow_uri": self.airflow_uri, "name": pool, "slots": slots, "description": DESCRIPTION},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[env]),
+            )
         self.register_outputs(
             {
                 "environment_name": self.environment_name,

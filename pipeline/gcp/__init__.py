@@ -12,8 +12,9 @@ DASHBOARD_CONN_ID = "dashboard_refresh"
 """HTTP connection of the dashboard-refresh webhook; the publish step is skipped when it is not set."""
 
 # Pools: BigQuery jobs of every run share a few slots, so a burst of runs cannot hit the
-# concurrent-DML or table-update quotas; one Dataproc batch at a time. They must exist in the
-# Airflow of Composer: infra does not create them yet (the offline end-to-end test's runner does).
+# concurrent-DML or table-update quotas; one Dataproc batch at a time. `pulumi up` creates them in
+# the Airflow of Composer with these names and slots (infra/components/airflow_pools.py, through
+# the Airflow REST API); the offline end-to-end test's runner creates them in its own Airflow.
 BIGQUERY_POOL = "customer_analytics_bigquery"
 BIGQUERY_POOL_SLOTS = 4
 DATAPROC_POOL = "customer_analytics_dataproc"

@@ -456,6 +456,7 @@ def _composer(private: bool, kms: str | None) -> StackRun:
                 "kms_key": kms,
                 "pypi_packages": {"apache-airflow-providers-google": ">=22.8.0"},
                 "env_variables": {"CDI_TARGET": "gcp"},
+                "pools": {},
                 "labels": LABELS,
             },
         )

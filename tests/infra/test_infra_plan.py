@@ -14,7 +14,7 @@ from infra.config import REPO_ROOT
 from infra.mocks import StackRun
 
 LINE = re.compile(
-    r"^(?P<indent>[│ ]*)(?:[├└]─ )?(?P<type>[a-z]+:[A-Za-z0-9/._-]+:[A-Za-z0-9]+)  (?P<name>\S+)"
+    r"^(?P<indent>[│ ]*)(?:[├└]─ )?(?P<type>[a-z-]+:[A-Za-z0-9/._-]+:[A-Za-z0-9]+)  (?P<name>\S+)"
 )
 
 
