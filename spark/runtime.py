@@ -26,7 +26,11 @@ RUNTIME_JAVA_VERSION = "21"
 ENTRY_FILE = "dist/spark/job.py"
 PY_FILES_ZIP = "dist/spark/cdi_spark.zip"
 
-JVM_OPTIONS = "-XX:-DontCompileHugeMethods"
-"""Extra JVM options of the driver and executors. Whole-stage code generation turns the cleaning
-rules into one generated method of about 47 KB; HotSpot leaves methods over 8 KB interpreted
-unless told otherwise, which made the clean step about twice as slow."""
+JVM_OPTIONS = "-XX:-DontCompileHugeMethods -XX:+UseParallelGC"
+"""Extra JVM options of the driver and executors.
+
+- Whole-stage code generation turns the cleaning rules into one generated method of about 47 KB;
+  HotSpot leaves methods over 8 KB interpreted unless told otherwise, which made the clean step
+  about twice as slow.
+- The job is a batch that wants throughput, not short pauses: the parallel collector instead of
+  G1 took a 10M-row run from 163-177 s to 151 s and its peak RSS from 4.9 to 3.7 GiB."""
