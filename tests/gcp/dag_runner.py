@@ -50,13 +50,15 @@ def _configure(output: Path) -> None:
 
 
 def _pools() -> None:
-    """The pools the DAG's tasks name, with the slots Composer gives them."""
+    """The pools the DAG's tasks name, as `pulumi up` makes them in Composer (slots, deferred tasks
+    counted)."""
     from airflow.models.pool import Pool
 
+    from infra.components.airflow_pools import INCLUDE_DEFERRED
     from pipeline.gcp import BIGQUERY_POOL, BIGQUERY_POOL_SLOTS, DATAPROC_POOL, DATAPROC_POOL_SLOTS
 
     for name, slots in ((BIGQUERY_POOL, BIGQUERY_POOL_SLOTS), (DATAPROC_POOL, DATAPROC_POOL_SLOTS)):
-        Pool.create_or_update_pool(name, slots, "customer_analytics", include_deferred=False)
+        Pool.create_or_update_pool(name, slots, "customer_analytics", include_deferred=INCLUDE_DEFERRED)
 
 
 def resume_like_the_triggerer() -> None:
