@@ -157,12 +157,12 @@ def _configure_session(spark: SparkSession) -> None:
 def _classify_entity(
     spark: SparkSession, config: JobConfig, entity: str, files: list[_FileRun], currencies: frozenset[str]
 ) -> DataFrame:
-    """Union the entity's readable files and clean them: one row per record with `_reason`, the
-    typed values and `_raw_record`, before duplicates are marked.
+    """Union the entity's readable files and clean them: one row per record with `_reason` and
+    the typed values, before duplicates are marked.
 
-    The raw strings end here: `_raw_record` is built for the rows already rejected and for the
-    duplicate candidates (keys seen more than once, found by a key-only pass), so the frame the job
-    caches holds typed values only.
+    Raw strings are kept only for the rows already rejected and for the duplicate candidates (keys
+    seen more than once, found by a key-only pass), so the frame the job caches holds typed values;
+    `raw_record` is built from them once duplicates are marked (`_mark_duplicates`).
     """
     frames: list[DataFrame] = []
     for position, f in enumerate(files):
@@ -212,11 +212,12 @@ def _mark_duplicates(entity: str, cleaned: DataFrame, winners: DataFrame, files:
     spec = contract.ENTITIES[entity]
     source_files = [f.item.source_file for f in files]
     mappings = [f.mapping for f in files if f.mapping is not None]
-    by_index = F.create_map(*[F.lit(x) for i, f in enumerate(source_files) for x in (i, f)])
     return (
         cleaned.transform(transform.mark_duplicates(entity, winners, source_files))
         .transform(transform.with_raw_record(mappings))
-        .withColumn(transform.SOURCE_FILE, F.try_element_at(by_index, F.col(transform.FILE_INDEX)))
+        .withColumn(
+            transform.SOURCE_FILE, transform.source_file_of(F.col(transform.FILE_INDEX), source_files)
+        )
         .drop(transform.KEY, transform.CANDIDATE, read.CORRUPT, *spec.source_columns)
     )
 

@@ -694,6 +694,12 @@ def flag_candidates(candidates: DataFrame) -> Callable[[DataFrame], DataFrame]:
     return _
 
 
+def source_file_of(file_index: Column, source_files: Sequence[str]) -> Column:
+    """The landing path of a file index (null when out of range)."""
+    files = F.create_map(*[F.lit(x) for i, f in enumerate(source_files) for x in (i, f)])
+    return F.try_element_at(files, file_index)
+
+
 def _position() -> Column:
     return F.col(FILE_INDEX).cast(T.LongType()) * F.lit(1 << _RECORD_BITS) + F.col(RECORD_NUMBER)
 
@@ -723,12 +729,11 @@ def mark_duplicates(
     :param source_files: landing paths by file index (for the detail).
     """
     key = contract.ENTITIES[entity].key
-    files = F.create_map(*[F.lit(x) for i, f in enumerate(source_files) for x in (i, f)])
 
     def _(df: DataFrame) -> DataFrame:
         winner = F.col("_winner")
         loser = F.col(REASON).isNull() & winner.isNotNull() & (winner != _position())
-        winner_file = F.try_element_at(files, F.shiftright(winner, _RECORD_BITS).cast(T.IntegerType()))
+        winner_file = source_file_of(F.shiftright(winner, _RECORD_BITS).cast(T.IntegerType()), source_files)
         winner_record = winner - F.shiftleft(F.shiftright(winner, _RECORD_BITS), _RECORD_BITS)
         detail = F.concat(
             F.lit(f"{key}="),
