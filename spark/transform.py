@@ -9,9 +9,9 @@ The flow for one entity, each step a function here:
 3. `clean_transactions` / `clean_customers` / `clean_agents`: typed values in `_p_<column>`
    columns, and `_reason` / `_detail` for the first rule a row breaks (`contract.RULE_ORDER`).
 4. `dedupe_latest`: among rows that passed, one per key (latest file, then last record); the
-   others DUPLICATE_KEY. The job splits it to keep its cache narrow: `duplicate_candidates` and
-   `flag_candidates` before cleaning, `keep_raw_values_of_suspects` after, then
-   `duplicate_winners` over the candidates and `mark_duplicates`.
+   others DUPLICATE_KEY. The job splits it to keep its cache narrow: `duplicate_candidates` (a
+   key-only pass) before cleaning, `flag_candidates` and `keep_raw_values_of_suspects` after,
+   then `duplicate_winners` over the candidates and `mark_duplicates`.
 5. `with_raw_record`, `silver_rows`, `quarantine_rows`: the output frames.
 
 Only built-in functions on the transactions path (try_cast, try_to_timestamp, regexes); the one
@@ -191,6 +191,17 @@ def with_key(entity: str) -> Callable[[DataFrame], DataFrame]:
 
     def _(df: DataFrame) -> DataFrame:
         return df.withColumn(KEY, text(F.col(key)))
+
+    return _
+
+
+def key_of_cleaned(entity: str) -> Callable[[DataFrame], DataFrame]:
+    """Add `_key` to a cleaned frame: the typed key, which is the same trimmed text as `with_key`
+    gives (so the cleaning pass trims the key once and a cache need not hold it twice)."""
+    key = parsed(contract.ENTITIES[entity].key)
+
+    def _(df: DataFrame) -> DataFrame:
+        return df.withColumn(KEY, F.col(key))
 
     return _
 

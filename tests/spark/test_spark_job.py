@@ -593,6 +593,43 @@ def test_duplicate_losers_keep_their_raw_values_in_quarantine(
     }
 
 
+def test_silver_parquet_has_no_dictionaries_for_values_that_never_repeat(corpus_run: CorpusRun) -> None:
+    files = sorted((corpus_run.output / "silver" / "transactions").glob("part-*.parquet"))
+    assert files
+    seen: dict[str, set[bool]] = {}
+    for path in files:
+        meta = pq.ParquetFile(path).metadata
+        for g in range(meta.num_row_groups):
+            for c in range(meta.num_columns):
+                chunk = meta.row_group(g).column(c)
+                seen.setdefault(chunk.path_in_schema, set()).add(chunk.has_dictionary_page)
+    for column in ("transaction_id", "transaction_ts", "record_number"):
+        assert seen[column] == {False}, column
+    # The others keep Parquet's default: a dictionary wherever it pays (not on a page of 1-2 rows).
+    assert all(True in seen[c] for c in ("currency", "status", "source_file", "run_id")), seen
+
+
+def test_duplicate_candidates_skip_partial_aggregation_for_that_query_alone(
+    spark: SparkSession, canonical: Callable[..., DataFrame]
+) -> None:
+    name = "spark.sql.execution.bypassPartialAggregation"
+    before = spark.conf.get(name, None)
+    keyed = canonical(
+        "transactions", [{"transaction_id": k} for k in ["A", " A", "B", "C", "C", "C", None, None]]
+    )
+    candidates = job._duplicate_candidates(spark, keyed)
+    try:
+        plan = candidates._jdf.queryExecution().executedPlan().toString()
+        assert "HashAggregate" in plan
+        assert "partial_count" not in plan
+        assert spark.conf.get(name, None) == before
+        hashes = {r["_key_hash"] for r in candidates.collect()}
+        expected = spark.createDataFrame([("A",), ("C",)], "k string").select(F.xxhash64("k").alias("h"))
+        assert hashes == {r["h"] for r in expected.collect()}
+    finally:
+        candidates.unpersist()
+
+
 def test_an_unreadable_file_is_one_quarantine_row_without_record_number(
     corpus_run: CorpusRun, spark: SparkSession
 ) -> None:

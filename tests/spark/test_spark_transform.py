@@ -385,6 +385,46 @@ def test_dedupe_latest_keeps_the_later_file_then_the_later_row_and_flags_the_oth
     )
 
 
+@pytest.mark.parametrize(
+    ("entity", "key", "clean"),
+    [
+        ("transactions", "transaction_id", lambda currencies, spark: _clean(currencies)),
+        (
+            "customers",
+            "customer_id",
+            lambda currencies, spark: transform.clean_customers(
+                countries=spark.createDataFrame(
+                    transform.country_lookup_rows(), transform.COUNTRY_LOOKUP_SCHEMA
+                )
+            ),
+        ),
+        ("agents", "agent_id", lambda currencies, spark: transform.clean_agents()),
+    ],
+)
+def test_key_of_cleaned_is_the_key_with_key_gives(
+    spark: SparkSession,
+    canonical: CanonicalFactory,
+    currencies: frozenset[str],
+    entity: str,
+    key: str,
+    clean: Any,
+) -> None:
+    # The job trims the key once, in the cleaning pass; the key-only pass uses `with_key`.
+    values = [" K1 ", "\tK2\u00a0", "K 3", "\r\n", "", None, "\u00a0K4"]
+    extra = GOOD if entity == "transactions" else {}
+    rows = [{**extra, key: v, RECORD_NUMBER: i + 1} for i, v in enumerate(values)]
+    raw = canonical(entity, rows)
+    before = {r[RECORD_NUMBER]: r[transform.KEY] for r in raw.collect()}
+    cleaned = (
+        raw.drop(transform.KEY)
+        .transform(clean(currencies, spark))
+        .transform(transform.key_of_cleaned(entity))
+    )
+    after = {r[RECORD_NUMBER]: r[transform.KEY] for r in cleaned.collect()}
+    assert after == before
+    assert (before[1], before[2], before[4]) == ("K1", "K2", None)
+
+
 def test_dedupe_latest_detail_names_the_winning_record(
     canonical: CanonicalFactory, currencies: frozenset[str]
 ) -> None:
