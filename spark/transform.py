@@ -225,6 +225,18 @@ def _quoted(col: Column) -> Column:
     )
 
 
+def _interpreted(value: Column, expression: Callable[[Column], Column]) -> Column:
+    """`expression(value)`, evaluated by Spark's expression interpreter, not by generated code.
+
+    For the rare paths (the drifted spellings, tried only when the contract form fails). A
+    higher-order function is not compiled into the stage's generated method, and that method must
+    stay small: at 39 KB of bytecode (most of it the drifted number rewrites, inlined at every use)
+    C1 gave up on it and, until C2 had spent several seconds compiling it (more than once, after a
+    deoptimization), the 10M-row cleaning ran in the bytecode interpreter.
+    """
+    return F.when(value.isNotNull(), F.get(F.transform(F.array(value), expression), 0))
+
+
 def drifted_number_text(value: Column) -> Column:
     """A number spelled with currency symbols or separators, rewritten as a plain decimal.
 
@@ -252,7 +264,7 @@ def parse_number(value: Column, dtype: T.DecimalType) -> tuple[Column, Column]:
     """(decimal rounded half-up to `dtype`, coerced?) of trimmed text; null when not a number
     or out of range."""
     plain = value.try_cast(dtype)
-    result = F.coalesce(plain, drifted_number_text(value).try_cast(dtype))
+    result = F.coalesce(plain, _interpreted(value, lambda v: drifted_number_text(v).try_cast(dtype)))
     return result, plain.isNull() & result.isNotNull()
 
 
@@ -287,15 +299,21 @@ def parse_timestamp(value: Column, source_tz: str) -> tuple[Column, Column]:
     standard = F.when(value.rlike(contract.ISO_TIMESTAMP_OFFSET_RE), as_timestamp).when(
         value.rlike(contract.ISO_TIMESTAMP_RE), from_source_tz(as_timestamp)
     )
-    without_day_name = F.regexp_replace(value, contract.RFC2822_DAY_NAME_RE, "")
-    drifted = F.coalesce(
-        *[from_source_tz(F.try_to_timestamp(value, F.lit(f))) for f in contract.OTHER_TIMESTAMP_FORMATS],
-        *[F.try_to_timestamp(without_day_name, F.lit(f)) for f in contract.OTHER_TIMESTAMP_OFFSET_FORMATS],
-        F.when(value.rlike(contract.EPOCH_SECONDS_RE), F.timestamp_seconds(value.try_cast(T.LongType()))),
-        F.when(value.rlike(contract.EPOCH_MILLIS_RE), F.timestamp_millis(value.try_cast(T.LongType()))),
-        from_source_tz(_slashed_timestamp(value)),
-    )
-    result = F.coalesce(standard, drifted)
+
+    def drifted(v: Column) -> Column:
+        without_day_name = F.regexp_replace(v, contract.RFC2822_DAY_NAME_RE, "")
+        return F.coalesce(
+            *[from_source_tz(F.try_to_timestamp(v, F.lit(f))) for f in contract.OTHER_TIMESTAMP_FORMATS],
+            *[
+                F.try_to_timestamp(without_day_name, F.lit(f))
+                for f in contract.OTHER_TIMESTAMP_OFFSET_FORMATS
+            ],
+            F.when(v.rlike(contract.EPOCH_SECONDS_RE), F.timestamp_seconds(v.try_cast(T.LongType()))),
+            F.when(v.rlike(contract.EPOCH_MILLIS_RE), F.timestamp_millis(v.try_cast(T.LongType()))),
+            from_source_tz(_slashed_timestamp(v)),
+        )
+
+    result = F.coalesce(standard, _interpreted(value, drifted))
     return result, standard.isNull() & result.isNotNull()
 
 
@@ -394,11 +412,8 @@ def clean_transactions(
         quantity_number, quantity_coerced = parse_number(F.col("_t_quantity"), T.DecimalType(38, 6))
         unit_price, unit_price_coerced = parse_number(F.col("_t_unit_price"), unit_price_type)
         amount_given, amount_coerced = parse_number(F.col("_t_amount"), amount_type)
-        whole = (
-            (quantity_number >= 1)
-            & (quantity_number == F.floor(quantity_number))
-            & (quantity_number <= F.lit(2**63 - 1))
-        )
+        quantity = F.col("_n_quantity")
+        whole = (quantity >= 1) & (quantity == F.floor(quantity)) & (quantity <= F.lit(2**63 - 1))
         product = F.round(F.try_multiply(F.col(parsed("quantity")), F.col(parsed("unit_price"))), 2).try_cast(
             amount_type
         )
