@@ -166,10 +166,11 @@ def _java_cause(exc: BaseException) -> str:
 # Record numbers ---------------------------------------------------------------------------------
 
 
-def _with_record_numbers(df: DataFrame, counts: dict[int, int]) -> DataFrame:
-    """Turn `_mid` (monotonically_increasing_id of the scan) into a 1-based record number.
+def _with_record_numbers(df: DataFrame, counts: dict[int, int], first: int = 1) -> DataFrame:
+    """Turn `_mid` (monotonically_increasing_id of the scan) into a record number.
 
     :param counts: rows per scan partition index, from a pass over the same frame.
+    :param first: the number of the frame's first row (1; 0 when that row is a header to drop).
     """
     partition = F.shiftright(F.col(_MID), _PARTITION_SHIFT)
     within = F.col(_MID) - F.shiftleft(partition, _PARTITION_SHIFT)
@@ -181,7 +182,7 @@ def _with_record_numbers(df: DataFrame, counts: dict[int, int]) -> DataFrame:
     offset = (
         F.coalesce(F.try_element_at(F.create_map(*offsets), partition), F.lit(0)) if offsets else F.lit(0)
     )
-    return df.withColumn(RECORD_NUMBER, (offset + within + 1).cast(T.LongType())).drop(_MID)
+    return df.withColumn(RECORD_NUMBER, (offset + within + first).cast(T.LongType())).drop(_MID)
 
 
 def _unique_header(names: list[str | None]) -> tuple[str, ...]:
@@ -257,9 +258,33 @@ def _text_check(spark: SparkSession, uri: str) -> _TextStats:
     )
 
 
+def _split_lines(
+    spark: SparkSession, uri: str, delimiter: str, width: int, lines_by_partition: dict[int, int]
+) -> DataFrame:
+    """A splittable CSV file (`_TextStats.splittable`) read as text lines split on the delimiter.
+
+    Without a quote character a record is a line and a field the text between two delimiters, so
+    this gives what Spark's CSV reader gives: the same values, empty fields as null, and a record
+    with more or fewer fields than the header flagged with its line in `_corrupt`, its first
+    fields kept (`tests/spark/test_spark_read.py` compares the two). The CSV reader decodes every
+    line into a Java string, tokenizes it character by character and encodes every field back:
+    at 10M rows that was over half of the cleaning pass's CPU.
+    """
+    tokens = "_tokens"
+    lines = (
+        spark.read.text(uri)
+        .where(F.col("value") != F.lit(""))
+        .withColumn(_MID, F.monotonically_increasing_id())
+        .select(F.split(F.col("value"), re.escape(delimiter), -1).alias(tokens), "value", _MID)
+    )
+    fields = [F.nullif(F.get(F.col(tokens), i), F.lit("")).alias(source_column(i)) for i in range(width)]
+    frame = lines.select(*fields, F.when(F.size(tokens) != width, F.col("value")).alias(CORRUPT), _MID)
+    # The header is the file's first non-blank line: record number 0, dropped.
+    return _with_record_numbers(frame, lines_by_partition, first=0).where(F.col(RECORD_NUMBER) > 0)
+
+
 def _read_csv(spark: SparkSession, uri: str, delimiter: str) -> tuple[tuple[str, ...], DataFrame]:
     text = _text_check(spark, uri)
-    splittable = text.splittable
     if text.lines == 0:
         raise UnreadableFileError("no header row (the file holds no text)")
     options = {
@@ -267,8 +292,9 @@ def _read_csv(spark: SparkSession, uri: str, delimiter: str) -> tuple[tuple[str,
         "quote": '"',
         "escape": '"',
         # multiLine makes one file one partition (one core parses it all); needed only when a
-        # quoted field may hold a line break.
-        "multiLine": "false" if splittable else "true",
+        # quoted field may hold a line break. A splittable file's records are read by
+        # `_split_lines`, in parallel; the CSV reader reads only its header.
+        "multiLine": "false" if text.splittable else "true",
         "encoding": "UTF-8",
         "mode": "PERMISSIVE",
     }
@@ -276,25 +302,25 @@ def _read_csv(spark: SparkSession, uri: str, delimiter: str) -> tuple[tuple[str,
     if first is None:
         raise UnreadableFileError("no header row")
     header = _unique_header(list(first))
+    if text.splittable:
+        return header, _split_lines(spark, uri, delimiter, len(header), text.lines_by_partition)
+    return header, _csv_records(spark, uri, options, len(header))
+
+
+def _csv_records(spark: SparkSession, uri: str, options: dict[str, str], width: int) -> DataFrame:
+    """Spark's CSV reader, for a file with quotes (fields with delimiters, line breaks and doubled
+    quotes): one partition, scanned in record order."""
     schema = T.StructType(
-        [T.StructField(source_column(i), T.StringType()) for i in range(len(header))]
+        [T.StructField(source_column(i), T.StringType()) for i in range(width)]
         + [T.StructField(CORRUPT, T.StringType())]
     )
-    # Scan order is the record order within a partition; partitions are in file order.
     frame = (
         spark.read.options(header="true", enforceSchema="true", columnNameOfCorruptRecord=CORRUPT, **options)
         .schema(schema)
         .csv(uri)
         .withColumn(_MID, F.monotonically_increasing_id())
     )
-    # Record numbers need the records before each partition. A splittable file's scan has the
-    # text pass's splits, one record per non-blank line, the header the first line of partition 0.
-    if splittable and frame.rdd.getNumPartitions() > 1:
-        counts = dict(text.lines_by_partition)
-        counts[0] = counts.get(0, 0) - 1
-    else:
-        counts = {0: 0}
-    return header, _with_record_numbers(frame, counts)
+    return _with_record_numbers(frame, {0: 0})
 
 
 def _read_jsonl(spark: SparkSession, uri: str) -> tuple[tuple[str, ...], DataFrame]:

@@ -74,6 +74,47 @@ def test_csv_uses_the_configured_delimiter_and_flags_ragged_records(
     )
 
 
+_UNQUOTED_LINES = [
+    "1{d}a{d}b",
+    "2{d}{d}",  # empty fields are null
+    "3{d} a {d}b ",  # spaces are kept, trimming is the cleaner's
+    "",  # a blank line is no record
+    "4{d}x",  # too few fields
+    "5{d}x{d}y{d}z",  # too many
+    "6{d}caf\u00e9 \u20ac{d}\u00a0\U0001f600",
+    "7",
+    "{d}{d}",  # all empty
+    "8{d}x{d}y{d}",  # one trailing delimiter too many
+]
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_splittable_csv_split_on_its_delimiter_reads_as_the_csv_reader_reads_it(
+    spark: SparkSession, tmp_path: Path, delimiter: str, newline: str
+) -> None:
+    path = tmp_path / "t.csv"
+    # A line of whitespace only (a CRLF blank line, tabs alone) leaves a file to the CSV reader.
+    body = [line.format(d=delimiter) for line in _UNQUOTED_LINES]
+    body = [line for line in body if not (line.isspace() or (newline == "\r\n" and not line))]
+    lines = [f"id{delimiter}note{delimiter}n", *body]
+    path.write_bytes(("\ufeff" + newline.join(lines) + newline).encode())
+    text = read._text_check(spark, str(path))
+    assert text.splittable
+    options = {
+        "sep": delimiter,
+        "quote": '"',
+        "escape": '"',
+        "multiLine": "false",
+        "encoding": "UTF-8",
+        "mode": "PERMISSIVE",
+    }
+    expected = read._csv_records(spark, str(path), options, 3)  # one scan partition: numbered in order
+    actual = read._split_lines(spark, str(path), delimiter, 3, text.lines_by_partition)
+    assertDataFrameEqual(actual, expected)
+    assert actual.count() == len([line for line in body if line])
+
+
 def test_csv_with_only_a_header_is_readable_with_no_rows(spark: SparkSession, tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     path.write_text("transaction_id,amount\n", encoding="utf-8")
