@@ -229,15 +229,14 @@ def _duplicate_candidates(spark: SparkSession, keyed: DataFrame) -> DataFrame:
     return candidates
 
 
-def _mark_duplicates(entity: str, cleaned: DataFrame, winners: DataFrame, files: list[_FileRun]) -> DataFrame:
-    """The cleaned rows with duplicates marked, their source file and `raw_record` for every
-    rejected row."""
+def _mark_duplicates(entity: str, keyed: DataFrame, winners: DataFrame, files: list[_FileRun]) -> DataFrame:
+    """The cleaned rows (with `_key`) with duplicates marked, their source file and `raw_record`
+    for every rejected row."""
     spec = contract.ENTITIES[entity]
     source_files = [f.item.source_file for f in files]
     mappings = [f.mapping for f in files if f.mapping is not None]
     return (
-        cleaned.transform(transform.key_of_cleaned(entity))
-        .transform(transform.mark_duplicates(entity, winners, source_files))
+        keyed.transform(transform.mark_duplicates(entity, winners, source_files))
         .transform(transform.with_raw_record(mappings))
         .withColumn(
             transform.SOURCE_FILE, transform.source_file_of(F.col(transform.FILE_INDEX), source_files)
@@ -324,11 +323,12 @@ def run_job(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
             if files:
                 cleaned, candidates = _classify_entity(spark, config, entity, files, currencies)
                 cleaned = cleaned.persist(StorageLevel.MEMORY_AND_DISK)
-                winners = transform.duplicate_winners(
-                    cleaned.where(transform.CANDIDATE).transform(transform.key_of_cleaned(entity))
-                ).persist(StorageLevel.MEMORY_AND_DISK)
+                keyed = cleaned.transform(transform.key_of_cleaned(entity))
+                winners = transform.duplicate_winners(keyed.where(transform.CANDIDATE)).persist(
+                    StorageLevel.MEMORY_AND_DISK
+                )
                 cached += [candidates, cleaned, winners]
-                classified[entity] = _mark_duplicates(entity, cleaned, winners, files)
+                classified[entity] = _mark_duplicates(entity, keyed, winners, files)
                 entity_files[entity] = files
 
     # Per-file figures from the classified rows (one pass, also materializes the caches).

@@ -283,21 +283,26 @@ def _split_lines(
     return _with_record_numbers(frame, lines_by_partition, first=0).where(F.col(RECORD_NUMBER) > 0)
 
 
+def csv_options(delimiter: str, *, multi_line: bool) -> dict[str, str]:
+    """Options of Spark's CSV reader for a landing file (quotes and doubled quotes as RFC 4180)."""
+    return {
+        "sep": delimiter,
+        "quote": '"',
+        "escape": '"',
+        "multiLine": "true" if multi_line else "false",
+        "encoding": "UTF-8",
+        "mode": "PERMISSIVE",
+    }
+
+
 def _read_csv(spark: SparkSession, uri: str, delimiter: str) -> tuple[tuple[str, ...], DataFrame]:
     text = _text_check(spark, uri)
     if text.lines == 0:
         raise UnreadableFileError("no header row (the file holds no text)")
-    options = {
-        "sep": delimiter,
-        "quote": '"',
-        "escape": '"',
-        # multiLine makes one file one partition (one core parses it all); needed only when a
-        # quoted field may hold a line break. A splittable file's records are read by
-        # `_split_lines`, in parallel; the CSV reader reads only its header.
-        "multiLine": "false" if text.splittable else "true",
-        "encoding": "UTF-8",
-        "mode": "PERMISSIVE",
-    }
+    # multiLine makes one file one partition (one core parses it all); needed only when a quoted
+    # field may hold a line break. A splittable file's records are read by `_split_lines`, in
+    # parallel; the CSV reader reads only its header.
+    options = csv_options(delimiter, multi_line=not text.splittable)
     first = spark.read.options(header="false", **options).csv(uri).first()
     if first is None:
         raise UnreadableFileError("no header row")

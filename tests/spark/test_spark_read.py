@@ -101,14 +101,7 @@ def test_a_splittable_csv_split_on_its_delimiter_reads_as_the_csv_reader_reads_i
     path.write_bytes(("\ufeff" + newline.join(lines) + newline).encode())
     text = read._text_check(spark, str(path))
     assert text.splittable
-    options = {
-        "sep": delimiter,
-        "quote": '"',
-        "escape": '"',
-        "multiLine": "false",
-        "encoding": "UTF-8",
-        "mode": "PERMISSIVE",
-    }
+    options = read.csv_options(delimiter, multi_line=False)
     expected = read._csv_records(spark, str(path), options, 3)  # one scan partition: numbered in order
     actual = read._split_lines(spark, str(path), delimiter, 3, text.lines_by_partition)
     assertDataFrameEqual(actual, expected)
