@@ -59,3 +59,55 @@ def test_the_file_has_the_rows_and_the_dirty_kinds(bench_run: tuple[int, Path, l
     assert (workdir / "spark_out" / "metrics.json").is_file()
     assert (workdir / "duckdb_out" / "silver.parquet").is_file()
     assert (workdir / "duckdb_out" / "quarantine.parquet").is_file()
+
+
+def test_an_address_space_is_counted_once() -> None:
+    """A thread shares its process's memory (as a `posix_spawn` child does until it executes its
+    command); a forked child has its own."""
+    import os
+    import threading
+    import time
+
+    thread_id: list[int] = []
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (thread_id.append(threading.get_native_id()), done.wait(10)))
+    worker.start()
+    try:
+        while not thread_id:
+            pass
+        assert clean._same_address_space(os.getpid(), thread_id[0])
+    finally:
+        done.set()
+        worker.join()
+    child = os.fork()
+    if child == 0:
+        time.sleep(0.5)
+        os._exit(0)
+    try:
+        assert not clean._same_address_space(os.getpid(), child)
+    finally:
+        os.waitpid(child, 0)
+
+
+def test_tree_rss_sums_the_children() -> None:
+    import subprocess
+    import sys
+
+    import psutil
+
+    code = "import sys, time; block = bytes(range(256)) * (800 << 10); sys.stdout.write('ready\\n'); sys.stdout.flush(); time.sleep(30)"
+    outer = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, '-c', {code!r}])"],
+                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert outer.stdout is not None
+        assert outer.stdout.readline() == "ready\n"
+        parts = [psutil.Process(outer.pid), *psutil.Process(outer.pid).children(recursive=True)]
+        assert len(parts) == 2
+        total = clean._tree_rss(outer.pid)
+        assert total >= 200 << 20
+        assert total == pytest.approx(sum(p.memory_info().rss for p in parts), rel=0.05)
+    finally:
+        for proc in psutil.Process(outer.pid).children(recursive=True):
+            proc.kill()
+        outer.kill()
+        outer.wait()
