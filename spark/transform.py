@@ -210,13 +210,18 @@ def key_of_cleaned(entity: str) -> Callable[[DataFrame], DataFrame]:
 
 
 def text(col: Column) -> Column:
-    """Trimmed text, null when empty.
+    """Trimmed text (spaces, tabs, line breaks, no-break spaces), null when empty.
 
+    `btrim` with trim characters copies the value twice even when there is nothing to trim; at
+    10M rows that was about a fifth of the cleaning pass. A value without tabs, line breaks or
+    no-break spaces (nearly all of them) goes through `trim`, which trims spaces and returns the
+    value itself when there are none. Emptiness is tested on bytes: `length` counts characters.
     Kept small on purpose: it is applied to every column, and the generated code of the cleaning
-    stage must stay small enough for the JIT (a guard on the edge characters made it slower).
+    stage must stay small enough for the JIT.
     """
-    trimmed = F.btrim(col, F.lit(_WHITESPACE))
-    return F.when(F.length(trimmed) > 0, trimmed)
+    other = col.contains("\t") | col.contains("\r") | col.contains("\n") | col.contains("\u00a0")
+    trimmed = F.when(other, F.btrim(col, F.lit(_WHITESPACE))).otherwise(F.trim(col))
+    return F.when(trimmed != F.lit(""), trimmed)
 
 
 def _quoted(col: Column) -> Column:

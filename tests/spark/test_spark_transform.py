@@ -193,9 +193,17 @@ def test_parse_date_accepts_dates_and_the_date_part_of_timestamps(spark: SparkSe
 
 
 def test_text_trims_and_turns_empty_into_null(spark: SparkSession) -> None:
-    frame = _cases(spark, ["  a b \t", "", "   ", None])
+    # Spaces alone (the `trim` branch) and with tabs, line breaks or no-break spaces (`btrim`);
+    # inner whitespace is kept.
+    values = ["  a b \t", "", "   ", None, " a b ", "a  b", "\u00a0x\u00a0", "\r\n y\n", "\t", "caf\u00e9 ",
+              "\u00a0 \t", " \u20ac1\u00a0,5 ", "x\ty"]  # fmt: skip
+    frame = _cases(spark, values)
     actual = frame.select("case", transform.text(F.col("value")).alias("t"))
-    assertDataFrameEqual(actual, [(0, "a b"), (1, None), (2, None), (3, None)])
+    expected = [
+        (i, (v.strip(" \t\r\n\u00a0") or None) if v is not None else None) for i, v in enumerate(values)
+    ]
+    assert expected[:4] == [(0, "a b"), (1, None), (2, None), (3, None)]
+    assertDataFrameEqual(actual, expected)
 
 
 # clean_transactions -------------------------------------------------------------------------------
