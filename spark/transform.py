@@ -20,6 +20,8 @@ Python function is the vectorised phone-number formatter for customers.
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -219,7 +221,7 @@ def text(col: Column) -> Column:
     Kept small on purpose: it is applied to every column, and the generated code of the cleaning
     stage must stay small enough for the JIT.
     """
-    other = col.contains("\t") | col.contains("\r") | col.contains("\n") | col.contains("\u00a0")
+    other = functools.reduce(operator.or_, [col.contains(c) for c in _WHITESPACE if c != " "])
     trimmed = F.when(other, F.btrim(col, F.lit(_WHITESPACE))).otherwise(F.trim(col))
     return F.when(trimmed != F.lit(""), trimmed)
 
