@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import functools
 import json
 import os
 import platform
@@ -38,7 +39,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -555,15 +556,22 @@ def _same_address_space(pid: int, other: int) -> bool:
     taken in that window once reported 6.6 GiB for a 3.3 GiB JVM. False where `kcmp` is missing
     or refused, so the sum stays an upper bound.
     """
-    number = _KCMP.get(platform.machine())
-    if number is None or sys.platform != "linux":
-        return False
-    libc = ctypes.CDLL(None, use_errno=True)
-    return libc.syscall(number, pid, other, _KCMP_VM, 0, 0) == 0
+    kcmp = _kcmp()
+    return kcmp is not None and kcmp(pid, other, _KCMP_VM, 0, 0) == 0
 
 
 _KCMP = {"x86_64": 312, "aarch64": 272}
 _KCMP_VM = 1
+
+
+@functools.cache
+def _kcmp() -> Callable[..., int] | None:
+    """`kcmp` through libc's `syscall`, looked up once (the sampler asks ten times a second)."""
+    number = _KCMP.get(platform.machine())
+    if number is None or sys.platform != "linux":
+        return None
+    syscall = ctypes.CDLL(None, use_errno=True).syscall
+    return functools.partial(syscall, number)
 
 
 def _tree_rss(pid: int) -> int:
@@ -571,7 +579,8 @@ def _tree_rss(pid: int) -> int:
     import psutil
 
     try:
-        procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
     except psutil.Error:
         return 0
     total, counted = 0, []

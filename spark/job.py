@@ -14,6 +14,7 @@ the written outputs and raises `ConservationError` naming the file when it does 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import sys
@@ -35,7 +36,6 @@ if __package__ in (None, "") and (Path(__file__).resolve().parent.parent / "sql"
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812
-from pyspark.sql import types as T  # noqa: N812
 
 from spark import contract, read, refdata, schema, transform
 from sql import catalog
@@ -186,7 +186,7 @@ def _classify_entity(
     else:
         cleaner = transform.clean_agents()
     spec = contract.ENTITIES[entity]
-    candidates = _duplicate_candidates(spark, _keys(spark, spec, files))
+    candidates = _duplicate_candidates(spark, _keys(spark, entity, files))
     cleaned = (
         union.transform(cleaner)
         .transform(transform.key_of_cleaned(entity))
@@ -208,22 +208,19 @@ def _classify_entity(
     return cleaned, candidates
 
 
-def _keys(spark: SparkSession, spec: contract.Entity, files: list[_FileRun]) -> DataFrame:
-    """`_key` (`transform.text` of the key field) of every record of the entity's files, read
-    by itself (`read.RawFile.field_values`); a few more values than records at most."""
+def _keys(spark: SparkSession, entity: str, files: list[_FileRun]) -> DataFrame:
+    """`transform.with_key` over the key field of every record of the entity's files, the field
+    read by itself (`read.RawFile.field_values`): a few more values than records at most."""
+    key = contract.ENTITIES[entity].key
     frames = [
-        f.raw.field_values(f.mapping.contract_index[spec.key]).select(
-            transform.text(F.col(read.FIELD_VALUE)).alias(transform.KEY)
-        )
+        f.raw.field_values(f.mapping.contract_index[key]).select(F.col(read.FIELD_VALUE).alias(key))
         for f in files
-        if f.mapping is not None and spec.key in f.mapping.contract_index
+        if f.mapping is not None and key in f.mapping.contract_index
     ]
-    if not frames:
-        return spark.createDataFrame([], T.StructType([T.StructField(transform.KEY, T.StringType())]))
-    union = frames[0]
-    for frame in frames[1:]:
-        union = union.union(frame)
-    return union
+    fields = (
+        functools.reduce(DataFrame.union, frames) if frames else spark.createDataFrame([], f"`{key}` string")
+    )
+    return fields.transform(transform.with_key(entity))
 
 
 def _duplicate_candidates(spark: SparkSession, keyed: DataFrame) -> DataFrame:

@@ -417,7 +417,7 @@ def test_key_of_cleaned_is_the_key_with_key_gives(
     key: str,
     clean: Any,
 ) -> None:
-    # The job trims the key once, in the cleaning pass; the key-only pass uses `with_key`.
+    # The job trims the key once, in the cleaning pass; the key-only pass (`job._keys`) uses `with_key`.
     values = [" K1 ", "\tK2\u00a0", "K 3", "\r\n", "", None, "\u00a0K4"]
     extra = GOOD if entity == "transactions" else {}
     rows = [{**extra, key: v, RECORD_NUMBER: i + 1} for i, v in enumerate(values)]
