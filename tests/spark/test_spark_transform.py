@@ -193,8 +193,8 @@ def test_parse_date_accepts_dates_and_the_date_part_of_timestamps(spark: SparkSe
 
 
 def test_text_trims_and_turns_empty_into_null(spark: SparkSession) -> None:
-    # Spaces alone (the `trim` branch) and with tabs, line breaks or no-break spaces (`btrim`);
-    # inner whitespace is kept.
+    # Spaces alone and with tabs, line breaks or no-break spaces at either end; inner whitespace
+    # is kept.
     values = ["  a b \t", "", "   ", None, " a b ", "a  b", "\u00a0x\u00a0", "\r\n y\n", "\t", "caf\u00e9 ",
               "\u00a0 \t", " \u20ac1\u00a0,5 ", "x\ty"]  # fmt: skip
     frame = _cases(spark, values)
