@@ -109,6 +109,10 @@ def checks(stage: str | None = None, *, on_bad_file: str = "fail") -> tuple[Chec
     return tuple(c for c in parsed if stage is None or c.stage == stage)
 
 
+# Element types of the array parameters, which may be empty: an empty list says nothing about its
+# type, so both targets declare it (a BigQuery ARRAY<DATE> parameter; a DuckDB CAST to DATE[]).
+ARRAY_PARAMETER_TYPES: dict[str, str] = {"days": "DATE", "check_names": "STRING"}
+
 # What `day_bounds` binds for no days: an empty range (first_day > last_day) that stays valid under the
 # arithmetic the SQL files do on it (`@first_day - 7`, `@last_day + 1`), so every query reads nothing.
 NO_DAYS_BOUNDS: dict[str, date] = {"first_day": date.max, "last_day": date.min}
@@ -124,6 +128,13 @@ def day_bounds(days: Sequence[date]) -> dict[str, date]:
     if not days:
         return dict(NO_DAYS_BOUNDS)
     return {"first_day": min(days), "last_day": max(days)}
+
+
+def nothing_new(files_claimed: int, days: Sequence[date]) -> bool:
+    """A run that claimed no file and has no day pending a gold build: the most common scheduled
+    run (a day or a weekend without a file). It succeeds and rebuilds nothing; the checks still run
+    (freshness may warn), the day-scoped ones over no days."""
+    return not files_claimed and not days
 
 
 def query_parameters(

@@ -84,13 +84,23 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(create_table_sql(table))
 
 
+def _typed_array_parameter(node: exp.Expression) -> exp.Expression:
+    """`@days` -> `CAST(@days AS ARRAY<DATE>)`: DuckDB types a bound empty list as INTEGER[] (and
+    cannot UNNEST an untyped NULL), while BigQuery's parameter carries its type. A day with no new
+    file binds no days, so the empty list is the common case, not an edge."""
+    element = plan.ARRAY_PARAMETER_TYPES.get(node.name) if isinstance(node, exp.Parameter) else None
+    if element is None or isinstance(node.parent, exp.Cast):
+        return node
+    return exp.cast(node.copy(), exp.DataType.build(f"ARRAY<{element}>", dialect="bigquery"))
+
+
 @cache
 def transpile(bigquery_sql: str) -> str:
-    """The DuckDB text of one BigQuery statement."""
-    statements = sqlglot.transpile(bigquery_sql, read="bigquery", write="duckdb")
-    if len(statements) != 1:
-        raise ValueError(f"expected one statement, got {len(statements)}")
-    return statements[0]
+    """The DuckDB text of one BigQuery statement (array parameters cast to their declared type)."""
+    trees = sqlglot.parse(bigquery_sql, read="bigquery")
+    if len(trees) != 1 or trees[0] is None:
+        raise ValueError(f"expected one statement, got {len(trees)}")
+    return trees[0].transform(_typed_array_parameter).sql(dialect="duckdb")
 
 
 @cache
@@ -106,8 +116,7 @@ def bind(bigquery_sql: str, params: Mapping[str, Any]) -> dict[str, Any]:
     missing = sorted(needed - params.keys())
     if missing:
         raise KeyError(f"query parameters not bound: {', '.join('@' + m for m in missing)}")
-    # DuckDB types an empty list as INTEGER[]; NULL unnests to no rows and fits any element type.
-    return {name: None if params[name] == [] else params[name] for name in needed}
+    return {name: params[name] for name in needed}
 
 
 def execute_file(

@@ -27,9 +27,6 @@ from typing import Any
 from pipeline import plan
 from sql import catalog
 
-# Element types of array parameters that may be empty (an empty list says nothing about its type).
-ARRAY_ELEMENT_TYPES = {"days": "DATE", "check_names": "STRING"}
-
 _COMMENTS_AND_STRINGS = re.compile(
     r"--[^\n]*|#[^\n]*|/\*.*?\*/|[rR]?'''.*?'''|[rR]?\"\"\".*?\"\"\"|'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"|`[^`]*`",
     re.DOTALL,
@@ -77,7 +74,7 @@ def _scalar_value(value: Any) -> str:
 def query_parameter(name: str, value: Any) -> dict[str, Any]:
     """One REST `QueryParameter` (scalar or array of scalars)."""
     if isinstance(value, list | tuple):
-        element = _scalar_type(value[0]) if value else ARRAY_ELEMENT_TYPES.get(name, "STRING")
+        element = _scalar_type(value[0]) if value else plan.ARRAY_PARAMETER_TYPES.get(name, "STRING")
         return {
             "name": name,
             "parameterType": {"type": "ARRAY", "arrayType": {"type": element}},

@@ -137,6 +137,13 @@ class GoldQueryOperator(BigQueryInsertJobOperator):
         super().render_template_fields(context, jinja_env)
         bigquery.finalize_gold(self.step, self.configuration, run_values(context, self.settings))
 
+    def execute(self, context: Context) -> Any:
+        clean = context["ti"].xcom_pull(task_ids="clean_raw") or {}
+        if plan.nothing_new(int(clean.get("files", 0)), run_values(context, self.settings)["days"]):
+            self.log.info("%s: nothing new, nothing rebuilt", self.step.table)
+            return {"rows": 0, "skipped": "nothing new"}
+        return super().execute(context)
+
 
 @dataclass(frozen=True)
 class Job:

@@ -167,6 +167,9 @@ def gold_task(step: plan.GoldStep) -> Any:
 
         settings = _settings()
         params = _params(settings)
+        if plan.nothing_new(int((_xcom("clean_raw") or {}).get("files", 0)), params["days"]):
+            log.info("%s: nothing new, nothing rebuilt", step.table)
+            return {"rows": 0, "skipped": "nothing new"}
         with warehouse.connect(settings.warehouse_path) as con:
             rows = warehouse.build_gold_step(con, step, params)
         log.info("%s: %d rows", step.table, rows)

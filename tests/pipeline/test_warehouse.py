@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline import warehouse
+from pipeline import plan, warehouse
 from sql import catalog
 
 
@@ -43,10 +43,28 @@ def test_named_parameters_are_bound_and_a_missing_one_is_named() -> None:
     sql = "select x from t where d in unnest(@days) and r = @run_date"
     assert warehouse.parameters(sql) == {"days", "run_date"}
     assert warehouse.bind(sql, {"days": [1], "run_date": 1, "unused": 2}) == {"days": [1], "run_date": 1}
-    # An empty list binds as NULL: DuckDB would type [] as INTEGER[].
-    assert warehouse.bind(sql, {"days": [], "run_date": 1}) == {"days": None, "run_date": 1}
     with pytest.raises(KeyError, match="@run_date"):
         warehouse.bind(sql, {"days": []})
+
+
+@pytest.mark.parametrize(
+    "relative",
+    sorted(
+        str(p.relative_to(catalog.SQL_DIR))
+        for p in catalog.SQL_DIR.rglob("*.sql")
+        if "unnest(@days)" in p.read_text(encoding="utf-8")
+    ),
+)
+def test_every_file_over_the_days_runs_with_no_days(con: duckdb.DuckDBPyConnection, relative: str) -> None:
+    """A day without a new file binds no days: DuckDB types a bare [] as INTEGER[] and cannot
+    UNNEST a NULL, so each file must still run (the array parameters are cast to their type)."""
+    params = plan.query_parameters(
+        run_id="r", days=[], run_date=date(2025, 1, 2), reporting_tz="UTC", rows_valid=0
+    )
+    assert "CAST($days AS DATE[])" in warehouse.transpile(catalog.read_sql(relative))
+    for entity in plan.SILVER_ENTITIES:  # the silver files read the load's (here empty) staging tables
+        warehouse.load_parquet(con, f"silver.{entity}", [], staging=True)
+    warehouse.execute_file(con, relative, params).fetchall()
 
 
 def test_a_numeric_keeps_its_declared_scale() -> None:
