@@ -42,6 +42,7 @@ ENV = {
     "reporting_tz": "CDI_REPORTING_TZ",
     "default_currency": "CDI_DEFAULT_CURRENCY",
     "csv_delimiter": "CDI_CSV_DELIMITER",
+    "sources": "CDI_SOURCES",
     "on_bad_file": "CDI_ON_BAD_FILE",
     "alert_emails": "CDI_ALERT_EMAILS",
 }
@@ -72,6 +73,8 @@ class Settings:
     reporting_tz: str = "UTC"
     default_currency: str = "USD"
     csv_delimiter: str = ","
+    sources_path: Path = field(default_factory=lambda: REPO_ROOT / "sources.yaml")
+    """Source settings as code (`spark.sources`): per entity and file glob, how files are read."""
     on_bad_file: Literal["fail", "warn"] = "fail"
     alert_emails: tuple[str, ...] = ()
 
@@ -102,6 +105,7 @@ class Settings:
             reporting_tz=_env("reporting_tz", "UTC"),
             default_currency=_env("default_currency", "USD"),
             csv_delimiter=_env("csv_delimiter", ","),
+            sources_path=Path(_env("sources") or REPO_ROOT / "sources.yaml").resolve(),
             on_bad_file=on_bad_file,  # type: ignore[arg-type]
             alert_emails=tuple(e for e in _env("alert_emails").split(",") if e),
         )
