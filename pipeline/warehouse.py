@@ -78,10 +78,24 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the missing schemas and tables, and add the nullable columns a newer schema file
+    declares to an existing table: an OUTPUT built by an earlier version keeps working, the way a
+    BigQuery table takes an added NULLABLE column (a REQUIRED one cannot be added there either)."""
     for dataset in catalog.DATASETS:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {dataset}")
+    existing: dict[str, set[str]] = {}
+    for schema_name, table_name, column in con.execute(
+        "SELECT table_schema, table_name, column_name FROM information_schema.columns"
+    ).fetchall():
+        existing.setdefault(f"{schema_name}.{table_name}", set()).add(column)
     for table in catalog.tables():
-        con.execute(create_table_sql(table))
+        columns = existing.get(table.qualified_name)
+        if columns is None:
+            con.execute(create_table_sql(table))
+            continue
+        for f in table.fields:
+            if f.name not in columns and not f.required:
+                con.execute(f"ALTER TABLE {table.qualified_name} ADD COLUMN {f.name} {duckdb_type(f)}")
 
 
 def _typed_array_parameter(node: exp.Expression) -> exp.Expression:

@@ -100,3 +100,19 @@ def test_function_macros_exist_on_read_only_connections(tmp_path: Path) -> None:
     warehouse.connect(tmp_path / "r.duckdb").close()
     with warehouse.connect(tmp_path / "r.duckdb", read_only=True) as ro:
         assert ro.execute("select farm_fingerprint('abc')").fetchall() == [(962432233550539342,)]
+
+
+def test_an_older_warehouse_gets_the_nullable_columns_a_schema_file_added(tmp_path: Path) -> None:
+    """An OUTPUT built before a column was added to a schema file opens, and takes rows, as before."""
+    path = tmp_path / "old.duckdb"
+    table = catalog.table("audit.file_stats")
+    nullable = [f for f in table.fields if not f.required]
+    assert nullable, "audit.file_stats needs a nullable column for this test"
+    dropped = nullable[-1].name
+    with duckdb.connect(str(path)) as old:
+        old.execute("CREATE SCHEMA audit")
+        old.execute(warehouse.create_table_sql(table))
+        old.execute(f"ALTER TABLE audit.file_stats DROP COLUMN {dropped}")
+    with warehouse.connect(path) as con:
+        names = [r[0] for r in con.execute("DESCRIBE audit.file_stats").fetchall()]
+    assert names == list(table.column_names)
