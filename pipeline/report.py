@@ -9,7 +9,7 @@ from typing import Any
 
 from pipeline import plan
 from pipeline.config import DAG_ID, Settings
-from pipeline.runs import window
+from pipeline.runs import run_key, window
 
 STEP_IDS = tuple(t for t in plan.TASK_IDS if t != "report")
 
@@ -33,7 +33,7 @@ def _outcome(states: dict[str, str | None], quarantined: int, warnings: int) -> 
 
 def build(settings: Settings, context: Any) -> dict[str, Any]:
     """Collect the run's figures from the warehouse and the task results."""
-    from pipeline import warehouse
+    from pipeline import task_errors, warehouse
 
     run = window(context)
     ti = context["ti"]
@@ -106,6 +106,11 @@ def build(settings: Settings, context: Any) -> dict[str, Any]:
             ],
         )
     clean_metrics = (xcoms.get("clean_raw") or {}).get("metrics") or {}
+    # The error of each task that ended failed (upstream_failed tasks never ran: they have none).
+    recorded = task_errors.read(settings.reports_dir, run.key)
+    errors = {
+        task: recorded[task] for task, state in states.items() if state == "failed" and task in recorded
+    }
     summary = {
         "run_id": run.run_id,
         "outcome": outcome,
@@ -119,6 +124,7 @@ def build(settings: Settings, context: Any) -> dict[str, Any]:
         "target": settings.target,
         "outcome": outcome,
         "task_states": states,
+        "task_errors": errors,
         "step_seconds": seconds,
         "totals": totals,
         "quarantine_reasons": reasons,
@@ -143,8 +149,6 @@ def write(settings: Settings, report: dict[str, Any]) -> Path:
     """Write the run's report under reports/ and as the latest report.json."""
     text = json.dumps(report, indent=2, default=_json_default, sort_keys=False) + "\n"
     settings.reports_dir.mkdir(parents=True, exist_ok=True)
-    from pipeline.runs import run_key
-
     (settings.reports_dir / f"{run_key(report['run_id'])}.json").write_text(text, encoding="utf-8")
     settings.report_path.write_text(text, encoding="utf-8")
     return settings.report_path
@@ -175,14 +179,30 @@ def render_summary(report: dict[str, Any]) -> str:
     failed = [d for d in report["data_quality"] if not d["passed"]]
     for d in failed:
         lines.append(f"  check {d['check_name']} ({d['severity']}): {d['detail']}")
-    bad = {k: v for k, v in report["task_states"].items() if v in ("failed", "upstream_failed")}
-    if bad:
-        lines.append(f"  failed tasks: {', '.join(sorted(bad))}")
+    states = report["task_states"]
+    errors = report.get("task_errors") or {}
+    for task in sorted(k for k, v in states.items() if v == "failed"):
+        lines.append(f"  failed task {task}: {errors.get(task, 'no error recorded: see the log')}")
+    not_run = sorted(k for k, v in states.items() if v == "upstream_failed")
+    if not_run:
+        lines.append(f"  not run (an upstream task failed): {', '.join(not_run)}")
     gold = "  ".join(f"{k.split('.', 1)[1]} {v}" for k, v in report["gold_rows"].items())
     lines.append(f"  gold rows: {gold}")
-    o = report["outputs"]
-    lines.append(f"  warehouse {o['warehouse']}")
-    lines.append(f"  report    {o['report']}")
-    lines.append(f"  dashboard {o['dashboard']}")
-    lines.append(f"  quarantine {o['quarantine']}  archive {o['archive']}")
+    lines.extend(f"  {label:<10} {path}" for label, path in existing_outputs(report))
     return "\n".join(lines)
+
+
+def existing_outputs(report: dict[str, Any]) -> list[tuple[str, Path]]:
+    """The run's outputs that exist, by name: its own quarantine and archive folders, and the
+    dashboard only when this run published it (an older one may be there, stale)."""
+    o = report["outputs"]
+    key = run_key(report["run_id"])
+    published = report["task_states"].get("publish") == "success"
+    candidates = [
+        ("warehouse", Path(o["warehouse"])),
+        ("report", Path(o["report"])),
+        ("dashboard", Path(o["dashboard"]) if published else None),
+        ("quarantine", Path(o["quarantine"]) / key),
+        ("archive", Path(o["archive"]) / key),
+    ]
+    return [(label, path) for label, path in candidates if path is not None and path.exists()]

@@ -47,12 +47,21 @@ def window(context: Any) -> RunWindow:
 
 
 def timed(fn: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
-    """Add a task's wall time to its result (XCom), for the run report."""
+    """Add a task's wall time to its result (XCom), for the run report; and leave the error of a
+    task that raises beside the report (`pipeline.task_errors`), since Airflow keeps it only in
+    the task's log."""
 
     @functools.wraps(fn)
     def wrapper() -> dict[str, Any]:
+        from pipeline import task_errors
+
         started = time.monotonic()
-        result = fn()
+        try:
+            result = fn()
+        except Exception as err:
+            task_errors.record_current(err)
+            raise
+        task_errors.clear_current()
         return {**result, "seconds": round(time.monotonic() - started, 3)}
 
     return wrapper
