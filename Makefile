@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 UV ?= uv
 INPUT ?=
-OUTPUT ?= var
+OUTPUT ?=
 ROWS ?= 10000000
 export PYTHONUNBUFFERED := 1
 
@@ -16,8 +16,10 @@ setup: java
 java:
 	@bash .ci/ensure-java
 
+# `make run`: the demo into var/. `make run INPUT=dir`: a run on dir into out/<dir's name>, unless
+# OUTPUT=... names the output folder (cdi decides the defaults, so both commands agree).
 run: setup
-	$(UV) run --locked cdi run $(if $(INPUT),--input $(INPUT)) --output $(OUTPUT)
+	$(UV) run --locked cdi run $(if $(INPUT),--input $(INPUT)) $(if $(OUTPUT),--output $(OUTPUT))
 
 lint: setup
 	$(UV) run --locked ruff check .

@@ -1,167 +1,188 @@
-"""`cdi`: run the local pipeline end to end through Airflow (`cdi run`), or write sample data.
+"""`cdi`: the local pipeline from the command line.
 
-`cdi run` with no `--input` is the demo: it generates deterministic sample data, runs an initial
-load of 29 days, then lands day 30 and runs the incremental daily run. With `--input DIR` it runs
-once on the user's landing folder (never modified) into `--output` (default `var/`).
+- `cdi run` runs the pipeline end to end through Airflow, printing a line per task; the logs of
+  Airflow, Spark and the cleaning job go to OUTPUT/logs/<run>/ (`--verbose` shows them instead).
+  Without `--input` it is the demo: deterministic sample data, an initial load of 29 days, then
+  day 30 landed and the incremental daily run, in var/. With `--input DIR` it runs once on the
+  user's landing folder (never modified), into out/<DIR's name> unless `--output` says otherwise.
+- `cdi runs`, `cdi show RUN` and `cdi quarantine` read what the runs of an OUTPUT left.
+- `cdi generate` writes the sample landing data.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-import shutil
 import sys
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import ENV, REPO_ROOT
+from pipeline import local_run, output_folder
+from pipeline.console import Terminal, make_console
 
-DEMO_MARKER = ".cdi-demo"
+# Under this name for the tests that build an Airflow metadata DB the way `cdi run` does.
+from pipeline.local_run import migrate_airflow_db as _migrate_airflow_db  # noqa: F401
+from pipeline.usage_error import UsageError
+
+INSPECT_OUTPUT_HELP = (
+    "output folder of the runs (default: var, the demo's; a run with --input DIR wrote out/DIR)"
+)
 
 
-class UsageError(Exception):
-    """A problem with the command line or the folders it names."""
+def _output(args: argparse.Namespace) -> Path:
+    """The OUTPUT an inspection command reads (the demo's by default, as `cdi run`)."""
+    return Path(args.output or output_folder.DEMO_OUTPUT).resolve()
 
 
-def _configure_environment(landing: Path, output: Path) -> None:
-    """Everything Airflow and the tasks read; must happen before airflow is imported."""
-    airflow_home = output / "airflow"
-    airflow_home.mkdir(parents=True, exist_ok=True)
-    os.environ.update(
-        {
-            ENV["target"]: "local",
-            ENV["landing_dir"]: str(landing),
-            ENV["output_dir"]: str(output),
-            "AIRFLOW_HOME": str(airflow_home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "pipeline" / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("CDI_LOG_LEVEL", "WARNING"),
-            "PYSPARK_PYTHON": sys.executable,
-        }
+# cdi run ------------------------------------------------------------------------------------------
+
+
+def add_run(sub: Any) -> None:
+    r = sub.add_parser("run", help="run the pipeline end to end on the local target")
+    r.add_argument("--input", help="landing folder with transactions/ (customers/, agents/ optional)")
+    r.add_argument(
+        "--output",
+        help="output folder (default: var for the demo, out/<input folder name> with --input, "
+        "both under the current folder)",
     )
-
-
-def _copy_sqlite(source: Path, target: Path) -> None:
-    """A consistent copy of a SQLite database, whatever its journal holds (the backup API)."""
-    import sqlite3
-
-    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
-        src.backup(dst)
-
-
-def _migrate_airflow_db(output: Path) -> None:
-    """Create the run's Airflow metadata DB: a copy of a migrated template cached per Airflow
-    version (migrating from scratch costs ~10 s, more than a small run itself)."""
-    marker = output / "airflow" / ".migrated"
-    if marker.exists():
-        return
-    from importlib.metadata import version
-
-    database = output / "airflow" / "airflow.db"
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cdi"
-    template = cache / f"airflow-{version('apache-airflow-core')}.db"
-    if template.exists() and not database.exists():
-        _copy_sqlite(template, database)
-    else:
-        from airflow import settings
-        from airflow.utils.db import upgradedb
-
-        upgradedb()
-        if settings.engine is not None:
-            settings.engine.dispose()
-        cache.mkdir(parents=True, exist_ok=True)
-        partial = template.with_suffix(f".{os.getpid()}.tmp")
-        _copy_sqlite(database, partial)
-        partial.replace(template)
-    marker.write_text("ok\n")
-
-
-def _run_dag(run_after: datetime) -> dict[str, Any]:
-    """One DAG run through Airflow itself (`dag.test()`), then its report."""
-    from pipeline.config import Settings
-    from pipeline.dag import build_dag
-
-    dag = build_dag("local")
-    started = time.monotonic()
-    dag_run = dag.test(logical_date=run_after, run_after=run_after)
-    settings = Settings.from_env()
-    if not settings.report_path.exists():
-        raise RuntimeError(f"the run wrote no report ({settings.report_path}); see the log above")
-    report: dict[str, Any] = json.loads(settings.report_path.read_text())
-    if report["run_id"] != dag_run.run_id:
-        raise RuntimeError(f"report {settings.report_path} is not of run {dag_run.run_id}")
-    report["dag_run_state"] = str(dag_run.state)
-    report["wall_seconds"] = round(time.monotonic() - started, 1)
-    return report
-
-
-def _print_report(report: dict[str, Any]) -> None:
-    from pipeline.report import render_summary
-
-    print(render_summary(report))
-    print(f"  (run took {report['wall_seconds']} s)")
-
-
-def _prepare_demo_output(output: Path) -> None:
-    if output.exists() and any(output.iterdir()):
-        if not (output / DEMO_MARKER).exists():
-            raise UsageError(
-                f"{output} is not empty and not a previous demo output: choose another --output "
-                "(the demo starts from an empty folder)"
-            )
-        shutil.rmtree(output)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / DEMO_MARKER).write_text("written by `cdi run` without --input; safe to delete\n")
+    r.add_argument(
+        "--force",
+        action="store_true",
+        help="run even though OUTPUT was built from another input folder (--input runs only)",
+    )
+    r.add_argument("--verbose", action="store_true", help="show Airflow's and Spark's logs on the terminal")
+    r.add_argument("--seed", type=int, default=42, help="sample data seed (demo only)")
+    r.add_argument("--days", type=int, default=30, help="days of sample data (demo only)")
+    r.add_argument(
+        "--run-after",
+        help="ISO timestamp the run is due at (default: now); rows later than it are FUTURE_TIMESTAMP",
+    )
+    r.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    output = Path(args.output).resolve()
-    reports: list[dict[str, Any]] = []
-    if args.input is None:
-        from pipeline import sample_data
-
-        _prepare_demo_output(output)
-        landing = output / "landing"
-        spec = sample_data.SampleSpec(seed=args.seed, days=args.days)
-        _configure_environment(landing, output)
-        _migrate_airflow_db(output)
-        sample_data.write_reference_data(landing, spec)
-        sample_data.write_transaction_days(landing, spec, range(spec.days - 1))
-        first = datetime.combine(spec.start, datetime.min.time(), UTC) + timedelta(days=spec.days - 1)
-        print(f"demo: initial load of {spec.days - 1} days of sample data from {landing}")
-        reports.append(_run_dag(first))
-        _print_report(reports[-1])
-        sample_data.write_transaction_days(landing, spec, [spec.days - 1])
-        print(f"demo: day {spec.days} landed; incremental daily run")
-        reports.append(_run_dag(first + timedelta(days=1)))
-        _print_report(reports[-1])
+    term = Terminal(verbose=args.verbose)
+    landing = Path(args.input).resolve() if args.input else None
+    output = Path(args.output).resolve() if args.output else output_folder.default_output(landing, Path.cwd())
+    if landing is None:
+        term.say(f"cdi run: the demo, into {output}")
     else:
-        landing = Path(args.input).resolve()
-        if not (landing / "transactions").is_dir():
-            raise UsageError(
-                f"{landing} has no transactions/ folder: the landing folder holds transactions/ "
-                "(required), customers/ and agents/ (optional)"
+        default = "" if args.output else " (the default output of this input; --output to choose)"
+        term.say(f"cdi run: {landing} -> {output}{default}")
+    try:
+        if landing is None:
+            if args.force:
+                raise UsageError(
+                    "--force is for runs with --input: the demo deletes and rebuilds its own output"
+                )
+            reports = local_run.demo(output, seed=args.seed, days=args.days, term=term)
+        else:
+            output_folder.check_input_run(landing, output, force=args.force)
+            run_after = (
+                datetime.fromisoformat(args.run_after).astimezone(UTC)
+                if args.run_after
+                else datetime.now(UTC).replace(microsecond=0)
             )
-        if output == landing or landing in output.parents:
-            raise UsageError(f"--output {output} must not be inside the input folder {landing}")
-        output.mkdir(parents=True, exist_ok=True)
-        _configure_environment(landing, output)
-        _migrate_airflow_db(output)
-        run_after = (
-            datetime.fromisoformat(args.run_after).astimezone(UTC)
-            if args.run_after
-            else datetime.now(UTC).replace(microsecond=0)
-        )
-        reports.append(_run_dag(run_after))
-        _print_report(reports[-1])
-    failed = [r for r in reports if r["outcome"] == "failed" or "success" not in r["dag_run_state"]]
-    return 1 if failed else 0
+            reports = [local_run.on_landing(landing, output, run_after=run_after, term=term)]
+    finally:
+        term.close()
+    return 1 if local_run.failed(reports) else 0
+
+
+# cdi runs -----------------------------------------------------------------------------------------
+
+
+def add_runs(sub: Any) -> None:
+    r = sub.add_parser("runs", help="the run history of an output folder, newest first")
+    r.add_argument("--output", help=INSPECT_OUTPUT_HELP)
+    r.add_argument("--limit", type=int, default=20, help="newest runs to list (default: 20)")
+    r.set_defaults(func=runs)
+
+
+def runs(args: argparse.Namespace) -> int:
+    from pipeline import run_history
+
+    with output_folder.open_warehouse(_output(args)) as con:
+        history = run_history.load(con)
+    console = make_console()
+    if not history:
+        console.print(f"no run recorded in {_output(args)} yet", soft_wrap=True)
+        return 0
+    console.print(run_history.table(history[: args.limit]))
+    if len(history) > args.limit:
+        console.print(f"the {args.limit} newest of {len(history)} runs (--limit to see more)")
+    return 0
+
+
+# cdi show -----------------------------------------------------------------------------------------
+
+
+def add_show(sub: Any) -> None:
+    s = sub.add_parser("show", help="one run's report: figures, tasks with their errors, files, checks")
+    s.add_argument("run", help="`latest`, a run id (see `cdi runs`), its path-safe key, or a report file")
+    s.add_argument("--output", help=INSPECT_OUTPUT_HELP)
+    s.set_defaults(func=show)
+
+
+def show(args: argparse.Namespace) -> int:
+    from pipeline import report_view
+
+    output = _output(args)
+    report = report_view.load(report_view.find(output, args.run))
+    report_view.print_report(make_console(), report, output)
+    return 0
+
+
+# cdi quarantine -----------------------------------------------------------------------------------
+
+
+def add_quarantine(sub: Any) -> None:
+    q = sub.add_parser("quarantine", help="rejected rows with their raw values, as a table or CSV")
+    q.add_argument("--output", help=INSPECT_OUTPUT_HELP)
+    q.add_argument("--run", help="`latest`, a run id or its path-safe key (default: every run)")
+    q.add_argument("--reason", help="a reason code, e.g. BAD_AMOUNT")
+    q.add_argument("--file", help="a landing file: its path or the end of it, e.g. orders.csv")
+    q.add_argument("--csv", metavar="PATH", help="write every matching row to this CSV file")
+    q.add_argument("--limit", type=int, default=20, help="rows in the table (default: 20)")
+    q.set_defaults(func=quarantine)
+
+
+def _rows(count: int) -> str:
+    return f"{count} rejected row{'' if count == 1 else 's'}"
+
+
+def quarantine(args: argparse.Namespace) -> int:
+    from pipeline import quarantine_rows
+
+    with output_folder.open_warehouse(_output(args)) as con:
+        rejected = quarantine_rows.select(con, run=args.run, reason=args.reason, file=args.file)
+    console = make_console()
+    count = len(rejected.rows)
+    if args.csv:
+        path = Path(args.csv).resolve()
+        quarantine_rows.write_csv(rejected, path)
+        console.print(f"{_rows(count)} written to {path}", soft_wrap=True)
+        return 0
+    if not count:
+        console.print("no rejected row matches", soft_wrap=True)
+        return 0
+    console.print(quarantine_rows.table(rejected, args.limit))
+    shown = min(count, args.limit)
+    more = " (--limit to see more, --csv PATH for all)" if count > shown else ""
+    console.print(f"{shown} of {_rows(count)}{more}", soft_wrap=True)
+    return 0
+
+
+# cdi generate -------------------------------------------------------------------------------------
+
+
+def add_generate(sub: Any) -> None:
+    g = sub.add_parser("generate", help="write the deterministic sample landing data")
+    g.add_argument("--landing", required=True, help="folder to write transactions/, customers/, agents/")
+    g.add_argument("--seed", type=int, default=42, help="random seed")
+    g.add_argument("--days", type=int, default=30, help="days of transactions")
+    g.set_defaults(func=generate)
 
 
 def generate(args: argparse.Namespace) -> int:
@@ -174,24 +195,17 @@ def generate(args: argparse.Namespace) -> int:
     return 0
 
 
+# Each subcommand: a function that adds its parser (options, and `func`, what runs it).
+COMMANDS = (add_run, add_runs, add_show, add_quarantine, add_generate)
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cdi", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run", help="run the pipeline end to end on the local target")
-    r.add_argument("--input", help="landing folder with transactions/ (customers/, agents/ optional)")
-    r.add_argument("--output", default="var", help="output folder (default: var)")
-    r.add_argument("--seed", type=int, default=42, help="sample data seed (demo only)")
-    r.add_argument("--days", type=int, default=30, help="days of sample data (demo only)")
-    r.add_argument(
-        "--run-after",
-        help="ISO timestamp the run is due at (default: now); rows later than it are FUTURE_TIMESTAMP",
+    p = argparse.ArgumentParser(
+        prog="cdi", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    r.set_defaults(func=run)
-    g = sub.add_parser("generate", help="write the deterministic sample landing data")
-    g.add_argument("--landing", required=True, help="folder to write transactions/, customers/, agents/")
-    g.add_argument("--seed", type=int, default=42, help="random seed")
-    g.add_argument("--days", type=int, default=30, help="days of transactions")
-    g.set_defaults(func=generate)
+    sub = p.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
     return p
 
 
@@ -203,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         print(f"cdi: {err}", file=sys.stderr)
         return 2
+    except local_run.RunError as err:
+        print(f"cdi: {err}", file=sys.stderr)
+        return 1
     return code
 
 
