@@ -1,9 +1,20 @@
-"""Claiming landing files for a run on the local target.
+"""Claiming landing files for a run on the local target, and claiming them again.
 
 The landing folder is the user's and is never modified: a claimed file is copied into
 `OUTPUT/archive/<run>/<entity>/...` and remembered in `audit.processed_files` by path and content
 hash, so one landing folder can feed several outputs, a file is processed once per output, and a
 rerun of a run reprocesses exactly the files it claimed.
+
+A file rejected whole (unreadable, or lacking a required column) is rarely fixed by editing the
+file: the usual fix is the source settings file (`sources.yaml`: a column mapping, an encoding).
+So its attempt ends `rejected`, not `processed`, and remembers the sha256 of the settings file it
+was read with; a later run claims it again by itself once that file changed, and not before (an
+unchanged bad file would fail every daily run again). `cdi reprocess` (`pipeline.reprocess`)
+claims files again on request, from their archive copies. Either way the new attempt is a claim of
+the new run, and audit.processed_files keeps one row per attempt (file, hash and run). When the
+new attempt's rows load, what earlier attempts of the file left in silver and quarantine gives way
+to them in the same transaction (`withdraw_earlier_attempts`), so every raw row is once in silver
+or quarantine; audit.processed_files and audit.file_stats keep every attempt.
 """
 
 from __future__ import annotations
@@ -11,15 +22,22 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from pipeline.config import ENTITIES
+from pipeline.runs import run_key as key_of
 
 log = logging.getLogger(__name__)
+
+CLAIMED, PROCESSED, REJECTED = "claimed", "processed", "rejected"
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+"""The settings fingerprint of a run without a source settings file."""
 
 
 @dataclass(frozen=True)
@@ -31,9 +49,31 @@ class Claim:
     """The immutable copy the run reads."""
     content_sha256: str
     size_bytes: int
+    attempt: int = 1
+    """1 for the first claim of `source_file`, one more for each later one."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One row of audit.processed_files: one claim of a file (path and bytes) by one run."""
+
+    source_file: str
+    content_sha256: str
+    entity: str
+    size_bytes: int
+    run_id: str
+    archive_path: str
+    status: str
+    settings_sha256: str | None
+    attempt: int
+
+
+_ATTEMPT_COLUMNS = (
+    "source_file, content_sha256, entity, size_bytes, run_id, archive_path, status, settings_sha256, attempt"
+)
 
 
 def sha256_file(path: Path) -> str:
@@ -42,6 +82,12 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def settings_sha256(path: Path) -> str:
+    """sha256 of the source settings file's bytes, or of nothing when there is none: what a claim
+    remembers, so that a rejected file is claimed again once the settings changed."""
+    return sha256_file(path) if path.is_file() else EMPTY_SHA256
 
 
 def landing_files(landing: Path) -> list[tuple[str, Path]]:
@@ -59,64 +105,324 @@ def landing_files(landing: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def claim_files(
-    con: duckdb.DuckDBPyConnection, *, landing: Path, archive_dir: Path, run_id: str, run_key: str
-) -> list[Claim]:
-    """Claim every landed file not yet processed into this run (or return this run's claims on a rerun)."""
+def attempts(con: duckdb.DuckDBPyConnection) -> list[Attempt]:
+    """Every claim recorded (an OUTPUT from before attempts were counted reads as attempt 1)."""
     rows = con.execute(
-        "SELECT source_file, content_sha256, status, run_id FROM audit.processed_files"
+        "SELECT source_file, content_sha256, entity, size_bytes, run_id, archive_path, status, "
+        "settings_sha256, coalesce(attempt, 1) FROM audit.processed_files"
     ).fetchall()
-    status = {(r[0], r[1]): (r[2], r[3]) for r in rows}
-    mine = [key for key, (_, owner) in status.items() if owner == run_id]
-    claims: list[Claim] = []
+    return [Attempt(*row) for row in rows]
+
+
+def _order(a: Attempt) -> tuple[int, str]:
+    # Attempt numbers order the claims of one path; the run id only breaks the tie of two contents
+    # of one path claimed before attempts were counted (both 1).
+    return (a.attempt, a.run_id)
+
+
+def latest_by_file(found: Iterable[Attempt]) -> dict[str, Attempt]:
+    """The latest attempt of each source file (whatever its content)."""
+    latest: dict[str, Attempt] = {}
+    for a in sorted(found, key=_order):
+        latest[a.source_file] = a
+    return latest
+
+
+def rejected_files(con: duckdb.DuckDBPyConnection) -> list[Attempt]:
+    """The files whose latest attempt was rejected whole: they wait for a settings change (or a
+    `cdi reprocess`), and are reported until then."""
+    latest = latest_by_file(attempts(con)).values()
+    return sorted((a for a in latest if a.status == REJECTED), key=lambda a: a.source_file)
+
+
+@dataclass(frozen=True)
+class _Planned:
+    entity: str
+    source_file: str
+    content_sha256: str
+    size_bytes: int
+    attempt: int
+    origin: Path
+    """Where the bytes are copied from (the landing file, or an archive copy)."""
+    target: Path
+    abandoned: Attempt | None = None
+    """The claim of the same file a run that died left behind, which this one takes over."""
+
+
+def _relative(a: Attempt, landing: Path, archive_dir: Path) -> Path:
+    """The path of a claimed file under its entity folder (the archive keeps the landing layout)."""
+    for root in (landing / a.entity, archive_dir / key_of(a.run_id) / a.entity):
+        for path in (Path(a.source_file), Path(a.archive_path)):
+            if path.is_relative_to(root):
+                return path.relative_to(root)
+    return Path(Path(a.source_file).name)
+
+
+def _origin(a: Attempt) -> Path:
+    """A copy of the attempt's bytes: its archive copy, else the landing file if unchanged."""
+    for path in (Path(a.archive_path), Path(a.source_file)):
+        if path.is_file() and sha256_file(path) == a.content_sha256:
+            return path
+    raise FileNotFoundError(
+        f"{a.source_file}: neither its archive copy {a.archive_path} (run {a.run_id}) nor the "
+        "landing file holds the bytes that run claimed any more; land the file again and run "
+        "`cdi run`"
+    )
+
+
+def _rerun(mine: list[Attempt]) -> list[_Planned]:
+    """A rerun reads exactly what the run claimed before (copied again only if the copy is gone)."""
+    return [
+        _Planned(
+            a.entity,
+            a.source_file,
+            a.content_sha256,
+            a.size_bytes,
+            a.attempt,
+            _origin(a),
+            Path(a.archive_path),
+        )
+        for a in sorted(mine, key=lambda a: (ENTITIES.index(a.entity), a.source_file))
+    ]
+
+
+def _next_attempts(known: Iterable[Attempt]) -> dict[str, int]:
+    return {f: a.attempt + 1 for f, a in latest_by_file(known).items()}
+
+
+def _reprocess(
+    known: list[Attempt], source_files: Sequence[str], *, landing: Path, archive_dir: Path, run_dir: Path
+) -> list[_Planned]:
+    """The named files again, from the bytes of their latest attempt (`cdi reprocess`)."""
+    latest = latest_by_file(known)
+    next_attempt = _next_attempts(known)
+    unknown = [f for f in source_files if f not in latest]
+    if unknown:
+        raise ValueError(
+            f"reprocess: {', '.join(unknown)}: not claimed by any run of this output (see "
+            "audit.processed_files.source_file)"
+        )
+    planned = []
+    for source_file in dict.fromkeys(source_files):
+        a = latest[source_file]
+        abandoned = a if a.status == CLAIMED else None
+        planned.append(
+            _Planned(
+                a.entity,
+                a.source_file,
+                a.content_sha256,
+                a.size_bytes,
+                a.attempt if abandoned else next_attempt[source_file],
+                _origin(a),
+                run_dir / a.entity / _relative(a, landing, archive_dir),
+                abandoned,
+            )
+        )
+    return planned
+
+
+def _landed(known: list[Attempt], *, landing: Path, run_dir: Path, settings_sha256: str) -> list[_Planned]:
+    """Every landed file this output has not processed: new paths and new contents, claims a run
+    that died left behind, and files rejected whole under other source settings."""
+    by_version: dict[tuple[str, str], Attempt] = {}
+    for a in sorted(known, key=_order):
+        by_version[(a.source_file, a.content_sha256)] = a
+    next_attempt = _next_attempts(known)
+    planned = []
     for entity, path in landing_files(landing):
         source_file = str(path.resolve())
         digest = sha256_file(path)
-        previous = status.get((source_file, digest))
-        if previous is not None and previous[0] == "processed" and previous[1] != run_id:
+        previous = by_version.get((source_file, digest))
+        abandoned = None
+        if previous is None:
+            attempt = next_attempt.get(source_file, 1)
+        elif previous.status == CLAIMED:
+            abandoned, attempt = previous, previous.attempt
+        elif previous.status == REJECTED and previous.settings_sha256 != settings_sha256:
+            log.info("%s: rejected under other source settings; claimed again", source_file)
+            attempt = next_attempt[source_file]
+        else:
             continue
-        if mine and previous is None:
-            # A rerun reprocesses exactly its own files; newer arrivals wait for the next run.
+        target = run_dir / entity / path.relative_to(landing / entity)
+        planned.append(
+            _Planned(entity, source_file, digest, path.stat().st_size, attempt, path, target, abandoned)
+        )
+    return planned
+
+
+def claim_files(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    landing: Path,
+    archive_dir: Path,
+    run_id: str,
+    run_key: str,
+    settings_sha256: str = EMPTY_SHA256,
+    reprocess: Sequence[str] = (),
+) -> list[Claim]:
+    """Copy the files this run reads into its archive folder and record them as its claims.
+
+    A rerun of the run reads exactly what it claimed before. A run given `reprocess` (source files,
+    from `dag_run.conf`) claims those files again from the bytes of their latest attempt, and
+    nothing else. Any other run claims every landed file not processed yet (`_landed`).
+    `settings_sha256` is the fingerprint of the source settings file in force (`settings_sha256()`).
+    """
+    known = attempts(con)
+    mine = [a for a in known if a.run_id == run_id]
+    run_dir = archive_dir / run_key
+    if mine:
+        planned = _rerun(mine)
+    elif reprocess:
+        planned = _reprocess(known, reprocess, landing=landing, archive_dir=archive_dir, run_dir=run_dir)
+    else:
+        planned = _landed(known, landing=landing, run_dir=run_dir, settings_sha256=settings_sha256)
+    for p in planned:
+        if p.target.exists() and sha256_file(p.target) == p.content_sha256:
             continue
-        target = archive_dir / run_key / entity / path.relative_to(landing / entity)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.exists() or sha256_file(target) != digest:
-            shutil.copy2(path, target)
-        claims.append(Claim(entity, source_file, str(target), digest, path.stat().st_size))
+        p.target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(p.origin, p.target)
     con.execute("BEGIN TRANSACTION")
-    for claim in claims:
-        previous = status.get((claim.source_file, claim.content_sha256))
-        if previous is not None and previous[1] != run_id:
+    for p in planned:
+        if p.abandoned is not None:
             # Taken over from a run that died before archiving: forget what it recorded for the
             # file, so the figures count the file once (its MERGE into silver is keyed, so silver
             # needs nothing).
+            dead = p.abandoned.run_id
             for qualified in ("audit.quarantine", "audit.file_stats"):
                 con.execute(
-                    f"DELETE FROM {qualified} WHERE run_id = ? AND source_file = ?",
-                    [previous[1], claim.source_file],
+                    f"DELETE FROM {qualified} WHERE run_id = ? AND source_file = ?", [dead, p.source_file]
                 )
+            con.execute(
+                "DELETE FROM audit.processed_files WHERE source_file = ? AND content_sha256 = ? AND run_id = ?",
+                [p.source_file, p.content_sha256, dead],
+            )
         con.execute(
-            "DELETE FROM audit.processed_files WHERE source_file = ? AND content_sha256 = ?",
-            [claim.source_file, claim.content_sha256],
+            "DELETE FROM audit.processed_files WHERE source_file = ? AND content_sha256 = ? AND run_id = ?",
+            [p.source_file, p.content_sha256, run_id],
         )
         con.execute(
-            "INSERT INTO audit.processed_files VALUES (?, ?, ?, ?, ?, ?, 'claimed')",
+            f"INSERT INTO audit.processed_files ({_ATTEMPT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                claim.source_file,
-                claim.content_sha256,
-                claim.entity,
-                claim.size_bytes,
+                p.source_file,
+                p.content_sha256,
+                p.entity,
+                p.size_bytes,
                 run_id,
-                claim.archive_path,
+                str(p.target),
+                CLAIMED,
+                settings_sha256,
+                p.attempt,
             ],
         )
     con.execute("COMMIT")
-    return claims
+    return [
+        Claim(p.entity, p.source_file, str(p.target), p.content_sha256, p.size_bytes, p.attempt)
+        for p in planned
+    ]
 
 
 def mark_processed(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
-    con.execute("UPDATE audit.processed_files SET status = 'processed' WHERE run_id = ?", [run_id])
+    """End the run's claims: `rejected` for a file rejected whole (an `error` in its file stats of
+    this run), else `processed`. Returns how many files the run ended."""
+    con.execute(
+        """
+        UPDATE audit.processed_files AS claims
+        SET status = CASE WHEN EXISTS (
+            SELECT 1 FROM audit.file_stats AS stats
+            WHERE stats.run_id = claims.run_id
+                AND stats.source_file = claims.source_file
+                AND stats.error IS NOT NULL
+        ) THEN 'rejected' ELSE 'processed' END
+        WHERE run_id = ?
+        """,
+        [run_id],
+    )
     row = con.execute(
-        "SELECT count(*) FROM audit.processed_files WHERE run_id = ? AND status = 'processed'", [run_id]
+        "SELECT count(*) FROM audit.processed_files WHERE run_id = ? AND status != 'claimed'", [run_id]
     ).fetchone()
+    return int(row[0]) if row else 0
+
+
+# --- an attempt's rows give way to the next attempt's ---------------------------------------------
+
+# The files this run claims again: an earlier run claimed the same path with the same bytes.
+_RETRIED = """
+    SELECT mine.source_file FROM audit.processed_files AS mine
+    WHERE mine.run_id = $run_id AND EXISTS (
+        SELECT 1 FROM audit.processed_files AS earlier
+        WHERE earlier.source_file = mine.source_file
+            AND earlier.content_sha256 = mine.content_sha256
+            AND earlier.run_id != mine.run_id
+    )
+"""
+# The runs that claimed other bytes at one of those paths: their rows are another version's.
+_OTHER_VERSIONS = """
+    SELECT other.source_file, other.run_id FROM audit.processed_files AS mine
+    INNER JOIN audit.processed_files AS other
+        ON other.source_file = mine.source_file AND other.content_sha256 != mine.content_sha256
+    WHERE mine.run_id = $run_id
+"""
+# Rows of a retried file left by its earlier attempts (or by a run that died reading it): the new
+# attempt decides again about every raw row of the file.
+_EARLIER = f"source_file IN ({_RETRIED}) AND (source_file, run_id) NOT IN ({_OTHER_VERSIONS})"
+
+
+def retried_files(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
+    """The files this run claims again (same path and bytes as an earlier run's claim)."""
+    return [r[0] for r in con.execute(_RETRIED + " ORDER BY 1", {"run_id": run_id}).fetchall()]
+
+
+def withdrawn_days(con: duckdb.DuckDBPyConnection, run_id: str) -> list[date]:
+    """UTC days of the silver transactions `withdraw_earlier_attempts` takes out: the load rebuilds
+    them too (a row the new attempt quarantines leaves its day)."""
+    if not retried_files(con, run_id):
+        return []
+    rows = con.execute(
+        f"SELECT DISTINCT CAST(transaction_ts AS DATE) FROM silver.transactions WHERE {_EARLIER}",
+        {"run_id": run_id},
+    ).fetchall()
+    return sorted(r[0] for r in rows)
+
+
+def withdraw_earlier_attempts(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
+    """In the load's transaction, after the run's quarantine rows are loaded and before its MERGE:
+    take out of silver and audit.quarantine every row earlier attempts of the files this run claims
+    again left there (the key -> day index follows), so that each raw row of those files is once in
+    silver or quarantine, as this attempt decided. A key another file's row holds in silver now is
+    decided by the MERGE, this attempt being the latest file. Returns rows taken out per table."""
+    if not retried_files(con, run_id):
+        return {}
+    params = {"run_id": run_id}
+    taken: dict[str, int] = {}
+    taken["audit.quarantine"] = _count_deleted(
+        con, f"DELETE FROM audit.quarantine WHERE run_id != $run_id AND {_EARLIER}", params
+    )
+    con.execute(
+        f"""
+        UPDATE silver.transaction_keys AS keys
+        SET row_count = keys.row_count - withdrawn.row_count
+        FROM (
+            SELECT
+                farm_fingerprint(transaction_id) AS key_fingerprint,
+                CAST(transaction_ts AS DATE) AS transaction_date,
+                count(*) AS row_count
+            FROM silver.transactions
+            WHERE {_EARLIER}
+            GROUP BY ALL
+        ) AS withdrawn
+        WHERE keys.key_fingerprint = withdrawn.key_fingerprint
+            AND keys.transaction_date = withdrawn.transaction_date
+        """,
+        params,
+    )
+    con.execute("DELETE FROM silver.transaction_keys WHERE row_count <= 0")
+    for entity in ENTITIES:
+        qualified = f"silver.{entity}"
+        taken[qualified] = _count_deleted(con, f"DELETE FROM {qualified} WHERE {_EARLIER}", params)
+    log.info("earlier attempts of %s withdrawn: %s", ", ".join(retried_files(con, run_id)), taken)
+    return taken
+
+
+def _count_deleted(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> int:
+    row = con.execute(sql, params).fetchone()
     return int(row[0]) if row else 0

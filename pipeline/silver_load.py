@@ -2,9 +2,11 @@
 `load_silver` task, as a plain function the task and the benchmark (`bench.incremental`) both call.
 
 Steps: stage the entities' Parquet, read the affected days (`silver/affected_days.sql`), then in one
-transaction replace the run's quarantine and file-stats rows, quarantine the silver rows the load
-displaces (`silver/transactions_displaced.sql`), MERGE each entity and queue the days in
-`audit.run_days`. A crash leaves silver as it was, and a rerun of the run gives the same tables.
+transaction replace the run's quarantine and file-stats rows, take out what earlier attempts of the
+files it claims again left in silver and quarantine (`claim.withdraw_earlier_attempts`; their days
+are affected too), quarantine the silver rows the load displaces
+(`silver/transactions_displaced.sql`), MERGE each entity and queue the days in `audit.run_days`.
+A crash leaves silver as it was, and a rerun of the run gives the same tables.
 
 The displaced query, the key index MERGE and the transactions MERGE read only the affected days:
 they are bound `days`, `first_day` and `last_day` (`plan.day_bounds`) next to `run_id`.
@@ -24,7 +26,7 @@ from typing import Any
 
 import duckdb
 
-from pipeline import plan, warehouse
+from pipeline import claim, plan, warehouse
 from sql import catalog
 
 Step = Callable[[str], AbstractContextManager[object]]
@@ -115,6 +117,8 @@ def load_run(
         ensure_key_index(con)
     with step("affected_days"), observe(con, "silver/affected_days.sql", {}):
         days = [r["day"] for r in warehouse.fetch_dicts(con, "silver/affected_days.sql")]
+    # A file claimed again takes back what its earlier attempts left in silver: their days too.
+    days = sorted({*days, *claim.withdrawn_days(con, run_id)})
     # Every key the displaced query and the transactions MERGE can match sits on one of `days`.
     params = {"run_id": run_id, "days": sorted(days), **plan.day_bounds(days)}
     merged: dict[str, int] = {}
@@ -134,6 +138,8 @@ def load_run(
             warehouse.load_parquet(
                 con, "audit.file_stats", parquet_files(output / "file_stats"), staging=False
             )
+        with step("withdraw_earlier_attempts"):
+            claim.withdraw_earlier_attempts(con, run_id)
         relative = "silver/transactions_displaced.sql"
         with step("transactions_displaced"), observe(con, relative, params):
             text = catalog.read_sql(relative)
