@@ -88,8 +88,11 @@ def manual_run_id(run_after: datetime) -> str:
     return f"manual__{run_after.astimezone(UTC).isoformat()}"
 
 
-def run_dag(run_after: datetime, output: Path, term: Terminal) -> dict[str, Any]:
-    """One DAG run through Airflow itself (`dag.test()`), a line per task, then its report."""
+def run_dag(
+    run_after: datetime, output: Path, term: Terminal, run_conf: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One DAG run through Airflow itself (`dag.test()`), a line per task, then its report.
+    `run_conf` is the run's `dag_run.conf` (`cdi reprocess` names the files to read again there)."""
     log = run_logs.log_path(output, run_key(manual_run_id(run_after)))
     term.capture_to(log)
     if not term.verbose:
@@ -103,7 +106,7 @@ def run_dag(run_after: datetime, output: Path, term: Terminal) -> dict[str, Any]
         dag = build_dag("local")
     started = time.monotonic()
     with TaskProgress(term.console, live=term.live) as progress:
-        dag_run = dag.test(logical_date=run_after, run_after=run_after)
+        dag_run = dag.test(logical_date=run_after, run_after=run_after, run_conf=run_conf)
     settings = Settings.from_env()
     where = "above" if term.verbose else f"in {log}"
     if not settings.report_path.exists():
