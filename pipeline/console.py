@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
@@ -61,15 +62,23 @@ class Terminal:
 
     @contextlib.contextmanager
     def status(self, text: str) -> Iterator[None]:
-        """A spinner with `text` while the block runs (on a terminal, in quiet mode)."""
+        """A spinner with `text` and the time spent while the block runs (on a terminal, in quiet
+        mode)."""
         if not self.live:
             yield
             return
+        spinner, started = Spinner("dots"), time.monotonic()
+
+        def draw() -> Spinner:
+            spinner.update(text=Text(f"{text}  {time.monotonic() - started:.0f} s", style="dim"))
+            return spinner
+
         # Live must not swap sys.stdout/sys.stderr: while the logs are captured, they lead to the log.
         with Live(
-            Spinner("dots", text=Text(text, style="dim")),
+            get_renderable=draw,
             console=self.console,
             transient=True,
+            refresh_per_second=4,
             redirect_stdout=False,
             redirect_stderr=False,
         ):

@@ -76,7 +76,7 @@ class TaskProgress:
         get_listener_manager().pm.unregister(self)
 
     def _indicator(self) -> Spinner:
-        what = self._running or ("starting Airflow" if not self.finished else "next task")
+        what = self._running or ("starting the DAG run" if not self.finished else "next task")
         self._spinner.update(text=Text(f"{what}  {time.monotonic() - self._since:.0f} s", style="dim"))
         return self._spinner
 
