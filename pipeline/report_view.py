@@ -29,7 +29,7 @@ def find(output: Path, run: str) -> Path:
         raise UsageError(f"{output} has no report yet ({settings.report_path.name}): no run wrote there")
     if run.endswith(".json") and Path(run).is_file():
         return Path(run)
-    for name in (run_key(run), run):
+    for name in (run_key(run), run.removesuffix(".json")):
         candidate = settings.reports_dir / f"{name}.json"
         if candidate.is_file():
             return candidate
