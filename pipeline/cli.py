@@ -26,7 +26,7 @@ from pipeline.local_run import migrate_airflow_db as _migrate_airflow_db  # noqa
 from pipeline.usage_error import UsageError
 
 INSPECT_OUTPUT_HELP = (
-    "output folder of the runs (default: var, the demo's; a run with --input DIR wrote out/DIR)"
+    "output folder of the runs (default: var, the demo's; a run with --input DIR wrote out/<DIR's name>)"
 )
 
 

@@ -115,6 +115,10 @@ def run_dag(
     if report["run_id"] != dag_run.run_id:
         raise RunError(f"report {settings.report_path} is not of run {dag_run.run_id}; see the log {where}")
     progress.not_run(report["task_states"])
+    # The report task records the states while it runs, and tasks that are not upstream of it (the
+    # dashboard's publish) may end after it: the summary shows how every task ended.
+    report["task_states"] = {**report["task_states"], **progress.finished}
+    report["task_errors"] = {**progress.errors, **(report.get("task_errors") or {})}
     report["dag_run_state"] = str(dag_run.state)
     report["wall_seconds"] = round(time.monotonic() - started, 1)
     return report

@@ -20,7 +20,7 @@ from rich.live import Live
 from rich.spinner import Spinner
 from rich.text import Text
 
-from pipeline import plan
+from pipeline import plan, task_errors
 
 _TASK_WIDTH = max(len(t) for t in plan.TASK_IDS)
 _MAX_ERROR_CHARS = 160
@@ -40,6 +40,8 @@ class TaskProgress:
         self.console = console
         self.finished: dict[str, str] = {}
         """task id -> how it ended (success, failed, skipped), in the order the tasks ended."""
+        self.errors: dict[str, str] = {}
+        """task id -> the error of a task that failed (`Type: message`)."""
         self._running: str | None = None
         self._since = time.monotonic()
         self._spinner = Spinner("dots")
@@ -94,6 +96,10 @@ class TaskProgress:
         if how == "success":
             self._line(Text("✓", style="green"), task_id, f"{seconds:7.1f} s")
         elif how == "failed":
+            if isinstance(error, BaseException):
+                self.errors[task_id] = task_errors.describe(error)
+            elif error is not None:
+                self.errors[task_id] = str(error)
             detail = f"  {_first_line(error)}" if error is not None else ""
             self._line(Text("✗", style="bold red"), task_id, f"{seconds:7.1f} s{detail}")
         else:
