@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pipeline import claim, local_run, output_folder
-from pipeline.config import ENTITIES, ENV
+from pipeline.config import ENTITIES
 from pipeline.console import Terminal
 from pipeline.runs import run_key
 from pipeline.usage_error import UsageError
@@ -51,7 +50,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--output", help="output folder the files were processed into (default: var)")
     p.add_argument(
         "--sources",
-        help="source settings file to read them with (default: $CDI_SOURCES, else sources.yaml)",
+        metavar="FILE",
+        help="source settings to read the files with (default: sources.yaml at the repository root)",
     )
     p.add_argument(
         "--run-after",
@@ -112,12 +112,18 @@ def _landing(output: Path, files: list[str], known: list[claim.Attempt]) -> Path
 
 
 def reprocess(args: argparse.Namespace) -> int:
+    from pipeline.cli import _check_sources  # as `cdi run`: validated, then CDI_SOURCES for the tasks
+
+    _check_sources(args.sources)
     output = Path(args.output or output_folder.DEMO_OUTPUT).resolve()
-    run_after = (
-        datetime.fromisoformat(args.run_after).astimezone(UTC)
-        if args.run_after
-        else datetime.now(UTC).replace(microsecond=0)
-    )
+    try:
+        run_after = (
+            datetime.fromisoformat(args.run_after).astimezone(UTC)
+            if args.run_after
+            else datetime.now(UTC).replace(microsecond=0)
+        )
+    except ValueError:
+        raise UsageError(f"--run-after {args.run_after!r}: expected an ISO timestamp") from None
     run_id = local_run.manual_run_id(run_after)
     with output_folder.open_warehouse(output) as con:
         known = claim.attempts(con)
@@ -128,11 +134,6 @@ def reprocess(args: argparse.Namespace) -> int:
             f"a run due at {run_after.isoformat()} exists already ({run_id}); a reprocess is a run of "
             "its own: give another --run-after, or leave it out (now)"
         )
-    if args.sources:
-        sources = Path(args.sources).resolve()
-        if not sources.is_file():
-            raise UsageError(f"--sources {sources}: no such file")
-        os.environ[ENV["sources"]] = str(sources)
     term = Terminal(verbose=args.verbose)
     try:
         term.say(f"cdi reprocess: {len(files)} file(s) of {output}, read again from the archive")
