@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.config import REPO_ROOT
+from pipeline.config import SOURCES_FILE
 
 DAG_PREFIX = "dags"
 DAG_ENTRY_DIR = "pipeline/dags"
@@ -73,11 +74,14 @@ def dag_artifacts(repo_root: Path = REPO_ROOT) -> list[Artifact]:
         Artifact(f"{DAG_PREFIX}/pipeline/{p.relative_to(repo_root / 'pipeline').as_posix()}", p)
         for p in _files(repo_root / "pipeline", "**/*.py")
     ]
-    # The Dataproc runtime pin (spark/runtime.py, stdlib only) is read by the DAG too.
+    # The Dataproc runtime pin (spark/runtime.py, stdlib only) is read by the DAG too, and so are the
+    # source settings (spark/sources.py, which reads the contract: no Spark) and their file.
     artifacts += [
         Artifact(f"{DAG_PREFIX}/spark/{name}", repo_root / "spark" / name)
-        for name in ("__init__.py", "runtime.py")
+        for name in ("__init__.py", "runtime.py", "contract.py", "sources.py")
     ]
+    if (repo_root / SOURCES_FILE).is_file():
+        artifacts.append(Artifact(f"{DAG_PREFIX}/{SOURCES_FILE}", repo_root / SOURCES_FILE))
     artifacts += [
         Artifact(f"{DAG_PREFIX}/sql/{p.relative_to(repo_root / 'sql').as_posix()}", p)
         for p in _files(repo_root / "sql", "**/*")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +52,11 @@ def add_run(sub: Any) -> None:
         action="store_true",
         help="run even though OUTPUT was built from another input folder (--input runs only)",
     )
+    r.add_argument(
+        "--sources",
+        metavar="FILE",
+        help="source settings: how each landing file is read (default: sources.yaml at the repository root)",
+    )
     r.add_argument("--verbose", action="store_true", help="show Airflow's and Spark's logs on the terminal")
     r.add_argument("--seed", type=int, default=42, help="sample data seed (demo only)")
     r.add_argument("--days", type=int, default=30, help="days of sample data (demo only)")
@@ -61,7 +67,25 @@ def add_run(sub: Any) -> None:
     r.set_defaults(func=run)
 
 
+def _check_sources(path: str | None) -> None:
+    """Validate the source settings before anything runs; `--sources` reaches the tasks as CDI_SOURCES."""
+    from pipeline.config import ENV, Settings
+    from pipeline.source_settings import load_sources
+    from spark.sources import SourcesError
+
+    if path is not None:
+        sources = Path(path).resolve()
+        if not sources.is_file():
+            raise UsageError(f"--sources {sources}: no such file")
+        os.environ[ENV["sources"]] = str(sources)
+    try:
+        load_sources(Settings.from_env())
+    except SourcesError as err:
+        raise UsageError(f"{err}\n(fix the source settings file; nothing was run)") from None
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_sources(args.sources)
     term = Terminal(verbose=args.verbose)
     landing = Path(args.input).resolve() if args.input else None
     output = Path(args.output).resolve() if args.output else output_folder.default_output(landing, Path.cwd())
@@ -195,8 +219,14 @@ def generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_reprocess(sub: Any) -> None:
+    from pipeline import reprocess  # `cdi reprocess`, in its own module
+
+    reprocess.add_parser(sub)
+
+
 # Each subcommand: a function that adds its parser (options, and `func`, what runs it).
-COMMANDS = (add_run, add_runs, add_show, add_quarantine, add_generate)
+COMMANDS = (add_run, add_runs, add_show, add_quarantine, add_reprocess, add_generate)
 
 
 def parser() -> argparse.ArgumentParser:

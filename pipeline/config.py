@@ -17,6 +17,8 @@ Target = Literal["local", "gcp"]
 DAG_ID = "customer_analytics"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = REPO_ROOT / "sql"
+SOURCES_FILE = "sources.yaml"
+"""The source settings file (`spark.sources`), at the repository root and in the DAG folder."""
 
 # Dataset ids are the same in every environment: an environment is its own GCP project.
 
@@ -45,7 +47,13 @@ ENV = {
     "sources": "CDI_SOURCES",
     "on_bad_file": "CDI_ON_BAD_FILE",
     "alert_emails": "CDI_ALERT_EMAILS",
+    "max_restate_days": "CDI_MAX_RESTATE_DAYS",
 }
+
+# Above this many days of history, a run whose gold SQL changed stops before gold and names the
+# `cdi rebuild` (or DAG trigger) to run instead: a scheduled run should not turn into years of
+# rebuilding unannounced (pipeline/restate.py).
+MAX_RESTATE_DAYS = 400
 
 
 def _env(key: str, default: str = "") -> str:
@@ -72,11 +80,12 @@ class Settings:
     source_tz: str = "UTC"
     reporting_tz: str = "UTC"
     default_currency: str = "USD"
-    csv_delimiter: str = ","
-    sources_path: Path = field(default_factory=lambda: REPO_ROOT / "sources.yaml")
+    csv_delimiter: str = "auto"
+    sources_path: Path = field(default_factory=lambda: REPO_ROOT / SOURCES_FILE)
     """Source settings as code (`spark.sources`): per entity and file glob, how files are read."""
     on_bad_file: Literal["fail", "warn"] = "fail"
     alert_emails: tuple[str, ...] = ()
+    max_restate_days: int = MAX_RESTATE_DAYS
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -87,6 +96,9 @@ class Settings:
         if on_bad_file not in ("fail", "warn"):
             raise ValueError(f"{ENV['on_bad_file']}={on_bad_file!r}: expected 'fail' or 'warn'")
         output_dir = Path(_env("output_dir") or REPO_ROOT / "var").resolve()
+        max_restate_days = _env("max_restate_days", str(MAX_RESTATE_DAYS))
+        if not max_restate_days.isdigit():
+            raise ValueError(f"{ENV['max_restate_days']}={max_restate_days!r}: expected a number of days")
         return cls(
             target=target,  # type: ignore[arg-type]
             project=_env("project"),
@@ -104,10 +116,11 @@ class Settings:
             source_tz=_env("source_tz", "UTC"),
             reporting_tz=_env("reporting_tz", "UTC"),
             default_currency=_env("default_currency", "USD"),
-            csv_delimiter=_env("csv_delimiter", ","),
-            sources_path=Path(_env("sources") or REPO_ROOT / "sources.yaml").resolve(),
+            csv_delimiter=_env("csv_delimiter", "auto"),
+            sources_path=Path(_env("sources") or REPO_ROOT / SOURCES_FILE).resolve(),
             on_bad_file=on_bad_file,  # type: ignore[arg-type]
             alert_emails=tuple(e for e in _env("alert_emails").split(",") if e),
+            max_restate_days=int(max_restate_days),
         )
 
     # Local target layout under the output folder.

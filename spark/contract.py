@@ -135,6 +135,7 @@ REASONS = {
     "MISSING_COLUMN": "the file lacks a required column; every row of it is quarantined",
     "MALFORMED_RECORD": "the record cannot be parsed (bad JSON line, wrong field count)",
     "MISSING_REQUIRED": "a required value is empty",
+    "AMBIGUOUS_DATE": "a numeric date (03/04/2025) whose file does not prove day-first or month-first: set date_order",
     "BAD_TIMESTAMP": "the timestamp matches no accepted format",
     "FUTURE_TIMESTAMP": "the timestamp is later than the run's logical end",
     "BAD_AMOUNT": "amount (or unit_price) is not a number, or amount is absent without quantity and unit_price",
@@ -164,7 +165,13 @@ def canonical_column(entity: str, raw: str) -> str:
 
 
 # Landing file formats, decided by the file name alone; each may carry a trailing `.gz`.
-FILE_FORMATS: dict[str, str] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+FILE_FORMATS: dict[str, str] = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",  # a JSON array of records, or JSON Lines (told by its first character)
+    ".parquet": "parquet",
+}
 COMPRESSED_SUFFIX = ".gz"
 
 # Defaults of optional transaction columns.
@@ -178,8 +185,8 @@ ISO_TIMESTAMP_OFFSET_RE = (
     r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)? ?(Z|z|[+-]\d{2}(:?\d{2})?)$"
 )
 # Other unambiguous timestamp spellings a drifting source may use (Spark datetime patterns),
-# naive ones read in the source time zone. Day-first or month-first slashed dates are accepted
-# only when the day is above 12 (otherwise ambiguous -> BAD_TIMESTAMP).
+# naive ones read in the source time zone. Numeric dates (03/04/2025, 16.04.2025) follow their
+# file's date order (`spark.sniff`, `sources.yaml`), never a guess per row.
 OTHER_TIMESTAMP_FORMATS: tuple[str, ...] = (
     "yyyy/MM/dd HH:mm:ss",
     "yyyy/MM/dd HH:mm",
@@ -198,7 +205,6 @@ OTHER_TIMESTAMP_OFFSET_FORMATS: tuple[str, ...] = (
     "yyyyMMdd'T'HHmmssX",  # ISO 8601 basic
 )
 RFC2822_DAY_NAME_RE = r"^[A-Za-z]{3},\s*"
-SLASHED_TIMESTAMP_RE = r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2}))?)?$"
 # Epoch numbers: 9-10 digits are seconds, 12-13 digits milliseconds (2001-09-09 .. 2286-11-20).
 EPOCH_SECONDS_RE = r"^\d{9,10}$"
 EPOCH_MILLIS_RE = r"^\d{12,13}$"
@@ -248,6 +254,7 @@ RULE_ORDER: dict[str, tuple[str, ...]] = {
     "transactions": (
         "MALFORMED_RECORD",
         "MISSING_REQUIRED",
+        "AMBIGUOUS_DATE",
         "BAD_TIMESTAMP",
         "FUTURE_TIMESTAMP",
         "BAD_QUANTITY",
@@ -263,8 +270,9 @@ RULE_ORDER: dict[str, tuple[str, ...]] = {
         "BAD_EMAIL",
         "BAD_PHONE",
         "BAD_COUNTRY",
+        "AMBIGUOUS_DATE",
         "BAD_DATE",
         "DUPLICATE_KEY",
     ),
-    "agents": ("MALFORMED_RECORD", "MISSING_REQUIRED", "BAD_DATE", "DUPLICATE_KEY"),
+    "agents": ("MALFORMED_RECORD", "MISSING_REQUIRED", "AMBIGUOUS_DATE", "BAD_DATE", "DUPLICATE_KEY"),
 }

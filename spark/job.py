@@ -23,7 +23,7 @@ import time
 import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,8 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812
 
-from spark import contract, read, refdata, schema, transform
+from spark import contract, read, refdata, schema, sniff, transform
+from spark.sources import AUTO, SourceSettings
 from sql import catalog
 
 LOG = logging.getLogger("cdi.spark")
@@ -55,6 +56,8 @@ class InputFile:
     entity: str
     uri: str
     source_file: str
+    settings: SourceSettings | None = None
+    """How to read it (`sources.yaml`, resolved for this file); None: the run's defaults."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,8 @@ class JobConfig:
     logical_end: datetime
     source_tz: str = "UTC"
     default_currency: str = "USD"
-    csv_delimiter: str = ","
+    csv_delimiter: str = AUTO
+    """The defaults of a file without settings of its own."""
 
     def __post_init__(self) -> None:
         if self.logical_end.tzinfo is None:
@@ -78,8 +82,13 @@ class JobConfig:
                 raise ValueError(
                     f"{item.uri}: unknown entity {item.entity!r} (expected one of {list(contract.ENTITIES)})"
                 )
-        if len(self.csv_delimiter) != 1:
-            raise ValueError(f"csv_delimiter must be one character, got {self.csv_delimiter!r}")
+        if self.csv_delimiter != AUTO and len(self.csv_delimiter) != 1:
+            raise ValueError(f"csv_delimiter must be {AUTO!r} or one character, got {self.csv_delimiter!r}")
+
+    def settings_of(self, item: InputFile) -> SourceSettings:
+        return item.settings or SourceSettings(
+            delimiter=self.csv_delimiter, source_tz=self.source_tz, default_currency=self.default_currency
+        )
 
 
 class ConservationError(RuntimeError):
@@ -137,7 +146,10 @@ class _FileRun:
     index: int
     item: InputFile
     raw: read.RawFile
+    settings: SourceSettings
     mapping: transform.ColumnMapping | None = None
+    reading: transform.FileReading = field(default_factory=transform.FileReading)
+    missing_message: str | None = None
 
 
 def _uri(base: str, *parts: str) -> str:
@@ -169,22 +181,35 @@ def _classify_entity(
     for position, f in enumerate(files):
         assert f.raw.frame is not None
         assert f.mapping is not None
-        frames.append(f.raw.frame.transform(transform.to_canonical(f.mapping, position, f.item.source_file)))
+        frames.append(
+            f.raw.frame.transform(
+                transform.to_canonical(f.mapping, position, f.item.source_file, f.reading, f.missing_message)
+            )
+        )
     union = frames[0]
     for frame in frames[1:]:
         union = union.unionByName(frame)
+    reading = transform.EntityReading.of([f.reading for f in files])
     if entity == "transactions":
+        # A literal when every file agrees (the common case), else each row's file's value.
+        zones = {f.reading.source_tz for f in files}
+        currencies_by_file = {f.reading.default_currency for f in files}
         cleaner = transform.clean_transactions(
             logical_end=config.logical_end,
-            source_tz=config.source_tz,
-            default_currency=config.default_currency,
+            source_tz=zones.pop() if len(zones) == 1 else F.col(transform.SOURCE_TZ),
+            default_currency=(
+                currencies_by_file.pop()
+                if len(currencies_by_file) == 1
+                else F.col(transform.DEFAULT_CURRENCY)
+            ),
             currencies=currencies,
+            reading=reading,
         )
     elif entity == "customers":
         countries = spark.createDataFrame(transform.country_lookup_rows(), transform.COUNTRY_LOOKUP_SCHEMA)
-        cleaner = transform.clean_customers(countries=countries)
+        cleaner = transform.clean_customers(countries=countries, reading=reading)
     else:
-        cleaner = transform.clean_agents()
+        cleaner = transform.clean_agents(reading)
     spec = contract.ENTITIES[entity]
     candidates = _duplicate_candidates(spark, _keys(spark, entity, files))
     cleaned = (
@@ -261,6 +286,73 @@ def _mark_duplicates(entity: str, keyed: DataFrame, winners: DataFrame, files: l
     )
 
 
+_UNDETERMINED = (
+    "could be day-first or month-first: {why}; set `date_order: dmy` or `date_order: mdy` for this "
+    "file in sources.yaml, then `cdi reprocess` it"
+)
+
+
+def _resolve_readings(spark: SparkSession, entity: str, files: list[_FileRun]) -> None:
+    """Each file's `transform.FileReading`: its decimal separator, zone and currency from its
+    settings, and one date order per file: the `date_order` setting, else the order the file's
+    own numeric dates prove (a number above 12 in one position, none contradicting it). The
+    evidence of every file whose first rows hold numeric dates comes from one query."""
+    column = transform.DATE_COLUMNS[entity]
+    to_scan: list[tuple[_FileRun, int]] = []
+    for f in files:
+        assert f.mapping is not None
+        s = f.settings
+        base = transform.FileReading(
+            decimal=s.decimal, source_tz=s.source_tz, default_currency=s.default_currency
+        )
+        f.raw.read_settings["decimal"] = s.decimal
+        index = f.mapping.contract_index.get(column)
+        if s.date_order is not None or index is None:
+            f.reading = replace(base, date_order=s.date_order or "ymd")
+            if s.date_order is not None:
+                f.raw.read_settings.update(date_order=s.date_order, date_order_source="set")
+            continue
+        fmt = f.raw.file_format or ""
+        sample = sniff.sample_values(f.raw.head_text, fmt, f.raw.delimiter, f.raw.header[index], index)
+        if fmt in ("csv", "jsonl") and not sniff.has_numeric_dates(sample):
+            why = "the file's first rows hold no numeric date, so its order was not determined"
+            f.reading = replace(base, date_order=None, date_issue=_UNDETERMINED.format(why=why))
+            continue
+        f.reading = base
+        to_scan.append((f, index))
+    if not to_scan:
+        return
+    first, second = (F.regexp_extract("v", sniff.NUMERIC_DATE_RE, i).cast("int") for i in (1, 2))
+    frames = [
+        f.raw.frame.select(F.lit(n).alias("f"), F.col(read.source_column(index)).alias("v"))
+        for n, (f, index) in enumerate(to_scan)
+        if f.raw.frame is not None
+    ]
+    evidence = {
+        int(r["f"]): sniff.DateEvidence(int(r["first_max"]), int(r["second_max"]), int(r["values"]))
+        for r in functools.reduce(DataFrame.union, frames)
+        .where(F.col("v").rlike(sniff.NUMERIC_DATE_RE))
+        .groupBy("f")
+        .agg(F.max(first).alias("first_max"), F.max(second).alias("second_max"), F.count("v").alias("values"))
+        .collect()
+    }
+    for n, (f, _) in enumerate(to_scan):
+        found = evidence.get(n, sniff.DateEvidence(0, 0, 0))
+        if found.order is not None:
+            f.reading = replace(f.reading, date_order=found.order)
+            f.raw.read_settings.update(date_order=found.order, date_order_source="inferred")
+            continue
+        if found.values and found.contradictory:
+            why = "the file holds numbers above 12 in both the first and the second place (mixed orders)"
+        elif found.values:
+            why = "no date of the file has a number above 12 to tell the order"
+        else:
+            why = "the file's dates were not numeric when its order was determined"
+        f.reading = replace(f.reading, date_order=None, date_issue=_UNDETERMINED.format(why=why))
+        if found.values:
+            f.raw.read_settings.update(date_order="undetermined", date_order_source="inferred")
+
+
 def _dictionary_off(entity: str) -> dict[str, str]:
     """Parquet writer options turning dictionary encoding off for the silver columns whose values
     (almost) never repeat: the key, the record number and instants. A dictionary there is built
@@ -312,10 +404,16 @@ def run_job(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     runs: list[_FileRun] = []
     with steps.step("read", files=len(config.inputs)):
         for index, item in enumerate(config.inputs):
-            raw = read.read_file(spark, item.uri, delimiter=config.csv_delimiter, work_dir=work_dir)
-            run = _FileRun(index, item, raw)
+            settings = config.settings_of(item)
+            raw = read.read_file(spark, item.uri, settings=settings, work_dir=work_dir)
+            run = _FileRun(index, item, raw, settings)
             if raw.readable:
-                run.mapping = transform.map_columns(item.entity, raw.header)
+                run.mapping = transform.map_columns(item.entity, raw.header, dict(settings.columns))
+                if run.mapping.missing_required:
+                    other = None
+                    if raw.file_format == "csv":
+                        other = sniff.other_delimiter_in(sniff.first_line(raw.head_text), raw.delimiter)
+                    run.missing_message = transform.missing_column_message(run.mapping, other_delimiter=other)
             else:
                 log_event(
                     "unreadable file",
@@ -325,6 +423,9 @@ def run_job(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
                     error=raw.error,
                 )
             runs.append(run)
+
+        for entity in contract.ENTITIES:
+            _resolve_readings(spark, entity, [r for r in runs if r.item.entity == entity and r.mapping])
 
     # TRANSFORM: each entity parsed and cleaned once and cached (typed values; raw strings only
     # for rejected rows and duplicate candidates), since the duplicate winners, the file figures
@@ -416,9 +517,7 @@ def run_job(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
             mapping = run.mapping
             error = f"{run.item.source_file}: {run.raw.error}" if run.raw.error else None
             if mapping is not None and mapping.missing_required:
-                error = (
-                    f"{run.item.source_file}: missing required column {', '.join(mapping.missing_required)}"
-                )
+                error = f"{run.item.source_file}: {run.missing_message}"
             file_stats.append(
                 {
                     "run_id": config.run_id,
@@ -433,6 +532,8 @@ def run_job(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
                     "columns_renamed": json.dumps(mapping.renamed) if mapping else None,
                     "error": error,
                     "types_coerced": json.dumps(stats["types_coerced"], sort_keys=True),
+                    "read_settings": json.dumps(run.raw.read_settings, sort_keys=True),
+                    "max_quarantine_pct": run.settings.max_quarantine_pct,
                 }
             )
             src = run.item.source_file
@@ -540,6 +641,14 @@ def parse_args(argv: Sequence[str] | None = None) -> JobConfig:
         help="landing path recorded in lineage for the --input at the same position (default: its URI); "
         "give none or one per --input",
     )
+    parser.add_argument(
+        "--settings",
+        action="append",
+        default=None,
+        metavar="JSON",
+        help="how to read the --input at the same position (`spark.sources.SourceSettings` as JSON, "
+        "resolved from sources.yaml by the DAG); give none or one per --input",
+    )
     parser.add_argument("--output", required=True, help="run-scoped output folder or gs:// URI")
     parser.add_argument(
         "--logical-end",
@@ -555,9 +664,8 @@ def parse_args(argv: Sequence[str] | None = None) -> JobConfig:
     )
     parser.add_argument(
         "--csv-delimiter",
-        default=",",
-        choices=[",", ";", "\t", "|"],
-        help="field delimiter of CSV files (default ,)",
+        default=AUTO,
+        help=f"field delimiter of CSV files without --settings: {AUTO} (default: from the header) or one character",
     )
     args = parser.parse_args(argv)
     sources = args.source_file or [uri for _, uri in args.input]
@@ -565,11 +673,18 @@ def parse_args(argv: Sequence[str] | None = None) -> JobConfig:
         parser.error(
             f"{len(sources)} --source-file for {len(args.input)} --input: give none or one per input"
         )
+    settings: list[SourceSettings | None] = [None] * len(args.input)
+    if args.settings:
+        if len(args.settings) != len(args.input):
+            parser.error(
+                f"{len(args.settings)} --settings for {len(args.input)} --input: give none or one per input"
+            )
+        settings = [SourceSettings.from_json(text) for text in args.settings]
     return JobConfig(
         run_id=args.run_id,
         inputs=tuple(
-            InputFile(entity=entity, uri=uri, source_file=src)
-            for (entity, uri), src in zip(args.input, sources, strict=True)
+            InputFile(entity=entity, uri=uri, source_file=src, settings=setting)
+            for (entity, uri), src, setting in zip(args.input, sources, settings, strict=True)
         ),
         output=args.output,
         logical_end=args.logical_end,

@@ -14,16 +14,18 @@ it runs before any of its rows is handed on.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812
 from pyspark.sql import types as T  # noqa: N812
 
-from spark import contract
+from spark import contract, sniff
+from spark.sources import AUTO, SourceSettings
 
 # Internal column names of a raw frame (source columns are `_c0`, `_c1`, ... in header order).
 RECORD_NUMBER = "_record_number"
@@ -56,6 +58,10 @@ class RawFile:
     lines: DataFrame | None = None
     """A splittable CSV file's text lines (`value`), header and blank lines included."""
     delimiter: str = ","
+    head_text: str = ""
+    """The decoded first bytes of a text file (`sniff.HEAD_BYTES`), for the checks of its values."""
+    read_settings: dict[str, Any] = field(default_factory=dict)
+    """How the file was read and whether each choice was set or detected (reported per file)."""
 
     @property
     def readable(self) -> bool:
@@ -166,6 +172,56 @@ def _gunzip_to(spark: SparkSession, uri: str, target: str) -> None:
     finally:
         stream.close()
         out.close()
+
+
+def _open(spark: SparkSession, uri: str, compressed: bool) -> Any:
+    path, fs = _hadoop_path(spark, uri)
+    stream = fs.open(path)
+    return _jvm(spark).java.util.zip.GZIPInputStream(stream, 1 << 16) if compressed else stream
+
+
+def head_bytes(spark: SparkSession, uri: str, compressed: bool, size: int) -> bytes:
+    """The first `size` bytes of a file's content (inflated when it is gzip-compressed)."""
+    stream = _open(spark, uri, compressed)
+    try:
+        return bytes(stream.readNBytes(size))
+    finally:
+        stream.close()
+
+
+# Python's canonical codec names that Java spells otherwise (`java.nio.charset.Charset` aliases).
+_JAVA_CHARSETS = {"iso8859-1": "ISO-8859-1", "latin-1": "ISO-8859-1", "mac-roman": "x-MacRoman"}
+
+
+def _java_charset(spark: SparkSession, name: str) -> Any:
+    import codecs
+
+    charset = _jvm(spark).java.nio.charset.Charset
+    python_name = codecs.lookup(name).name
+    candidates = [name, _JAVA_CHARSETS.get(python_name, python_name)]
+    candidates.append(re.sub(r"^iso8859-(\d+)$", r"ISO-8859-\1", python_name))
+    for candidate in candidates:
+        if charset.isSupported(candidate):
+            return charset.forName(candidate)
+    raise UnreadableFileError(
+        f"encoding {name!r} is not supported by the JVM: set another name in sources.yaml"
+    )
+
+
+def _transcode_to(spark: SparkSession, uri: str, compressed: bool, encoding: str, target: str) -> None:
+    """Copy a text file to `target` as UTF-8 (and uncompressed): every reader after it then reads
+    UTF-8, the one encoding Spark's line reader knows."""
+    jvm = _jvm(spark)
+    reader = jvm.java.io.InputStreamReader(_open(spark, uri, compressed), _java_charset(spark, encoding))
+    dst, dst_fs = _hadoop_path(spark, target)
+    writer = jvm.java.io.OutputStreamWriter(
+        dst_fs.create(dst, True), jvm.java.nio.charset.StandardCharsets.UTF_8
+    )
+    try:
+        reader.transferTo(writer)
+    finally:
+        reader.close()
+        writer.close()
 
 
 def _java_cause(exc: BaseException) -> str:
@@ -426,20 +482,121 @@ def _read_parquet(spark: SparkSession, uri: str) -> tuple[tuple[str, ...], DataF
     return header, _with_record_numbers(frame, {int(r["p"]): int(r["n"]) for r in rows})
 
 
-def read_file(spark: SparkSession, uri: str, *, delimiter: str = ",", work_dir: str | None = None) -> RawFile:
+def _read_json_array(spark: SparkSession, uri: str) -> tuple[tuple[str, ...], DataFrame]:
+    """A `.json` file holding one JSON array of records: a record per element, numbered in array
+    order (the whole file is one partition: a JSON array cannot be split)."""
+    source = spark.read.options(
+        multiLine="true", primitivesAsString="true", mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT
+    ).json(uri)
+    fields = [f for f in source.schema.fields if f.name != CORRUPT]
+    if not fields:
+        raise UnreadableFileError("not a JSON array of records (no element is an object with keys)")
+    corrupt = F.col(CORRUPT) if CORRUPT in source.columns else F.lit(None).cast(T.StringType())
+    frame = source.select(
+        *[_as_text(f).alias(source_column(i)) for i, f in enumerate(fields)],
+        corrupt.alias(CORRUPT),
+    ).withColumn(_MID, F.monotonically_increasing_id())
+    rows = frame.groupBy(F.shiftright(F.col(_MID), _PARTITION_SHIFT).alias("p")).count().collect()
+    header = _unique_header([f.name for f in fields])
+    return header, _with_record_numbers(frame, {int(r["p"]): int(r["count"]) for r in rows})
+
+
+def _utf8_copy(
+    spark: SparkSession, uri: str, compressed: bool, settings: SourceSettings, work_dir: str | None
+) -> tuple[str, bool, str, dict[str, Any]]:
+    """Where to read a text file as UTF-8: the file itself, or a UTF-8 copy under `work_dir` when its
+    encoding (set, or detected from its first bytes) is another.
+
+    :returns: (uri to read, still compressed?, its decoded first bytes, what was decided).
+    """
+    head = head_bytes(spark, uri, compressed, sniff.HEAD_BYTES)
+    if settings.encoding != AUTO:
+        encoding = sniff.Encoding(settings.encoding, 1.0, False)
+    else:
+        found = sniff.encoding_of(head, complete=len(head) < sniff.HEAD_BYTES)
+        if found is None:
+            raise UnreadableFileError(
+                "the text encoding cannot be told from the file's bytes: set `encoding` for this file "
+                "in sources.yaml (e.g. cp1252, latin-1, utf-16)"
+            )
+        encoding = found
+    decided: dict[str, Any] = {
+        "encoding": encoding.name,
+        "encoding_source": "detected" if encoding.detected else "set",
+    }
+    if settings.encoding == AUTO:
+        decided["encoding_source"] = "detected" if encoding.detected else "default"
+        if encoding.detected:
+            decided["encoding_confidence"] = encoding.confidence
+    import codecs
+
+    if codecs.lookup(encoding.name).name == sniff.UTF8:
+        return uri, compressed, head.decode(sniff.UTF8, errors="replace"), decided
+    if work_dir is None:
+        raise UnreadableFileError(f"a {encoding.name} file needs a work folder to be converted to UTF-8 in")
+    name = uri.rsplit("/", 1)[-1].removesuffix(contract.COMPRESSED_SUFFIX)
+    target = f"{work_dir.rstrip('/')}/{hashlib.sha256(uri.encode()).hexdigest()[:16]}-utf8-{name}"
+    _transcode_to(spark, uri, compressed, encoding.name, target)
+    text = head_bytes(spark, target, False, sniff.HEAD_BYTES).decode(sniff.UTF8, errors="replace")
+    return target, False, text, decided
+
+
+def _read_text_format(
+    spark: SparkSession, uri: str, fmt: str, compressed: bool, settings: SourceSettings, work_dir: str | None
+) -> RawFile:
+    """A CSV, JSON Lines or JSON file, decoded as its settings say or as its first bytes show."""
+    source, _, text, decided = _utf8_copy(spark, uri, compressed, settings, work_dir)
+    if fmt == "json":
+        layout = sniff.json_layout(text)
+        decided["json_layout"] = layout
+        if layout == "array":
+            header, frame = _read_json_array(spark, source)
+            return RawFile(uri, "json", header, frame, head_text=text, read_settings=decided)
+        if layout is None:
+            raise UnreadableFileError(
+                "not JSON: a .json file holds an array of records or one record per line"
+            )
+        fmt = "jsonl"
+    if fmt == "jsonl":
+        header, frame = _read_jsonl(spark, source)
+        return RawFile(uri, "jsonl", header, frame, head_text=text, read_settings=decided)
+    header_line = sniff.first_line(text)
+    if settings.delimiter == AUTO:
+        delimiter = sniff.delimiter_of(header_line)
+        decided.update(delimiter=delimiter, delimiter_source="detected")
+    else:
+        delimiter = settings.delimiter
+        decided.update(delimiter=delimiter, delimiter_source="set")
+    raw = _read_csv(spark, source, delimiter)
+    return RawFile(
+        uri,
+        "csv",
+        raw.header,
+        raw.frame,
+        lines=raw.lines,
+        delimiter=delimiter,
+        head_text=text,
+        read_settings=decided,
+    )
+
+
+def read_file(
+    spark: SparkSession, uri: str, *, settings: SourceSettings | None = None, work_dir: str | None = None
+) -> RawFile:
     """Read one landing file as all-string columns, or decide it is unreadable.
 
     :param uri: local path or `gs://` URI; its name decides the format.
-    :param delimiter: CSV field delimiter.
-    :param work_dir: folder for a decompressed copy of a `.parquet.gz` file.
-    :returns: a `RawFile`; never raises for a bad file.
+    :param settings: how to read it (`spark.sources`): encoding and delimiter, each set or `auto`.
+    :param work_dir: folder for a decompressed `.parquet.gz` copy or a UTF-8 copy of another encoding.
+    :returns: a `RawFile`; never raises for a bad file (the error says which setting fixes it).
     """
+    settings = settings or SourceSettings()
     fmt, compressed = file_format(uri)
     if fmt is None:
         return RawFile(
             uri,
             None,
-            error="unknown file extension (expected .csv, .jsonl, .ndjson or .parquet, optionally .gz)",
+            error="unknown file extension (expected .csv, .json, .jsonl, .ndjson or .parquet, optionally .gz)",
         )
     try:
         size = file_size(spark, uri)
@@ -452,18 +609,30 @@ def read_file(spark: SparkSession, uri: str, *, delimiter: str = ",", work_dir: 
                 _check_gzip(spark, uri)
             except Exception as exc:
                 raise UnreadableFileError(f"corrupt or truncated gzip: {_java_cause(exc)}") from exc
-        if fmt == "csv":
-            return _read_csv(spark, uri, delimiter)
-        if fmt == "jsonl":
-            header, frame = _read_jsonl(spark, uri)
-        else:
-            target = uri
-            if compressed:
-                if work_dir is None:
-                    raise UnreadableFileError("a .parquet.gz file needs a work folder to be inflated into")
-                target = f"{work_dir.rstrip('/')}/{hashlib.sha256(uri.encode()).hexdigest()[:16]}.parquet"
-                _gunzip_to(spark, uri, target)
-            header, frame = _read_parquet(spark, target)
+        if fmt != "parquet":
+            try:
+                return _read_text_format(spark, uri, fmt, compressed, settings, work_dir)
+            except UnreadableFileError as exc:
+                if "not valid UTF-8" not in str(exc) or settings.encoding != AUTO:
+                    raise
+                # Plain ASCII at the start, other bytes later: detect from more of the file.
+                sample = head_bytes(spark, uri, compressed, sniff.DETECT_BYTES)
+                found = sniff.encoding_of(sample, complete=len(sample) < sniff.DETECT_BYTES)
+                if found is None or found.name == sniff.UTF8:
+                    raise UnreadableFileError(
+                        f"{exc}: set `encoding` for this file in sources.yaml (e.g. cp1252 or latin-1)"
+                    ) from exc
+                detected = dataclasses.replace(settings, encoding=found.name)
+                raw = _read_text_format(spark, uri, fmt, compressed, detected, work_dir)
+                raw.read_settings.update(encoding_source="detected", encoding_confidence=found.confidence)
+                return raw
+        target = uri
+        if compressed:
+            if work_dir is None:
+                raise UnreadableFileError("a .parquet.gz file needs a work folder to be inflated into")
+            target = f"{work_dir.rstrip('/')}/{hashlib.sha256(uri.encode()).hexdigest()[:16]}.parquet"
+            _gunzip_to(spark, uri, target)
+        header, frame = _read_parquet(spark, target)
     except UnreadableFileError as exc:
         return RawFile(uri, fmt, error=str(exc))
     except Exception as exc:  # a Spark/Hadoop read error: the file is not what its name says

@@ -20,8 +20,9 @@ Python function is the vectorised phone-number formatter for customers.
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +32,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F  # noqa: N812
 from pyspark.sql import types as T  # noqa: N812
 
-from spark import contract, schema
+from spark import contract, schema, sniff
 from spark.read import CORRUPT, RECORD_NUMBER, source_column
 from sql import catalog
 
@@ -94,26 +95,32 @@ class ColumnMapping:
         return tuple(key for _, key in self.extras)
 
 
-def map_columns(entity: str, header: Sequence[str]) -> ColumnMapping:
+def map_columns(
+    entity: str, header: Sequence[str], columns: Mapping[str, str] | None = None
+) -> ColumnMapping:
     """Match a file's header to the contract of `entity`.
 
-    Names are normalized (`contract.normalize_column_name`) and then mapped through
-    `contract.ALIASES`. When two columns claim one contract column, an exact name beats an alias
-    and the first beats the later; the losers are kept as extra columns.
+    Names are mapped through the source's own `columns` (`sources.yaml`, by the name as given or
+    normalized), else normalized (`contract.normalize_column_name`) and mapped through
+    `contract.ALIASES`. When two columns claim one contract column, a `columns` entry beats an
+    exact name, which beats an alias, and the first beats the later; the losers are kept as extra
+    columns.
 
     :param entity: transactions, customers or agents.
     :param header: the file's column names as given.
+    :param columns: source name -> contract name, from the source's settings.
     :returns: the `ColumnMapping`.
     """
     spec = contract.ENTITIES[entity]
     wanted = set(spec.source_columns)
     candidates: dict[str, tuple[int, int]] = {}  # contract column -> (priority, index)
     normalized = [contract.normalize_column_name(h) for h in header]
+    own = {contract.normalize_column_name(k): v for k, v in (columns or {}).items()}
     for i, name in enumerate(normalized):
-        canonical = contract.ALIASES[entity].get(name, name)
+        canonical = own.get(name) or contract.ALIASES[entity].get(name, name)
         if canonical not in wanted:
             continue
-        rank = (0 if name == canonical else 1, i)
+        rank = (-1 if name in own else 0 if name == canonical else 1, i)
         if canonical not in candidates or rank < candidates[canonical]:
             candidates[canonical] = rank
     contract_index = {c: candidates[c][1] for c in spec.source_columns if c in candidates}
@@ -142,25 +149,173 @@ def map_columns(entity: str, header: Sequence[str]) -> ColumnMapping:
     )
 
 
+_CLOSE_NAME = 0.6
+"""How alike (difflib ratio) a header name must be to a contract name or alias to be suggested:
+`customer_ref` for customer_id (0.78) and `order_number` for order_id (0.6), not `betrag`."""
+
+
+def missing_column_message(mapping: ColumnMapping, *, other_delimiter: str | None = None) -> str:
+    """Why a file is rejected whole (MISSING_COLUMN) and what to do: the columns found, for each
+    missing required column the closest name found (against it and its aliases), and the setting
+    that maps it; or, when the header looks split on the wrong character, the delimiter setting."""
+    found = ", ".join(repr(h) for h in mapping.header)
+    missing = ", ".join(mapping.missing_required)
+    if other_delimiter is not None:
+        shown = "\\t" if other_delimiter == "\t" else other_delimiter
+        return (
+            f"missing required column {missing}: the header is one column {found} holding "
+            f'{other_delimiter!r}; set `delimiter: "{shown}"` (or auto) for this file in sources.yaml'
+        )
+    taken = set(mapping.contract_index.values())
+    unmapped = [
+        (i, contract.normalize_column_name(h)) for i, h in enumerate(mapping.header) if i not in taken
+    ]
+    hints = []
+    for column in mapping.missing_required:
+        names = [column, *(a for a, c in contract.ALIASES[mapping.entity].items() if c == column)]
+        scored = [
+            (max(difflib.SequenceMatcher(None, n, name).ratio() for name in names), i) for i, n in unmapped
+        ]
+        best = max(scored, default=(0.0, -1))
+        if best[0] >= _CLOSE_NAME:
+            hints.append(f'"{mapping.header[best[1]]}": {column}')
+    advice = (
+        f"map them under `{mapping.entity}: columns:` in sources.yaml, e.g. {{{', '.join(hints)}}}"
+        if hints
+        else f"map the file's names under `{mapping.entity}: columns:` in sources.yaml"
+    )
+    return f"missing required column {missing}; columns found: {found}; {advice}"
+
+
 # 2. Canonical raw frame ---------------------------------------------------------------------------
 
 
+DATE_COLUMNS: dict[str, str] = {
+    "transactions": "transaction_ts",
+    "customers": "signup_date",
+    "agents": "hire_date",
+}
+"""The column of each entity whose numeric dates follow the file's date order."""
+DATE_ISSUE = "_date_issue"
+DATE_ORDER = "_date_order"
+DECIMAL = "_decimal"
+SOURCE_TZ = "_source_tz"
+DEFAULT_CURRENCY = "_default_currency"
+
+# A number written with a decimal comma, optionally with `.`, space or no-break space between
+# thousands: `12,50`, `1.234,50`, `1 234`.
+_DECIMAL_COMMA_NUMBER_RE = r"^\s*[+-]?(\d{1,3}([. \u00a0]\d{3})+|\d+)(,\d+)?\s*$"
+
+
+@dataclass(frozen=True)
+class FileReading:
+    """How one file's values are read, beyond its header (`sources.yaml`, or what the file proves)."""
+
+    decimal: str = "."
+    date_order: str | None = "ymd"
+    """`dmy` or `mdy` rewrites numeric dates (`03/04/2025`); None: not determined for this file,
+    and its numeric dates whose day and month differ are quarantined as AMBIGUOUS_DATE."""
+    date_issue: str = ""
+    """Why the order is not determined and which setting settles it (the AMBIGUOUS_DATE detail)."""
+    source_tz: str = "UTC"
+    default_currency: str = "USD"
+
+
+def decimal_comma_number(value: Column) -> Column:
+    """`1.234,50` -> `1234.50` for a file whose decimal separator is a comma; other text unchanged
+    (a currency symbol, or a point where a comma belongs, then go the drifted-number way)."""
+    plain = F.regexp_replace(F.regexp_replace(value, r"[. \u00a0]", ""), ",", ".")
+    return F.when(value.rlike(_DECIMAL_COMMA_NUMBER_RE), plain).otherwise(value)
+
+
+def _numeric_date_parts(value: Column) -> list[Column]:
+    return [F.regexp_extract(value, sniff.NUMERIC_DATE_RE, i) for i in range(1, 7)]
+
+
+def _looks_numeric_date(value: Column) -> Column:
+    """A cheap guard first (a separator in position 2 or 3): most values are ISO dates."""
+    separators = ("/", ".", "-")
+    guard = F.substring(value, 2, 1).isin(*separators) | F.substring(value, 3, 1).isin(*separators)
+    return guard & value.rlike(sniff.NUMERIC_DATE_RE)
+
+
+def numeric_date_as_iso(value: Column, order: str) -> Column:
+    """A numeric date in the file's order (`dmy` or `mdy`) as naive ISO text; other text unchanged."""
+    first, second, year, hour, minute, sec = _numeric_date_parts(value)
+    day, month = (first, second) if order == "dmy" else (second, first)
+    date = F.concat_ws("-", year, F.lpad(month, 2, "0"), F.lpad(day, 2, "0"))
+    time = F.concat_ws(":", F.lpad(hour, 2, "0"), minute, F.when(sec != "", sec).otherwise(F.lit("00")))
+    iso = F.when(hour != "", F.concat(date, F.lit(" "), time)).otherwise(date)
+    return F.when(_looks_numeric_date(value), iso).otherwise(value)
+
+
+def _ambiguous_date(value: Column, column: str, issue: str) -> Column:
+    """The AMBIGUOUS_DATE detail of a numeric date whose day and month differ, in a file whose
+    order is not determined (a date whose two numbers are equal reads the same either way)."""
+    first, second = _numeric_date_parts(value)[:2]
+    differ = _looks_numeric_date(value) & (first.cast("int") != second.cast("int"))
+    return F.when(differ, F.concat(F.lit(f"{column}="), _quoted(value), F.lit(f" {issue}")))
+
+
+@dataclass(frozen=True)
+class EntityReading:
+    """What the files of one entity in a run need read beyond the contract form, so that the
+    cleaning expressions carry a rewrite only when some file needs it."""
+
+    date_orders: frozenset[str] = frozenset()
+    """The numeric date orders (`dmy`, `mdy`) among the files."""
+    decimal_comma: bool = False
+    """Some file writes decimals with a comma."""
+
+    @classmethod
+    def of(cls, readings: Collection[FileReading]) -> EntityReading:
+        orders = {r.date_order or "dmy" for r in readings} & {"dmy", "mdy"}
+        return cls(frozenset(orders), any(r.decimal == "," for r in readings))
+
+    def date(self, value: Column) -> Column:
+        """A numeric date as naive ISO text in its file's order (`_date_order`)."""
+        result: Column | None = None
+        for order in sorted(self.date_orders):
+            rewritten = numeric_date_as_iso(value, order)
+            is_order = F.col(DATE_ORDER) == F.lit(order)
+            result = F.when(is_order, rewritten) if result is None else result.when(is_order, rewritten)
+        return value if result is None else result.otherwise(value)
+
+    def number(self, value: Column) -> Column:
+        """A number in its file's decimal convention (`_decimal`) as a plain decimal."""
+        if not self.decimal_comma:
+            return value
+        return F.when(F.col(DECIMAL) == F.lit(","), decimal_comma_number(value)).otherwise(value)
+
+
 def to_canonical(
-    mapping: ColumnMapping, file_index: int, source_file: str
+    mapping: ColumnMapping,
+    file_index: int,
+    source_file: str,
+    reading: FileReading | None = None,
+    missing_message: str | None = None,
 ) -> Callable[[DataFrame], DataFrame]:
-    """Rename a raw frame's columns to the contract, as raw strings, with lineage.
+    """Rename a raw frame's columns to the contract, as raw strings, with lineage, and the file's
+    `reading` as columns (the cleaners read numbers and numeric dates by it: one order per file,
+    never per row; the raw strings stay as they were, for quarantine).
 
     :param mapping: from `map_columns` for this file.
     :param file_index: position of the file in the run's claim order (later wins duplicates).
     :param source_file: landing path recorded in lineage.
+    :param reading: the file's decimal separator, date order, time zone and currency.
+    :param missing_message: the MISSING_COLUMN detail (`missing_column_message`).
     :returns: a transform whose output has `_file_idx`, `_source_file`, `_record_number`,
-        `_corrupt`, `_missing_column`, every contract source column (string; null when the file
-        lacks it) and `extra` (JSON object text of the other columns, or null when there are none).
+        `_corrupt`, `_missing_column`, `_date_issue`, `_date_order`, `_decimal`, `_source_tz`,
+        `_default_currency`, every
+        contract source column (string; null when the file lacks it) and `extra` (JSON object
+        text of the other columns, or null when there are none).
     """
     spec = contract.ENTITIES[mapping.entity]
-    missing = (
-        "missing required column " + ", ".join(mapping.missing_required) if mapping.missing_required else None
-    )
+    reading = reading or FileReading()
+    missing = None
+    if mapping.missing_required:
+        missing = missing_message or "missing required column " + ", ".join(mapping.missing_required)
+    date_column = DATE_COLUMNS[mapping.entity]
 
     def _(df: DataFrame) -> DataFrame:
         columns = [
@@ -170,16 +325,27 @@ def to_canonical(
             F.col(CORRUPT),
             F.lit(missing).cast(T.StringType()).alias(MISSING_COLUMN),
         ]
+        issue = F.lit(None).cast(T.StringType())
         for name in spec.source_columns:
             index = mapping.contract_index.get(name)
             value = F.col(source_column(index)) if index is not None else F.lit(None).cast(T.StringType())
+            if index is not None and name == date_column and reading.date_order is None:
+                issue = _ambiguous_date(value, name, reading.date_issue)
             columns.append(value.alias(name))
         extra = (
             F.to_json(F.struct(*[F.col(source_column(i)).alias(k) for i, k in mapping.extras]), _JSON_OPTIONS)
             if mapping.extras
             else F.lit(None).cast(T.StringType())
         )
-        columns.append(extra.alias(EXTRA))
+        columns += [
+            extra.alias(EXTRA),
+            issue.alias(DATE_ISSUE),
+            # Undetermined: the dates whose day and month are equal read the same in either order.
+            F.lit(reading.date_order or "dmy").alias(DATE_ORDER),
+            F.lit(reading.decimal).alias(DECIMAL),
+            F.lit(reading.source_tz).alias(SOURCE_TZ),
+            F.lit(reading.default_currency).alias(DEFAULT_CURRENCY),
+        ]
         return df.select(*columns)
 
     return _
@@ -273,32 +439,21 @@ def parse_number(value: Column, dtype: T.DecimalType) -> tuple[Column, Column]:
     return result, plain.isNull() & result.isNotNull()
 
 
-def _slashed_timestamp(value: Column) -> Column:
-    """`d/m/yyyy[ H:mm[:ss]]` when the day is above 12 (or equals the month), as naive text."""
-    parts = [F.regexp_extract(value, contract.SLASHED_TIMESTAMP_RE, i) for i in range(1, 7)]
-    first, second, year = (p.try_cast(T.IntegerType()) for p in parts[:3])
-    hour, minute, sec = (F.coalesce(p.try_cast(T.IntegerType()), F.lit(0)) for p in parts[3:])
-    day = F.when((first > 12) & (second <= 12), first).when((second > 12) & (first <= 12), second)
-    day = day.when(first == second, first)
-    month = F.when((first > 12) & (second <= 12), second).when((second > 12) & (first <= 12), first)
-    month = month.when(first == second, first)
-    naive = F.format_string("%04d-%02d-%02d %02d:%02d:%02d", year, month, day, hour, minute, sec)
-    return F.when(
-        value.rlike(contract.SLASHED_TIMESTAMP_RE) & day.isNotNull(), naive.try_cast(T.TimestampType())
-    )
-
-
-def parse_timestamp(value: Column, source_tz: str) -> tuple[Column, Column]:
+def parse_timestamp(value: Column, source_tz: str | Column) -> tuple[Column, Column]:
     """(UTC timestamp, coerced?) of trimmed text.
 
     The contract form (`contract.ISO_TIMESTAMP_OFFSET_RE` / `ISO_TIMESTAMP_RE`) first; then the
-    drifted spellings of `contract.OTHER_TIMESTAMP_FORMATS`, `OTHER_TIMESTAMP_OFFSET_FORMATS`,
-    epoch seconds / milliseconds and unambiguous slashed dates. Naive values are wall-clock time
-    in `source_tz`. Relies on the session time zone being UTC.
+    drifted spellings of `contract.OTHER_TIMESTAMP_FORMATS`, `OTHER_TIMESTAMP_OFFSET_FORMATS` and
+    epoch seconds / milliseconds. Numeric dates (`03/04/2025`) arrive here already rewritten in
+    their file's order (`to_canonical`), never guessed per row. Naive values are wall-clock time
+    in `source_tz` (a zone name, or a column when the files of a run differ). Relies on the
+    session time zone being UTC.
     """
 
     def from_source_tz(naive: Column) -> Column:
-        return naive if source_tz == "UTC" else F.to_utc_timestamp(naive, source_tz)
+        if isinstance(source_tz, str):
+            return naive if source_tz == "UTC" else F.to_utc_timestamp(naive, source_tz)
+        return F.to_utc_timestamp(naive, source_tz)
 
     as_timestamp = value.try_cast(T.TimestampType())
     standard = F.when(value.rlike(contract.ISO_TIMESTAMP_OFFSET_RE), as_timestamp).when(
@@ -315,7 +470,6 @@ def parse_timestamp(value: Column, source_tz: str) -> tuple[Column, Column]:
             ],
             F.when(v.rlike(contract.EPOCH_SECONDS_RE), F.timestamp_seconds(v.try_cast(T.LongType()))),
             F.when(v.rlike(contract.EPOCH_MILLIS_RE), F.timestamp_millis(v.try_cast(T.LongType()))),
-            from_source_tz(_slashed_timestamp(v)),
         )
 
     result = F.coalesce(standard, _interpreted(value, drifted))
@@ -374,6 +528,11 @@ def apply_rules(entity: str, rules: Sequence[Rule]) -> Callable[[DataFrame], Dat
     return _
 
 
+def _ambiguous_date_rule() -> Rule:
+    """AMBIGUOUS_DATE: a numeric date whose file has no determined order (`to_canonical`)."""
+    return Rule("AMBIGUOUS_DATE", F.col(DATE_ISSUE).isNotNull(), F.col(DATE_ISSUE))
+
+
 def _missing_required(fields: Sequence[tuple[str, Column]]) -> Rule:
     """MISSING_REQUIRED when any (name, trimmed text) is null; the detail names the first."""
     failed = F.lit(False)
@@ -390,16 +549,18 @@ def _missing_required(fields: Sequence[tuple[str, Column]]) -> Rule:
 def clean_transactions(
     *,
     logical_end: datetime,
-    source_tz: str = "UTC",
-    default_currency: str = "USD",
+    source_tz: str | Column = "UTC",
+    default_currency: str | Column = "USD",
     currencies: Collection[str],
+    reading: EntityReading | None = None,
 ) -> Callable[[DataFrame], DataFrame]:
     """Type and validate canonical transaction rows (see the contract in README / issue 3).
 
     :param logical_end: end of the run's data interval (tz-aware); later timestamps are FUTURE_TIMESTAMP.
-    :param source_tz: IANA zone naive timestamps are read in.
-    :param default_currency: currency of rows that carry none.
+    :param source_tz: IANA zone naive timestamps are read in (or a column: per file).
+    :param default_currency: currency of rows that carry none (or a column: per file).
     :param currencies: allowed ISO 4217 codes (`refdata.currency_codes()`).
+    :param reading: the numeric date orders and decimal separators among the files.
     :returns: a transform adding `_p_<column>` typed values, `_coerced_<column>` flags, `_reason`, `_detail`.
     """
     if logical_end.tzinfo is None:
@@ -411,6 +572,7 @@ def clean_transactions(
     assert isinstance(unit_price_type, T.DecimalType)
     assert isinstance(amount_type, T.DecimalType)
     statuses = F.create_map(*[F.lit(x) for kv in sorted(contract.STATUS_SYNONYMS.items()) for x in kv])
+    read = reading or EntityReading()
 
     def _(df: DataFrame) -> DataFrame:
         ts, ts_coerced = parse_timestamp(F.col("_t_transaction_ts"), source_tz)
@@ -430,10 +592,10 @@ def clean_transactions(
                     parsed("agent_id"): text(F.col("agent_id")),
                     parsed("channel"): F.lower(text(F.col("channel"))),
                     parsed("payment_method"): F.lower(text(F.col("payment_method"))),
-                    "_t_transaction_ts": text(F.col("transaction_ts")),
-                    "_t_quantity": text(F.col("quantity")),
-                    "_t_unit_price": text(F.col("unit_price")),
-                    "_t_amount": text(F.col("amount")),
+                    "_t_transaction_ts": read.date(text(F.col("transaction_ts"))),
+                    "_t_quantity": read.number(text(F.col("quantity"))),
+                    "_t_unit_price": read.number(text(F.col("unit_price"))),
+                    "_t_amount": read.number(text(F.col("amount"))),
                     "_t_currency": F.upper(text(F.col("currency"))),
                     "_t_status": F.lower(text(F.col("status"))),
                 }
@@ -448,7 +610,10 @@ def clean_transactions(
                     coerced("unit_price"): unit_price_coerced,
                     "_n_amount": amount_given,
                     coerced("amount"): amount_coerced,
-                    parsed("currency"): F.coalesce(F.col("_t_currency"), F.lit(default_currency)),
+                    parsed("currency"): F.coalesce(
+                        F.col("_t_currency"),
+                        F.lit(default_currency) if isinstance(default_currency, str) else default_currency,
+                    ),
                     parsed("status"): F.when(
                         F.col("_t_status").isNull(), F.lit(contract.DEFAULT_STATUS)
                     ).otherwise(F.try_element_at(statuses, F.col("_t_status"))),
@@ -475,6 +640,7 @@ def clean_transactions(
                     ("customer_id", F.col(parsed("customer_id"))),
                 ]
             ),
+            _ambiguous_date_rule(),
             Rule(
                 "BAD_TIMESTAMP",
                 F.col(parsed("transaction_ts")).isNull(),
@@ -589,7 +755,9 @@ def _phone_udf() -> Any:
     return F.pandas_udf(e164_numbers, T.StringType())  # type: ignore[call-overload]
 
 
-def clean_customers(*, countries: DataFrame) -> Callable[[DataFrame], DataFrame]:
+def clean_customers(
+    *, countries: DataFrame, reading: EntityReading | None = None
+) -> Callable[[DataFrame], DataFrame]:
     """Type and validate canonical customer rows.
 
     Email trimmed, lower-cased and checked (`contract.EMAIL_RE`); country name / alpha-2 / alpha-3
@@ -611,7 +779,7 @@ def clean_customers(*, countries: DataFrame) -> Callable[[DataFrame], DataFrame]
                     "_t_email": F.lower(text(F.col("email"))),
                     "_t_phone": text(F.col("phone")),
                     "_t_country": F.upper(text(F.col("country"))),
-                    "_t_signup_date": text(F.col("signup_date")),
+                    "_t_signup_date": (reading or EntityReading()).date(text(F.col("signup_date"))),
                 }
             )
             .join(F.broadcast(countries), F.col("_t_country") == F.col("country_key"), "left")
@@ -647,6 +815,7 @@ def clean_customers(*, countries: DataFrame) -> Callable[[DataFrame], DataFrame]
                     F.lit("country="), _quoted(F.col("_t_country")), F.lit(" is not an ISO 3166 country")
                 ),
             ),
+            _ambiguous_date_rule(),
             Rule(
                 "BAD_DATE",
                 F.col("_t_signup_date").isNotNull() & F.col(parsed("signup_date")).isNull(),
@@ -658,7 +827,7 @@ def clean_customers(*, countries: DataFrame) -> Callable[[DataFrame], DataFrame]
     return _
 
 
-def clean_agents() -> Callable[[DataFrame], DataFrame]:
+def clean_agents(reading: EntityReading | None = None) -> Callable[[DataFrame], DataFrame]:
     """Type and validate canonical agent rows: agent_id required, hire_date a date."""
 
     def _(df: DataFrame) -> DataFrame:
@@ -668,11 +837,12 @@ def clean_agents() -> Callable[[DataFrame], DataFrame]:
                 parsed("agent_id"): text(F.col("agent_id")),
                 parsed("agent_name"): text(F.col("agent_name")),
                 parsed("team"): text(F.col("team")),
-                "_t_hire_date": text(F.col("hire_date")),
+                "_t_hire_date": (reading or EntityReading()).date(text(F.col("hire_date"))),
             }
         ).withColumns({parsed("hire_date"): hired, coerced("hire_date"): hired_coerced})
         rules = [
             _missing_required([("agent_id", F.col(parsed("agent_id")))]),
+            _ambiguous_date_rule(),
             Rule(
                 "BAD_DATE",
                 F.col("_t_hire_date").isNotNull() & F.col(parsed("hire_date")).isNull(),

@@ -76,6 +76,9 @@ def spark_args(
         args += ["--input", f"{item['entity']}={item['archive_path']}"]
     for item in inputs:
         args += ["--source-file", str(item["source_file"])]
+    if all("settings" in item for item in inputs):  # resolved from sources.yaml by claim_files
+        for item in inputs:
+            args += ["--settings", str(item["settings"])]
     return [
         *args,
         "--output",

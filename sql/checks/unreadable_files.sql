@@ -4,8 +4,13 @@
 -- Staged at gold so that a bad file fails the run only after the good files are loaded and built.
 with
 
+-- A file rejected for a missing column has every row in quarantine: one row per file here.
 rejected_files as (
-    select * from audit.quarantine
+    select distinct
+        source_file,
+        entity,
+        reason
+    from audit.quarantine
     where
         run_id = @run_id
         and reason in ('UNREADABLE_FILE', 'MISSING_COLUMN')

@@ -14,6 +14,7 @@ import pytest
 
 from pipeline.config import ENV
 from pipeline.runs import run_key
+from spark.sources import SourceSettings
 
 # What infra sets on the Composer environment (names from pipeline.config.ENV).
 GCP_ENV = {
@@ -41,6 +42,8 @@ CLAIMS = [
         "archive_path": f"gs://cdi-test-archive/runs/{run_key(RUN_ID)}/transactions/2025-01-29.csv",
         "content_md5": "x",
         "size_bytes": 10,
+        # As claim_files resolves it from sources.yaml: a European point-of-sale export.
+        "settings": SourceSettings(delimiter=";", decimal=",", date_order="dmy", encoding="cp1252").to_json(),
     },
     {
         "entity": "customers",
@@ -48,6 +51,7 @@ CLAIMS = [
         "archive_path": f"gs://cdi-test-archive/runs/{run_key(RUN_ID)}/customers/customers.jsonl.gz",
         "content_md5": "y",
         "size_bytes": 20,
+        "settings": SourceSettings().to_json(),
     },
 ]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from google.cloud import dataproc_v1
 from pipeline import plan
 from pipeline.config import Settings
 from pipeline.gcp import bigquery, dataproc
+from spark.sources import SourceSettings
 from sql import catalog
 
 from .conftest import AFFECTED_DAYS, CLAIMS, GCP_ENV, RUN_AFTER, RUN_ID, render, sample_context
@@ -102,8 +104,9 @@ def test_the_spark_job_accepts_the_rendered_command_line(gcp_dag: Any) -> None:
     assert config.run_id == RUN_ID
     assert config.output == task.output_uri
     assert config.logical_end == RUN_AFTER
-    assert [(i.entity, i.uri, i.source_file) for i in config.inputs] == [
-        (c["entity"], c["archive_path"], c["source_file"]) for c in CLAIMS
+    assert [(i.entity, i.uri, i.source_file, i.settings) for i in config.inputs] == [
+        (c["entity"], c["archive_path"], c["source_file"], SourceSettings.from_json(c["settings"]))
+        for c in CLAIMS
     ]
     assert (config.source_tz, config.default_currency, config.csv_delimiter) == (
         settings.source_tz,
@@ -334,7 +337,8 @@ def test_check_jobs(gcp_dag: Any, monkeypatch: pytest.MonkeyPatch, task_id: str,
 
 
 def test_report_jobs_are_valid() -> None:
-    assert_valid_job(bigquery.query_job(bigquery.report_figures_sql(), {"run_id": RUN_ID}))
+    figures = {"run_id": RUN_ID, "logical_date": date.fromisoformat(AFFECTED_DAYS[-1])}
+    assert_valid_job(bigquery.query_job(bigquery.report_figures_sql(), figures))
     values = {
         "run_id": RUN_ID,
         "logical_date": AFFECTED_DAYS[0],

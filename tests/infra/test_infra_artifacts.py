@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +16,7 @@ from infra import artifacts
 from infra.artifacts import ArtifactError
 from infra.config import REPO_ROOT
 from infra.mocks import StackRun
+from pipeline.config import SOURCES_FILE
 
 
 def test_dag_folder_mirrors_pipeline_and_sql() -> None:
@@ -36,10 +41,9 @@ def test_dag_folder_mirrors_pipeline_and_sql() -> None:
 def test_object_names_are_repository_paths(spark_dist: Path) -> None:
     """No timestamp, build id or local path in a name: the name is the file's place in the repo."""
     for artifact in artifacts.dag_artifacts():
-        top = artifact.object_name.split("/")[1]
-        assert top in ("pipeline", "spark", "sql"), artifact.object_name
-        relative = artifact.object_name.removeprefix(f"dags/{top}/")
-        assert artifact.path == REPO_ROOT / top / relative, artifact.object_name
+        relative = artifact.object_name.removeprefix("dags/")
+        assert relative.split("/")[0] in ("pipeline", "spark", "sql", SOURCES_FILE), artifact.object_name
+        assert artifact.path == REPO_ROOT / relative, artifact.object_name
     for artifact in artifacts.spark_artifacts(spark_dist, build=False):
         assert artifact.object_name == f"spark/{artifact.path.name}"
 
@@ -106,3 +110,31 @@ def test_the_stack_uploads_every_artefact_from_file_assets(
         assert objects[artifact.object_name]["source"] == {"asset": "file", "path": str(artifact.path)}
     for name in ("spark/job.py", "spark/cdi_spark.zip"):
         assert objects[name]["bucket"] == f"cdi-{stack}-artifacts"
+
+
+def test_the_dag_folder_reads_the_source_settings_uploaded_with_it(tmp_path: Path) -> None:
+    """On Composer the DAG resolves each file's settings from the uploaded `sources.yaml`, with only
+    the uploaded modules: copy the DAG folder as `pulumi up` lays it out and resolve one there."""
+    for artifact in artifacts.dag_artifacts():
+        target = tmp_path / artifact.object_name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(artifact.path, target)
+    dags = tmp_path / "dags"
+    (dags / SOURCES_FILE).write_text("transactions:\n  files:\n    'pos_*.csv': {delimiter: ';'}\n")
+    script = (
+        "import sys; sys.path.insert(0, '.')\n"
+        "from pipeline import source_settings\n"
+        "from pipeline.config import Settings\n"
+        "sources = source_settings.load_sources(Settings.from_env())\n"
+        "print(source_settings.__file__)\n"
+        "print(sources.origin)\n"
+        "print(source_settings.settings_for(sources, 'transactions', 'gs://b/transactions/pos_1.csv').delimiter)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDI_")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=dags, env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    module, origin, delimiter = done.stdout.split()
+    assert Path(module).is_relative_to(dags)
+    assert (Path(origin), delimiter) == (dags / SOURCES_FILE, ";")

@@ -40,6 +40,15 @@ def spark() -> Iterator[SparkSession]:
 
 CanonicalFactory = Callable[..., DataFrame]
 
+# The per-file reading columns `transform.to_canonical` adds, as a file with default settings has them.
+READING_DEFAULTS: dict[str, str | None] = {
+    transform.DATE_ISSUE: None,
+    transform.DATE_ORDER: "ymd",
+    transform.DECIMAL: ".",
+    transform.SOURCE_TZ: "UTC",
+    transform.DEFAULT_CURRENCY: "USD",
+}
+
 
 @pytest.fixture(scope="session")
 def canonical(spark: SparkSession) -> CanonicalFactory:
@@ -60,6 +69,7 @@ def canonical(spark: SparkSession) -> CanonicalFactory:
                 T.StructField(transform.MISSING_COLUMN, T.StringType()),
                 *[T.StructField(c, T.StringType()) for c in columns],
                 T.StructField(transform.EXTRA, T.StringType()),
+                *[T.StructField(c, T.StringType()) for c in READING_DEFAULTS],
             ]
         )
         data = [
@@ -71,6 +81,7 @@ def canonical(spark: SparkSession) -> CanonicalFactory:
                 row.get(transform.MISSING_COLUMN),
                 *[row.get(c) for c in columns],
                 row.get(transform.EXTRA),
+                *[row.get(c, default) for c, default in READING_DEFAULTS.items()],
             )
             for i, row in enumerate(rows)
         ]

@@ -22,6 +22,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from spark import read, transform
 from spark.read import CORRUPT, RECORD_NUMBER
+from spark.sources import SourceSettings
 
 
 @pytest.mark.parametrize(
@@ -33,7 +34,9 @@ from spark.read import CORRUPT, RECORD_NUMBER
         ("a.ndjson.gz", ("jsonl", True)),
         ("a.parquet", ("parquet", False)),
         ("a.parquet.gz", ("parquet", True)),
-        ("a.json", (None, False)),
+        ("a.json", ("json", False)),
+        ("a.json.gz", ("json", True)),
+        ("a.geojson.zip", (None, False)),
         ("a.csv.zip", (None, False)),
         ("csv", (None, False)),
     ],
@@ -68,7 +71,7 @@ def test_csv_uses_the_configured_delimiter_and_flags_ragged_records(
 ) -> None:
     path = tmp_path / "t.csv"
     path.write_text("a;b\n1;2\n3;4;5\n6\n", encoding="utf-8")
-    raw = read.read_file(spark, str(path), delimiter=";")
+    raw = read.read_file(spark, str(path), settings=SourceSettings(delimiter=";"))
     assert raw.frame is not None
     assertDataFrameEqual(
         raw.frame.select("_c0", "_c1", RECORD_NUMBER, CORRUPT),
@@ -121,7 +124,7 @@ def test_field_values_of_a_splittable_csv_hold_every_record_field(
     body = [line.format(d=delimiter) for line in _UNQUOTED_LINES if not line.format(d=delimiter).isspace()]
     header = ["id", "note", "n"]
     path.write_text("\n".join([delimiter.join(header), *body]) + "\n", encoding="utf-8")
-    raw = read.read_file(spark, str(path), delimiter=delimiter)
+    raw = read.read_file(spark, str(path), settings=SourceSettings(delimiter=delimiter))
     assert raw.frame is not None
     assert raw.lines is not None  # splittable: the cheap path is the one under test
 
@@ -241,7 +244,7 @@ def test_parquet_columns_become_text_and_instants_keep_their_utc_offset(
     [
         ("a.csv", b"", "empty file (0 bytes)"),
         ("a.xlsx", b"id\n1\n", "unknown file extension"),
-        ("a.csv", b"id,x\n1,caf\xe9\n", "not valid UTF-8"),
+        ("a.csv", b"id,x\n1,caf\xe9\n", "needs a work folder"),  # cp1252: converted to UTF-8 first
         ("a.csv", b"id,x\n1,\x00\x00\n", "NUL bytes"),
         ("a.csv.gz", gzip.compress(b"id,x\n" * 50)[:-6], "corrupt or truncated gzip"),
         ("a.jsonl", b"just some text\nmore text\n", "not JSON Lines"),
