@@ -19,9 +19,10 @@ GOLD_TABLES = (
 
 
 def _command(landing: Path, output: Path, run_after: str) -> list[str]:
-    """`python -m pipeline.cli run --input LANDING --output OUTPUT --run-after TS`."""
+    """`python -m pipeline.cli run --input LANDING --output OUTPUT --run-after TS --verbose`: the logs
+    on the terminal, so that a failing test shows them (the quiet console has its own tests)."""
     command = [sys.executable, "-m", "pipeline.cli", "run", "--input", str(landing), "--output", str(output)]
-    return [*command, "--run-after", run_after]
+    return [*command, "--run-after", run_after, "--verbose"]
 
 
 def _env(env: dict[str, str]) -> dict[str, str]:
