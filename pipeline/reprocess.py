@@ -28,14 +28,21 @@ from pipeline.console import Terminal
 from pipeline.runs import run_key
 from pipeline.usage_error import UsageError
 
+DESCRIPTION = (
+    "Read files a run claimed again, from the archive, after fixing the settings that read them "
+    "(sources.yaml): in a run of their own, whose rows replace what the earlier attempts left in "
+    "silver and quarantine, and which rebuilds the days concerned; audit.processed_files and "
+    "audit.file_stats keep every attempt. A file rejected whole needs no command: the next "
+    "`cdi run` reads it again once sources.yaml changed."
+)
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """The `reprocess` subcommand (handler: `reprocess`)."""
     p: argparse.ArgumentParser = subparsers.add_parser(
         "reprocess",
         help="read processed files again from the archive (after fixing sources.yaml)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=DESCRIPTION,
     )
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument(

@@ -30,13 +30,15 @@ SPEC = sample_data.SampleSpec(seed=11, days=4, customers=120, agents=6, orders_p
 REPROCESS = [sys.executable, "-m", "pipeline.cli", "reprocess"]
 
 
-def cdi_reprocess(*args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+def cdi_reprocess(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """`python -m pipeline.cli reprocess ARGS`, as a user runs it."""
     return subprocess.run(
         [*REPROCESS, *args],
         capture_output=True,
         text=True,
-        env={**os.environ, "CDI_SPARK_DRIVER_MEMORY": "1g", **env},
+        env={**os.environ, "CDI_SPARK_DRIVER_MEMORY": "1g", **(env or {})},
         cwd=cwd,
         timeout=600,
         check=False,
@@ -153,7 +155,8 @@ def future(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     output = tmp_path_factory.mktemp("out")
     sample_data.write_reference_data(landing, SPEC)
     sample_data.write_transaction_days(landing, SPEC, range(SPEC.days))
-    first = cdi_run(landing, output, "2025-01-04T21:00:00+00:00")
+    env = {"CDI_SOURCES": str(tmp_path_factory.mktemp("settings") / "sources.yaml")}  # none: defaults
+    first = cdi_run(landing, output, "2025-01-04T21:00:00+00:00", **env)
     state: dict[str, Any] = {"landing": landing, "output": output, "first": first}
     assert first.returncode == 0, failure(first)
     run_id = report(output)["run_id"]
@@ -167,7 +170,7 @@ def future(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         ),
     }
     state["second"] = cdi_reprocess(
-        "--run", run_id, "--output", str(output), "--run-after", "2025-01-05T00:00:00+00:00"
+        "--run", run_id, "--output", str(output), "--run-after", "2025-01-05T00:00:00+00:00", env=env
     )
     state["second_report"] = report(output)
     state["after_second"] = figures(output)
@@ -180,7 +183,7 @@ def future(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         ),
     }
     state["third"] = cdi_reprocess(
-        "--run", run_id, "--output", str(output), "--run-after", "2025-01-05T00:10:00+00:00"
+        "--run", run_id, "--output", str(output), "--run-after", "2025-01-05T00:10:00+00:00", env=env
     )
     state["third_report"] = report(output)
     return state
@@ -300,7 +303,7 @@ def rejected(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "--run-after",
         "2025-01-03T06:00:00+00:00",
         cwd=landing,
-        **env,
+        env=env,
     )
     state["run3_report"] = report(output)
     state["run4"] = cdi_run(landing, output, "2025-01-04T00:00:00+00:00", **env)
