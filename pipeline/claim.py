@@ -142,8 +142,9 @@ class _Planned:
     content_sha256: str
     size_bytes: int
     attempt: int
-    origin: Path
-    """Where the bytes are copied from (the landing file, or an archive copy)."""
+    origin: Path | Attempt
+    """Where the bytes are copied from: the landing file, or an earlier attempt, whose copies are
+    looked for (and hashed) only when the target lacks them (`_origin`)."""
     target: Path
     abandoned: Attempt | None = None
     """The claim of the same file a run that died left behind, which this one takes over."""
@@ -179,7 +180,7 @@ def _rerun(mine: list[Attempt]) -> list[_Planned]:
             a.content_sha256,
             a.size_bytes,
             a.attempt,
-            _origin(a),
+            a,
             Path(a.archive_path),
         )
         for a in sorted(mine, key=lambda a: (ENTITIES.index(a.entity), a.source_file))
@@ -213,7 +214,7 @@ def _reprocess(
                 a.content_sha256,
                 a.size_bytes,
                 a.attempt if abandoned else next_attempt[source_file],
-                _origin(a),
+                a,
                 run_dir / a.entity / _relative(a, landing, archive_dir),
                 abandoned,
             )
@@ -280,7 +281,7 @@ def claim_files(
         if p.target.exists() and sha256_file(p.target) == p.content_sha256:
             continue
         p.target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(p.origin, p.target)
+        shutil.copy2(p.origin if isinstance(p.origin, Path) else _origin(p.origin), p.target)
     con.execute("BEGIN TRANSACTION")
     for p in planned:
         if p.abandoned is not None:

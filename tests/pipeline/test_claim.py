@@ -123,6 +123,23 @@ def test_a_claim_left_by_a_run_that_died_is_taken_over_and_a_rerun_keeps_its_cla
 
     (landing / "transactions" / "later.csv").write_text("transaction_id,transaction_ts\nT3,2025-01-02\n")
     assert run_claims(con, landing, "r2") == taken
+    # A copy gone from the archive is copied again from the landing file, if that is unchanged.
+    Path(taken[0].archive_path).unlink()
+    assert run_claims(con, landing, "r2") == taken
+    assert Path(taken[0].archive_path).read_bytes() == Path(taken[0].source_file).read_bytes()
+
+
+def test_reprocess_without_the_bytes_any_more_says_what_to_do(
+    con: duckdb.DuckDBPyConnection, landing: Path
+) -> None:
+    first = run_claims(con, landing, "r1")
+    claim.mark_processed(con, "r1")
+    good = next(c for c in first if c.source_file.endswith("good.csv"))
+    Path(good.archive_path).unlink()
+    Path(good.source_file).write_text("transaction_id,transaction_ts\nT1,2025-01-09\n")
+    with pytest.raises(FileNotFoundError, match="land the file again"):
+        run_claims(con, landing, "r2", reprocess=[good.source_file])
+    assert con.execute("SELECT count(*) FROM audit.processed_files WHERE run_id = 'r2'").fetchone() == (0,)
 
 
 # --- the load of a file claimed again ------------------------------------------------------------
