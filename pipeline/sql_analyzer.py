@@ -10,7 +10,8 @@ function or an ungrouped column fails here, offline, instead of in production.
 ZetaSQL runs as WebAssembly (PyPI `zetasql`). Compiling the module takes ~25 s on this machine, so
 it is compiled once per machine into wasmtime's on-disk cache and then loads in about a second.
 `python -m pipeline.sql_analyzer [relative.sql ...]` analyzes files (default: every file under
-sql/silver, sql/gold and sql/checks), prints each rejection, and exits 1 if any file was rejected.
+sql/silver, sql/gold, sql/checks and sql/restate), prints each rejection, and exits 1 if any file
+was rejected.
 """
 
 from __future__ import annotations
@@ -36,10 +37,13 @@ QUERY_PARAMETER_TYPES: dict[str, str] = {
     "last_day": "DATE",
     "rows_valid": "INT64",
     "reporting_tz": "STRING",
+    # The gold tables a run records as built, and their SQL fingerprints (pipeline/restate.py).
+    "table_names": "ARRAY<STRING>",
+    "fingerprints": "ARRAY<STRING>",
 }
 
 # Folders under sql/ that hold statements (schemas/ holds the table definitions).
-STATEMENT_FOLDERS = ("silver", "gold", "checks")
+STATEMENT_FOLDERS = ("silver", "gold", "checks", "restate")
 
 _TYPE_KINDS = {
     "STRING": "TYPE_STRING",
@@ -59,8 +63,9 @@ _TYPE_KINDS = {
     "BYTES": "TYPE_BYTES",
 }
 
-# Statement kinds the runners send to BigQuery: queries and the silver MERGEs.
-_STATEMENT_KINDS = ("RESOLVED_QUERY_STMT", "RESOLVED_MERGE_STMT")
+# Statement kinds the runners send to BigQuery: queries, the MERGEs, and the DELETE that resets a
+# merge step's state before it is restated (gold/<step>_reset.sql).
+_STATEMENT_KINDS = ("RESOLVED_QUERY_STMT", "RESOLVED_MERGE_STMT", "RESOLVED_DELETE_STMT")
 
 
 class SqlAnalysisError(ValueError):

@@ -34,6 +34,10 @@ PARAMETERS: dict[str, set[str]] = {
     "gold/peak_hours_daily.sql": {*DAY_PARAMETERS, "reporting_tz"},
     "gold/peak_hours.sql": set(),
     "gold/customer_rfm.sql": {"run_date"},
+    "gold/customer_state_reset.sql": set(),
+    "restate/history_days.sql": set(),
+    "restate/gold_fingerprints.sql": set(),
+    "restate/gold_fingerprints_merge.sql": {"table_names", "fingerprints", "run_id"},
 }
 REQUIRED_CHECKS = {
     "silver_transactions_key_unique",
@@ -113,7 +117,7 @@ def test_check_header_gives_severity_stage_and_description(relative):
 def test_is_lowercase_with_a_final_select(relative):
     code = "\n".join(line for line in text_of(relative).splitlines() if not line.lstrip().startswith("--"))
     assert not re.search(r"\b(SELECT|FROM|WHERE|WITH|MERGE|JOIN)\b", code)
-    if not relative.endswith("_merge.sql"):
+    if not relative.endswith(("_merge.sql", "_reset.sql")):
         assert code.rstrip().endswith("select * from final")
 
 
@@ -135,6 +139,8 @@ def loaded(wh, orders, order_days):
 @pytest.mark.parametrize("relative", FILES)
 def test_runs_on_duckdb_through_the_transpile(loaded, relative):
     params = dict(ALL_PARAMS)
+    # What the run records once gold is built (pipeline/restate.py).
+    params.update(table_names=["gold.aov_daily", "gold.peak_hours"], fingerprints=["f1", "f2"])
     if relative.startswith("silver/"):
         # The load binds the days silver/affected_days.sql returns for the staged rows.
         days = [r["day"] for r in loaded.run("silver/affected_days.sql")]
@@ -144,7 +150,10 @@ def test_runs_on_duckdb_through_the_transpile(loaded, relative):
     result = cursor.fetchall()
     dataset = relative.split("/")[0]
     name = relative.removeprefix(f"{dataset}/").removesuffix(".sql")
-    if dataset == "gold" and name.endswith("_merge"):
+    if dataset == "gold" and name.endswith("_reset"):
+        table = f"gold.{name.removesuffix('_reset')}"
+        assert loaded.rows(f"select count(*) from {table}")[0][0] == 0, f"{relative} left rows in {table}"
+    elif dataset == "gold" and name.endswith("_merge"):
         table = f"gold.{name.removesuffix('_merge')}"
         assert loaded.rows(f"select count(*) from {table}")[0][0] > 0, f"{relative} left {table} empty"
     elif dataset == "gold":
@@ -159,6 +168,19 @@ def test_runs_on_duckdb_through_the_transpile(loaded, relative):
     elif name == "transactions_displaced":
         assert columns == list(catalog.table("audit.quarantine").column_names)
         assert len(result) == 30
+    elif name == "history_days":
+        assert columns == ["day"]
+        in_silver = loaded.rows("select distinct cast(transaction_ts as date) from silver.transactions")
+        assert sorted(r[0] for r in result) == sorted(r[0] for r in in_silver)
+    elif name == "gold_fingerprints":
+        assert columns == ["table_name", "fingerprint"]
+    elif name == "gold_fingerprints_merge":
+        assert loaded.table("audit.gold_fingerprints", order_by="table_name")[0][:3] == (
+            "gold.aov_daily",
+            "f1",
+            "run-1",
+        )
+        assert loaded.rows("select count(*) from audit.gold_fingerprints")[0][0] == 2
     elif name == "transaction_keys":
         assert columns == list(catalog.table("silver.transaction_keys").column_names)
         assert sum(r[2] for r in result) == loaded.rows("select count(*) from silver.transactions")[0][0]
