@@ -12,7 +12,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG
 
-from pipeline import notify, plan
+from pipeline import notify, plan, restate
 from pipeline.config import DAG_ID, SQL_DIR, Settings, Target
 
 DOC_MD = """
@@ -21,6 +21,8 @@ Claims newly landed files, cleans them with the PySpark job (quarantining bad ro
 merges the affected days into **silver**, runs data-quality checks, rebuilds the **gold** rows of the
 affected days (AOV, agent performance, RFM, peak hours), reconciles, archives and publishes.
 The `report` task always runs and records the run in `audit.pipeline_runs`.
+A gold table whose SQL changed since it was built is restated over its whole history (`plan_gold`);
+trigger a run with the **rebuild** params to restate tables over a range of days.
 """
 
 
@@ -74,6 +76,7 @@ def build_dag(target: Target | None = None) -> DAG:
         template_searchpath=[str(SQL_DIR)],
         tags=["customer-analytics", target],
         deadline=_deadline(target),
+        params=restate.dag_params(),
     ) as dag:
         if target == "local":
             from pipeline.targets import local as operators
@@ -84,9 +87,10 @@ def build_dag(target: Target | None = None) -> DAG:
         report.on_success_callback = [notify.RunSummaryNotifier()]  # the run's summary, both targets
         gold = [t[step.task_id] for step in plan.GOLD_STEPS]
 
-        t["claim_files"] >> t["clean_raw"] >> t["load_silver"] >> t["dq_checks"]
+        gold_plan = t[plan.GOLD_PLAN_TASK_ID]
+        t["claim_files"] >> t["clean_raw"] >> t["load_silver"] >> t["dq_checks"] >> gold_plan
         for step in plan.GOLD_STEPS:
-            upstream = [t[f"gold_{name}"] for name in step.after] or [t["dq_checks"]]
+            upstream = [t[f"gold_{name}"] for name in step.after] or [gold_plan]
             upstream >> t[step.task_id]
         # Files are archived once gold is built, even when reconciliation fails (a bad file fails the
         # run after loading what is good, and is not claimed again by every later run).

@@ -49,12 +49,17 @@ GOLD_STEPS: tuple[GoldStep, ...] = (
     GoldStep("peak_hours", "table", after=("peak_hours_daily",)),
 )
 
+# The task between the quality gate and gold that decides which gold tables the run restates over
+# their history (their SQL changed, or the run's rebuild params ask for it): `pipeline.restate`.
+GOLD_PLAN_TASK_ID = "plan_gold"
+
 # Every task id of the DAG, the same on both targets.
 TASK_IDS: tuple[str, ...] = (
     "claim_files",
     "clean_raw",
     "load_silver",
     "dq_checks",
+    GOLD_PLAN_TASK_ID,
     *(s.task_id for s in GOLD_STEPS),
     "reconcile",
     "archive_files",

@@ -134,12 +134,17 @@ class GoldQueryOperator(BigQueryInsertJobOperator):
         self.settings = settings
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        from pipeline.gcp import restate  # imports this module
+
         super().render_template_fields(context, jinja_env)
-        bigquery.finalize_gold(self.step, self.configuration, run_values(context, self.settings))
+        restate.finalize_gold(self.step, self.configuration, context, self.settings)
 
     def execute(self, context: Context) -> Any:
+        from pipeline.gcp import restate
+
         clean = context["ti"].xcom_pull(task_ids="clean_raw") or {}
-        if plan.nothing_new(int(clean.get("files", 0)), run_values(context, self.settings)["days"]):
+        days = restate.gold_values(self.step, context, self.settings)["days"]  # with restated days
+        if plan.nothing_new(int(clean.get("files", 0)), days):
             self.log.info("%s: nothing new, nothing rebuilt", self.step.table)
             return {"rows": 0, "skipped": "nothing new"}
         return super().execute(context)

@@ -16,6 +16,7 @@ EXPECTED_TASKS = {
     "clean_raw",
     "load_silver",
     "dq_checks",
+    "plan_gold",
     "gold_aov_daily",
     "gold_agent_performance",
     "gold_customer_daily",
@@ -46,7 +47,9 @@ def test_it_has_no_cycles(dag) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_gold_waits_for_the_quality_gate_and_its_inputs(dag) -> None:  # type: ignore[no-untyped-def]
-    assert "dq_checks" in dag.get_task("gold_aov_daily").upstream_task_ids
+    # The restatement plan (pipeline/restate.py) sits between the quality gate and gold.
+    assert dag.get_task("plan_gold").upstream_task_ids == {"dq_checks"}
+    assert dag.get_task("gold_aov_daily").upstream_task_ids == {"plan_gold"}
     assert dag.get_task("gold_customer_state").upstream_task_ids == {"gold_customer_daily"}
     assert dag.get_task("gold_customer_rfm").upstream_task_ids == {
         "gold_customer_daily",
