@@ -56,6 +56,7 @@ def dag_environment(
         "default_currency": cfg.pipeline.default_currency,
         "csv_delimiter": cfg.pipeline.csv_delimiter,
         "on_bad_file": cfg.pipeline.on_bad_file,
+        "max_restate_days": str(cfg.pipeline.max_restate_days),
         "alert_emails": ",".join(cfg.alerts.emails),
     }
     unknown = sorted(set(values) - set(ENV))

@@ -68,6 +68,7 @@ def test_config_is_frozen() -> None:
         ({"alerts": {"emails": ["a@example.com"], "freshnessHours": 26, "slackChannel": "#x"}}, "slackToken"),
         ({"labels": {"team": "Data Platform"}}, "not a valid GCP label"),
         ({"pipeline": {"onBadFile": "ignore"}}, "onBadFile"),
+        ({"pipeline": {"maxRestateDays": "many"}}, "maxRestateDays"),
         ({"pipeline": {"sourceTimezone": "UTC"}}, "unknown keys"),
         ({"githubRepository": "not a repo"}, "owner/name"),
     ],
