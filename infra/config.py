@@ -19,6 +19,8 @@ from typing import Any
 import pulumi
 from packaging.requirements import Requirement
 
+from pipeline.config import MAX_RESTATE_DAYS
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = REPO_ROOT / "pyproject.toml"
 NAMESPACE = "cdi"
@@ -88,8 +90,10 @@ class PipelineSettings:
     source_tz: str = "UTC"
     reporting_tz: str = "UTC"
     default_currency: str = "USD"
-    csv_delimiter: str = ","
+    csv_delimiter: str = "auto"
     on_bad_file: str = "fail"
+    max_restate_days: int = MAX_RESTATE_DAYS
+    """Days of history above which changed gold SQL stops a run before gold (`CDI_MAX_RESTATE_DAYS`)."""
 
 
 @dataclass(frozen=True)
@@ -250,11 +254,16 @@ def load(stack: str | None = None) -> StackConfig:
         )
     pipeline_raw = cfg.get_object("pipeline") or {}
     _no_extra(
-        pipeline_raw, {"sourceTz", "reportingTz", "defaultCurrency", "csvDelimiter", "onBadFile"}, "pipeline"
+        pipeline_raw,
+        {"sourceTz", "reportingTz", "defaultCurrency", "csvDelimiter", "onBadFile", "maxRestateDays"},
+        "pipeline",
     )
     on_bad_file = str(pipeline_raw.get("onBadFile", "fail"))
     if on_bad_file not in ("fail", "warn"):
         raise ConfigError(f"{NAMESPACE}:pipeline.onBadFile must be 'fail' or 'warn'")
+    max_restate_days = pipeline_raw.get("maxRestateDays", MAX_RESTATE_DAYS)
+    if not isinstance(max_restate_days, int) or isinstance(max_restate_days, bool) or max_restate_days < 0:
+        raise ConfigError(f"{NAMESPACE}:pipeline.maxRestateDays must be a number of days")
     repo = cfg.require("githubRepository")
     if not _REPO_RE.match(repo):
         raise ConfigError(f"{NAMESPACE}:githubRepository {repo!r}: expected 'owner/name'")
@@ -281,8 +290,9 @@ def load(stack: str | None = None) -> StackConfig:
             source_tz=str(pipeline_raw.get("sourceTz", "UTC")),
             reporting_tz=str(pipeline_raw.get("reportingTz", "UTC")),
             default_currency=str(pipeline_raw.get("defaultCurrency", "USD")),
-            csv_delimiter=str(pipeline_raw.get("csvDelimiter", ",")),
+            csv_delimiter=str(pipeline_raw.get("csvDelimiter", "auto")),
             on_bad_file=on_bad_file,
+            max_restate_days=max_restate_days,
         ),
         github_repository=repo,
         state_bucket=cfg.get("stateBucket") or "",

@@ -26,6 +26,7 @@ from pipeline.gcp import (
     GCP_CONN_ID,
 )
 from pipeline.gcp.operators import ChecksOperator, CleanBatchOperator, GoldQueryOperator, LoadSilverOperator
+from pipeline.gcp.restate import GoldPlanOperator
 from pipeline.runs import timed, window
 
 log = logging.getLogger(__name__)
@@ -75,9 +76,11 @@ def _storage_client() -> Any:
 def claim_files() -> dict[str, Any]:
     """Move every new landing object into this run's archive prefix (a rerun keeps its own files)."""
     from pipeline.gcp import storage
+    from pipeline.source_settings import load_sources, settings_for
 
     settings = Settings.from_env()
     run = window(get_current_context())
+    sources = load_sources(settings)  # sources.yaml from the DAG folder; a bad one fails before claiming
     claims = storage.claim_objects(
         _storage_client(),
         landing_bucket=settings.landing_bucket,
@@ -85,19 +88,24 @@ def claim_files() -> dict[str, Any]:
         run_key=run.key,
     )
     log.info("claimed %d file(s) from gs://%s", len(claims), settings.landing_bucket)
-    return {"files": claims}
+    files = [
+        {**c, "settings": settings_for(sources, str(c["entity"]), str(c["source_file"])).to_json()}
+        for c in claims
+    ]
+    return {"files": files}
 
 
 @task(task_id="archive_files", **GCS_TASK)
 @timed
 def archive_files() -> dict[str, Any]:
-    """Mark the run's claimed files processed (they were moved into the archive at claim time) and
-    the days it built in gold (`audit.run_days`)."""
+    """Mark the run's claimed files processed (they were moved into the archive at claim time), the
+    days it built in gold (`audit.run_days`) and the gold tables whose whole history it built with
+    their SQL's fingerprints (`pipeline.gcp.restate`)."""
     from datetime import date
 
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
 
-    from pipeline.gcp import bigquery, storage
+    from pipeline.gcp import bigquery, restate, storage
 
     settings = Settings.from_env()
     context = get_current_context()
@@ -114,6 +122,8 @@ def archive_files() -> dict[str, Any]:
             location=settings.bq_location,
         )
         job.result()
+    gold_plan = context["ti"].xcom_pull(task_ids=plan.GOLD_PLAN_TASK_ID)
+    recorded = restate.record_fingerprints(settings, gold_plan, run.run_id)
     files = storage.write_manifest(
         _storage_client(),
         archive_bucket=settings.archive_bucket,
@@ -121,7 +131,7 @@ def archive_files() -> dict[str, Any]:
         run_id=run.run_id,
         claims=claims,
     )
-    return {"files": files}
+    return {"files": files, "fingerprints_recorded": recorded}
 
 
 @task(task_id="publish", **HTTP_TASK)
@@ -167,6 +177,7 @@ def make_tasks() -> dict[str, Any]:
         "clean_raw": CleanBatchOperator(task_id="clean_raw", **common, **DATAPROC_TASK),
         "load_silver": LoadSilverOperator(task_id="load_silver", **common, **BIGQUERY_TASK),
         "dq_checks": ChecksOperator(task_id="dq_checks", stage="silver", **common, **BIGQUERY_TASK),
+        plan.GOLD_PLAN_TASK_ID: GoldPlanOperator(task_id=plan.GOLD_PLAN_TASK_ID, **common, **BIGQUERY_TASK),
     }
     for step in plan.GOLD_STEPS:
         tasks[step.task_id] = GoldQueryOperator(task_id=step.task_id, step=step, **common, **BIGQUERY_TASK)

@@ -50,12 +50,16 @@ def _params(settings: Settings) -> dict[str, Any]:
 @task(task_id="claim_files")
 @timed
 def claim_files() -> dict[str, Any]:
-    """Copy every new landing file into this run's archive folder and record the claim."""
+    """Copy the files this run reads (new landing files, those rejected whole under other source
+    settings, or the ones `cdi reprocess` names) into its archive folder and record the claims."""
     from pipeline import warehouse
     from pipeline.claim import claim_files as claim
+    from pipeline.claim import rejected_files, settings_sha256
+    from pipeline.source_settings import load_sources, settings_for
 
     settings = _settings()
     run = window(get_current_context())
+    sources = load_sources(settings)  # a bad settings file fails here, before any file is claimed
     with warehouse.connect(settings.warehouse_path) as con:
         claims = claim(
             con,
@@ -63,9 +67,22 @@ def claim_files() -> dict[str, Any]:
             archive_dir=settings.archive_dir,
             run_id=run.run_id,
             run_key=run.key,
+            settings_sha256=settings_sha256(settings.sources_path),
+            # `cdi reprocess`: the source files to claim again from the archive, and only those.
+            reprocess=(get_current_context()["dag_run"].conf or {}).get("reprocess", []),
         )
+        for rejected in rejected_files(con):
+            log.warning(
+                "%s was rejected whole by run %s and waits for a change to %s (or `cdi reprocess`)",
+                rejected.source_file,
+                rejected.run_id,
+                settings.sources_path,
+            )
     log.info("claimed %d file(s) from %s", len(claims), settings.landing_dir)
-    return {"files": [c.as_dict() for c in claims]}
+    files = [
+        {**c.as_dict(), "settings": settings_for(sources, c.entity, c.source_file).to_json()} for c in claims
+    ]
+    return {"files": files}
 
 
 @task(task_id="clean_raw")
@@ -81,12 +98,18 @@ def clean_raw() -> dict[str, Any]:
         return {"output": str(output), "files": 0, "transactions_valid": 0, "metrics": {}}
     from pipeline.spark_session import get_spark
     from spark.job import InputFile, JobConfig, run_job
+    from spark.sources import SourceSettings
 
     if output.exists():
         shutil.rmtree(output)
     config = JobConfig(
         run_id=run.run_id,
-        inputs=tuple(InputFile(f["entity"], f["archive_path"], f["source_file"]) for f in files),
+        inputs=tuple(
+            InputFile(
+                f["entity"], f["archive_path"], f["source_file"], SourceSettings.from_json(f["settings"])
+            )
+            for f in files
+        ),
         output=str(output),
         logical_end=run.logical_end,
         source_tz=settings.source_tz,
@@ -152,6 +175,18 @@ def dq_checks() -> dict[str, Any]:
     return {"results": _run_checks("silver")}
 
 
+@task(task_id=plan.GOLD_PLAN_TASK_ID)
+@timed
+def plan_gold() -> dict[str, Any]:
+    """Which gold tables the run restates over their history: those whose SQL changed since they
+    were built, and those its rebuild params name (`pipeline.restate`)."""
+    from pipeline import restate, warehouse
+
+    settings = _settings()
+    with warehouse.connect(settings.warehouse_path) as con:
+        return restate.plan_local(con, settings, get_current_context()["params"])
+
+
 @task(task_id="reconcile")
 @timed
 def reconcile() -> dict[str, Any]:
@@ -163,15 +198,16 @@ def gold_task(step: plan.GoldStep) -> Any:
     @task(task_id=step.task_id)
     @timed
     def build() -> dict[str, Any]:
-        from pipeline import warehouse
+        from pipeline import restate, warehouse
 
         settings = _settings()
-        params = _params(settings)
+        gold_plan = _xcom(plan.GOLD_PLAN_TASK_ID)
+        params = restate.step_params(step, _params(settings), gold_plan)
         if plan.nothing_new(int((_xcom("clean_raw") or {}).get("files", 0)), params["days"]):
             log.info("%s: nothing new, nothing rebuilt", step.table)
             return {"rows": 0, "skipped": "nothing new"}
         with warehouse.connect(settings.warehouse_path) as con:
-            rows = warehouse.build_gold_step(con, step, params)
+            rows = restate.build_gold_step(con, step, params, gold_plan)
         log.info("%s: %d rows", step.table, rows)
         return {"rows": rows}
 
@@ -182,9 +218,10 @@ def gold_task(step: plan.GoldStep) -> Any:
 @task(task_id="archive_files")
 @timed
 def archive_files() -> dict[str, Any]:
-    """Mark the run's claimed files processed (their archive copies were made at claim time) and
-    its days built."""
-    from pipeline import silver_load, warehouse
+    """Mark the run's claimed files processed, or rejected when rejected whole (their archive
+    copies were made at claim time; `claim.mark_processed`), its days built, and the gold tables
+    whose whole history it built with their SQL's fingerprints."""
+    from pipeline import restate, silver_load, warehouse
     from pipeline.claim import mark_processed
 
     settings = _settings()
@@ -194,8 +231,9 @@ def archive_files() -> dict[str, Any]:
         con.execute("BEGIN TRANSACTION")
         silver_load.mark_days_built(con, days)
         files = mark_processed(con, run.run_id)
+        recorded = restate.record(con, _xcom(plan.GOLD_PLAN_TASK_ID), run.run_id)
         con.execute("COMMIT")
-    return {"files": files}
+    return {"files": files, "fingerprints_recorded": recorded}
 
 
 @task(task_id="publish")
@@ -229,6 +267,7 @@ def make_tasks() -> dict[str, Any]:
         "clean_raw": clean_raw(),
         "load_silver": load_silver(),
         "dq_checks": dq_checks(),
+        plan.GOLD_PLAN_TASK_ID: plan_gold(),
     }
     for step in plan.GOLD_STEPS:
         tasks[step.task_id] = gold_task(step)
