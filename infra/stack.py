@@ -27,8 +27,11 @@ from pipeline.config import DAG_ID, ENV
 from pipeline.gcp import BIGQUERY_POOL, BIGQUERY_POOL_SLOTS, DATAPROC_POOL, DATAPROC_POOL_SLOTS
 from sql import catalog
 
-# ENV keys that only the local target reads (folders on the laptop); everything else is set on Composer.
-LOCAL_ONLY_ENV = frozenset({"landing_dir", "output_dir"})
+# ENV keys that are not set on Composer: the local target's folders on the laptop, and the source
+# settings file, which is uploaded into the DAG folder (`infra.artifacts.dag_artifacts`) where the
+# DAG's default path finds it (tests/infra/test_infra_artifacts.py runs that lookup on the uploaded
+# layout). Everything else is set on Composer.
+LOCAL_ONLY_ENV = frozenset({"landing_dir", "output_dir", "sources"})
 COMPOSER_ENVIRONMENT = "cdi"
 
 
