@@ -6,6 +6,7 @@
   day 30 landed and the incremental daily run, in var/. With `--input DIR` it runs once on the
   user's landing folder (never modified), into out/<DIR's name> unless `--output` says otherwise.
 - `cdi runs`, `cdi show RUN` and `cdi quarantine` read what the runs of an OUTPUT left.
+- `cdi reprocess` reads archived files again after a settings fix; `cdi rebuild` restates gold.
 - `cdi generate` writes the sample landing data.
 """
 
@@ -226,7 +227,13 @@ def add_reprocess(sub: Any) -> None:
 
 
 # Each subcommand: a function that adds its parser (options, and `func`, what runs it).
-COMMANDS = (add_run, add_runs, add_show, add_quarantine, add_reprocess, add_generate)
+def add_rebuild(sub: Any) -> None:
+    from pipeline import rebuild  # `cdi rebuild`, in its own module
+
+    rebuild.add_parser(sub)
+
+
+COMMANDS = (add_run, add_runs, add_show, add_quarantine, add_reprocess, add_rebuild, add_generate)
 
 
 def parser() -> argparse.ArgumentParser:
