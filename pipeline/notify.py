@@ -155,6 +155,7 @@ def summary_message(dag_id: str, summary: dict[str, Any]) -> Message:
             f"DAG: {dag_id}",
             f"Run: {summary.get('run_id')}",
             f"Outcome: {outcome}",
+            *([str(summary["nothing_new"])] if summary.get("nothing_new") else []),
             f"Files: {summary.get('files', 0)}",
             f"Rows in: {summary.get('rows_read', 0)}  valid: {summary.get('rows_valid', 0)}  "
             f"quarantined: {summary.get('rows_quarantined', 0)}",

@@ -388,7 +388,8 @@ def finalize_gold(step: plan.GoldStep, configuration: dict[str, Any], values: Ma
 
 
 def report_figures_sql() -> str:
-    """The run's figures for the report, as one row of arrays (file stats, reasons, checks, gold counts)."""
+    """The run's figures for the report, one row per figure (file stats, reasons, checks, gold counts,
+    the previous runs); parameters `@run_id` and `@logical_date`."""
     gold_counts = "\n    UNION ALL ".join(
         f"SELECT '{s.table}' AS table_name, COUNT(*) AS row_count FROM {s.table}" for s in plan.GOLD_STEPS
     )
@@ -409,6 +410,14 @@ def report_figures_sql() -> str:
         "SELECT 'displaced', 'silver.transactions', COUNT(*), 0, 0, CAST(NULL AS STRING)\n"
         "FROM audit.quarantine WHERE run_id = @run_id AND reason = 'DUPLICATE_KEY'\n"
         "    AND source_file NOT IN (SELECT source_file FROM audit.file_stats WHERE run_id = @run_id)\n"
+        + "".join(
+            # The run before this one and the latest that claimed a file (`report.PREVIOUS_RUNS_SQL`).
+            f"UNION ALL\nSELECT '{kind}', run_id, files, 0, 0, CAST(NULL AS STRING) FROM (\n"
+            "    SELECT run_id, files FROM audit.pipeline_runs\n"
+            f"    WHERE run_id != @run_id AND logical_date <= @logical_date{condition}\n"
+            "    ORDER BY logical_date DESC, run_id DESC LIMIT 1\n)\n"
+            for kind, condition in (("previous_run", ""), ("last_file_run", " AND files > 0"))
+        )
     )
 
 
