@@ -96,5 +96,6 @@ def build_dag(target: Target | None = None) -> DAG:
         # run after loading what is good, and is not claimed again by every later run).
         gold >> t["reconcile"] >> t["publish"]
         gold >> t["archive_files"] >> t["publish"]
-        [t["reconcile"], t["archive_files"], *gold] >> t["report"]
+        # The report waits for publish too, so that report.json and the run summary hold its final state.
+        [t["reconcile"], t["archive_files"], t["publish"], *gold] >> t["report"]
     return dag
