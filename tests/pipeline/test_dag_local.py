@@ -62,7 +62,9 @@ def test_gold_waits_for_the_quality_gate_and_its_inputs(dag) -> None:  # type: i
 def test_report_runs_whatever_happened(dag) -> None:  # type: ignore[no-untyped-def]
     report = dag.get_task("report")
     assert str(report.trigger_rule) in ("all_done", "TriggerRule.ALL_DONE")
-    assert {"reconcile", "archive_files", "publish", "gold_aov_daily"} <= report.upstream_task_ids
+    assert {"reconcile", "archive_files", "gold_aov_daily"} <= report.upstream_task_ids
+    # A run's state comes from its leaves: publish must stay one, or a failed run would end green.
+    assert {t.task_id for t in dag.tasks if not t.downstream_task_ids} == {"publish", "report"}
 
 
 def test_schedule_is_daily_without_catchup(dag) -> None:  # type: ignore[no-untyped-def]
