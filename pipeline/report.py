@@ -31,6 +31,30 @@ def _outcome(states: dict[str, str | None], quarantined: int, warnings: int) -> 
     return "success"
 
 
+# The run before this one, and the latest that claimed a file (both None on a first run); `$run_id`
+# and `$logical_date` are the run's. Runs are ordered by their logical date (a rerun of an old run
+# looks back from its own date), then run id.
+PREVIOUS_RUNS_SQL = """
+SELECT
+    (SELECT run_id FROM audit.pipeline_runs WHERE run_id <> $run_id AND logical_date <= $logical_date
+     ORDER BY logical_date DESC, run_id DESC LIMIT 1),
+    (SELECT run_id FROM audit.pipeline_runs
+     WHERE run_id <> $run_id AND logical_date <= $logical_date AND files > 0
+     ORDER BY logical_date DESC, run_id DESC LIMIT 1)
+"""
+
+
+def nothing_new_note(previous_run: str | None, last_file_run: str | None) -> str:
+    """The summary line of a run that claimed no file and had no day to build (`plan.nothing_new`):
+    since when nothing is new, so that a quiet day reads as one and a long silence shows."""
+    if last_file_run is None:
+        since = f" (previous run {previous_run})" if previous_run else ""
+        return f"nothing new: no file has landed yet{since}"
+    if previous_run in (None, last_file_run):
+        return f"nothing new since the previous run {last_file_run}"
+    return f"nothing new since the previous run {previous_run} (the last file came in run {last_file_run})"
+
+
 def build(settings: Settings, context: Any) -> dict[str, Any]:
     """Collect the run's figures from the warehouse and the task results."""
     from pipeline import task_errors, warehouse
@@ -89,6 +113,12 @@ def build(settings: Settings, context: Any) -> dict[str, Any]:
             for k, v in xcoms.items()
             if isinstance(v, dict) and "seconds" in v
         }
+        nothing_new = None
+        if states.get("claim_files") == "success" and plan.nothing_new(totals["files"], affected):
+            previous = con.execute(
+                PREVIOUS_RUNS_SQL, {"run_id": run.run_id, "logical_date": run.logical_date}
+            ).fetchone()
+            nothing_new = nothing_new_note(*(previous or (None, None)))
         con.execute("DELETE FROM audit.pipeline_runs WHERE run_id = ?", [run.run_id])
         con.execute(
             "INSERT INTO audit.pipeline_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -117,6 +147,7 @@ def build(settings: Settings, context: Any) -> dict[str, Any]:
         **totals,
         "affected_days": len(affected),
         "gold_rows": gold_rows,
+        "nothing_new": nothing_new,
     }
     return {
         "run_id": run.run_id,
@@ -130,6 +161,7 @@ def build(settings: Settings, context: Any) -> dict[str, Any]:
         "quarantine_reasons": reasons,
         "files": files,
         "affected_days": affected,
+        "nothing_new": nothing_new,
         "data_quality": dq,
         "silver_rows": silver_rows,
         "gold_rows": gold_rows,
@@ -154,6 +186,32 @@ def write(settings: Settings, report: dict[str, Any]) -> Path:
     return settings.report_path
 
 
+def _read_lines(file_stats: dict[str, Any]) -> list[str]:
+    """How a file was read, when anything was not the plain default (`audit.file_stats.read_settings`):
+    what was detected or set, and a date order the file did not settle, with the setting that does."""
+    settings = json.loads(file_stats.get("read_settings") or "{}")
+    name = Path(file_stats["source_file"]).name
+    shown = []
+    for key, default in (("encoding", "utf-8"), ("delimiter", ","), ("decimal", "."), ("date_order", None)):
+        value, source = settings.get(key), settings.get(f"{key}_source")
+        if (
+            value is None
+            or value == "undetermined"
+            or (value == default and source in (None, "default", "detected"))
+        ):
+            continue
+        confidence = settings.get(f"{key}_confidence")
+        how = f"{source}, confidence {confidence}" if confidence is not None else source
+        shown.append(f"{key} {value!r}" + (f" ({how})" if how else ""))
+    lines = [f"  read {name}: {', '.join(shown)}"] if shown else []
+    if settings.get("date_order") == "undetermined":
+        lines.append(
+            f"  date order of {name} not determined (AMBIGUOUS_DATE rows): set `date_order: dmy` or "
+            f"`mdy` for it in sources.yaml, then `cdi reprocess {file_stats['source_file']}`"
+        )
+    return lines
+
+
 def render_summary(report: dict[str, Any]) -> str:
     """The short human summary the CLI prints."""
     t = report["totals"]
@@ -162,6 +220,8 @@ def render_summary(report: dict[str, Any]) -> str:
         f"  files {t['files']}  rows in {t['rows_read']}  valid {t['rows_valid']}  "
         f"quarantined {t['rows_quarantined']}  days touched {len(report['affected_days'])}",
     ]
+    if report.get("nothing_new"):
+        lines.insert(1, f"  {report['nothing_new']}")
     if report["quarantine_reasons"]:
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(report["quarantine_reasons"].items()))
         lines.append(f"  quarantine reasons: {reasons}")
@@ -174,8 +234,11 @@ def render_summary(report: dict[str, Any]) -> str:
             )
             lines.append(f"  drift {Path(f['source_file']).name}: {described}")
     for f in report["files"]:
+        lines.extend(_read_lines(f))
+    for f in report["files"]:
         if f.get("error"):
-            lines.append(f"  rejected file {f['source_file']}: {f['error']}")
+            error = str(f["error"]).removeprefix(f"{f['source_file']}: ")
+            lines.append(f"  rejected file {f['source_file']}: {error}")
     failed = [d for d in report["data_quality"] if not d["passed"]]
     for d in failed:
         lines.append(f"  check {d['check_name']} ({d['severity']}): {d['detail']}")

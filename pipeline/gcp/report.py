@@ -7,8 +7,10 @@ The report goes to `audit.pipeline_runs` (one row per run, replaced on rerun) an
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
+from pipeline import plan
 from pipeline import report as local_report
 from pipeline.config import DAG_ID, Settings
 from pipeline.gcp import bigquery
@@ -41,12 +43,20 @@ def summarize(
     warnings = sum(1 for c in data_quality if not c["passed"])
     outcome = local_report._outcome(states, totals["rows_quarantined"], warnings)
     gold_rows = {str(f["name"]): int(f["a"]) for f in figures if f["kind"] == "gold"}
+    nothing_new = None
+    days = [date.fromisoformat(d) for d in affected_days]
+    if states.get("claim_files") == "success" and plan.nothing_new(len(claims), days):
+        runs = {
+            str(f["kind"]): str(f["name"]) for f in figures if f["kind"] in ("previous_run", "last_file_run")
+        }
+        nothing_new = local_report.nothing_new_note(runs.get("previous_run"), runs.get("last_file_run"))
     summary = {
         "run_id": run_id,
         "outcome": outcome,
         **totals,
         "affected_days": len(affected_days),
         "gold_rows": gold_rows,
+        "nothing_new": nothing_new,
         "duration_seconds": duration_seconds,
     }
     return {
@@ -67,6 +77,7 @@ def summarize(
             for f in files
         ],
         "affected_days": affected_days,
+        "nothing_new": nothing_new,
         "data_quality": data_quality,
         "gold_rows": gold_rows,
         "summary": summary,
@@ -92,7 +103,9 @@ def build_and_write(settings: Settings, context: Any, gcp_conn_id: str) -> dict[
     project = settings.project or hook.project_id
     figures_sql = bigquery.report_figures_sql()
     job = hook.insert_job(
-        configuration=bigquery.query_job(figures_sql, {"run_id": run.run_id}),
+        configuration=bigquery.query_job(
+            figures_sql, {"run_id": run.run_id, "logical_date": run.logical_date}
+        ),
         project_id=project,
         location=settings.bq_location,
     )

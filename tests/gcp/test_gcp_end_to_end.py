@@ -11,7 +11,9 @@ loopback stand-ins of the Google APIs at the network boundary, never fakes of ou
   endpoint is down, so `publish` fails for good and the failure alert goes out.
 
 The same landing files go through the local target (`cdi run`); the gold tables must be equal row for
-row.
+row. Then, the stand-ins still up and the dashboard back, the next days' runs: one with no new file
+(no batch, no gold job, freshness checked), one with a small hand-made file for a later day, and one
+with no file again, when the data is stale.
 """
 
 from __future__ import annotations
@@ -60,10 +62,12 @@ SETTINGS = {k: v for k, v in GCP_ENV.items() if k.startswith("CDI_") and k != EN
 
 @dataclass
 class Webhooks:
-    """One HTTP server for the Slack-style alert webhook and the dashboard refresh (down: 503)."""
+    """One HTTP server for the Slack-style alert webhook and the dashboard refresh (down: 503, until
+    the later runs bring it back)."""
 
     received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     port: int = 0
+    dashboard_status: int = 503
 
     def posts(self, path: str) -> list[dict[str, Any]]:
         return [body for p, body in self.received if p == path]
@@ -87,7 +91,7 @@ def alerts() -> Iterator[tuple[Inbox, int, Webhooks]]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             hooks.received.append((self.path, json.loads(body)))
-            self.send_response(503 if self.path == DASHBOARD_PATH else 200)
+            self.send_response(hooks.dashboard_status if self.path == DASHBOARD_PATH else 200)
             self.end_headers()
 
         def log_message(self, *args: Any) -> None:
@@ -135,6 +139,14 @@ class Runs:
     local: subprocess.Popen[str]
     """The local target (`cdi run`) on the same landing files, run meanwhile."""
     local_log: Path
+    env: dict[str, str] = field(default_factory=dict)
+    """The environment of `dag_runner` (Composer's settings, the connections, the stand-ins' hosts)."""
+    gcp_output: Path = Path()
+    """The Airflow home of the gcp runs (one metadata DB, as one Composer environment holds)."""
+
+    def run_dag(self, run_after: str) -> tuple[dict[str, Any], str]:
+        """Another run of the gcp DAG against the same stand-ins: what `dag_runner` recorded, its log."""
+        return _run_gcp_dag(self.env, self.gcp_output, run_after, self.dataproc.address)
 
     def diagnostics(self) -> str:
         """What to read when an assertion fails: failed jobs and batches, the run's log tail."""
@@ -151,6 +163,35 @@ class Runs:
                 self.gcp_log[-6000:],
             ]
         )
+
+
+def _run_gcp_dag(
+    env: dict[str, str], output: Path, run_after: str, dataproc_address: str
+) -> tuple[dict[str, Any], str]:
+    """`python -m tests.gcp.dag_runner` in its own process: the run's record and its log."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.gcp.dag_runner",
+            "--output",
+            str(output),
+            "--run-after",
+            run_after,
+            "--dataproc",
+            dataproc_address,
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    log = done.stdout + done.stderr
+    (output.parent / f"gcp_runner_{run_key_of(run_after)}.log").write_text(log)
+    assert done.returncode == 0, log[-10000:]
+    return json.loads((output / "gcp_run.json").read_text()), log
 
 
 def _upload_landing(client: Any, landing: Path) -> None:
@@ -255,30 +296,20 @@ def _gcp_run(
             }
         )
         gcp_output = root / "gcp"
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "tests.gcp.dag_runner",
-                "--output",
-                str(gcp_output),
-                "--run-after",
-                RUN_AFTER,
-                "--dataproc",
-                batches.address,
-            ],
-            cwd=REPO_ROOT,
+        record, gcp_log = _run_gcp_dag(env, gcp_output, RUN_AFTER, batches.address)
+        yield Runs(
+            client,
+            bigquery,
+            batches,
+            inbox,
+            webhooks,
+            record,
+            gcp_log,
+            local,
+            local_log,
             env=env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
+            gcp_output=gcp_output,
         )
-        gcp_log = done.stdout + done.stderr
-        (root / "gcp_runner.log").write_text(gcp_log)
-        assert done.returncode == 0, gcp_log[-10000:]
-        record = json.loads((gcp_output / "gcp_run.json").read_text())
-        yield Runs(client, bigquery, batches, inbox, webhooks, record, gcp_log, local, local_log)
 
 
 @pytest.fixture(scope="module")
@@ -410,3 +441,179 @@ def test_the_failure_alert_names_dag_task_run_try_and_log(runs: Runs) -> None:
     for text in expected:
         assert text in slack[0]
         assert text.replace("&", "&amp;") in body
+
+
+# --- the days after: nothing new, one small late file, nothing new ---------------------------------
+# These tests come last: their fixture adds runs to the stand-ins, which the tests above read as the
+# first run left them (pytest runs a module's tests in file order).
+
+NOTHING_NEW_AFTER = "2025-01-07T00:00:00+00:00"
+LATE_FILE_AFTER = "2025-01-08T00:00:00+00:00"
+STALE_AFTER = "2025-01-09T00:00:00+00:00"
+LATE_DAY = "2025-01-06"
+LATE_FILE = f"transactions/manual_{LATE_DAY}.csv"
+LATE_ROWS = (
+    "transaction_id,transaction_ts,customer_id,agent_id,channel,quantity,unit_price,amount,currency,status\n"
+    f"HM-0001,{LATE_DAY}T09:15:00Z,C000001,A001,Store,2,10.00,,USD,completed\n"
+    f"HM-0002,{LATE_DAY} 12:30:00+01:00,C000002,,online,,,49.90,,paid\n"
+    f"HM-0003,{LATE_DAY}T18:05:00Z,C000001,A002,phone,1,15.50,15.50,USD,refunded\n"
+    f"HM-0004,{LATE_DAY}T20:00:00Z,C000003,,online,1,abc,,USD,completed\n"
+    f"HM-0005,{LATE_DAY}T21:10:00Z,C000004,A003,store,1,5.25,5.25,USD,cancelled\n"
+    f"HM-0006,{LATE_DAY}T22:45:00-01:00,C000002,,online,3,2.50,,USD,completed\n"
+)
+"""A hand-made file for a day after the sample's last: five valid orders, one BAD_AMOUNT (under the
+default max_quarantine_pct of a file)."""
+LATE_AOV = [  # order_date, channel, orders, revenue, refunded_amount, cancelled_amount
+    (LATE_DAY, "online", 2, "57.40", "0.00", "0.00"),
+    (LATE_DAY, "phone", 0, "0.00", "15.50", "0.00"),
+    (LATE_DAY, "store", 1, "20.00", "0.00", "5.25"),
+]
+
+
+@dataclass
+class LaterRun:
+    run_id: str
+    record: dict[str, Any]
+    """What `dag_runner` recorded for the run."""
+    log: str
+    creates: list[Any]
+    """The Dataproc CreateBatch calls during the run."""
+    jobs: list[Any]
+    """The BigQuery jobs the run inserted."""
+    gold_before: dict[str, list[tuple[Any, ...]]]
+    gold_after: dict[str, list[tuple[Any, ...]]]
+    summaries: list[str]
+    """The run summary notifications (webhook) naming the run."""
+
+    def states(self) -> dict[str, str]:
+        return {t["task_id"]: t["state"] for t in self.record["tries"] if t["current"]}
+
+    def gold_jobs(self) -> list[Any]:
+        return [j for j in self.jobs if j.configuration.get("labels", {}).get("layer") == "gold"]
+
+
+def _gold(runs: Runs) -> dict[str, list[tuple[Any, ...]]]:
+    return {s.table: runs.bigquery.rows(f"select * from {s.table} order by all") for s in plan.GOLD_STEPS}
+
+
+def _later_run(runs: Runs, run_after: str) -> LaterRun:
+    creates, jobs, gold = len(runs.dataproc.creates), set(runs.bigquery.jobs), _gold(runs)
+    record, log = runs.run_dag(run_after)
+    run_id = f"manual__{run_after}"
+    summaries = [
+        p["text"]
+        for p in runs.webhooks.posts(SLACK_PATH)
+        if p["text"].startswith(f"*[{DAG_ID}] run {run_id}:")
+    ]
+    return LaterRun(
+        run_id,
+        record,
+        log,
+        runs.dataproc.creates[creates:],
+        [j for job_id, j in runs.bigquery.jobs.items() if job_id not in jobs],
+        gold,
+        _gold(runs),
+        summaries,
+    )
+
+
+@pytest.fixture(scope="module")
+def later_runs(runs: Runs, local_output: Path) -> dict[str, LaterRun]:
+    """The daily runs after the first one, with the dashboard back up: a day with no new file, a day
+    whose one small file is for a later day, and a day with no file again (the data is now stale)."""
+    runs.webhooks.dashboard_status = 200
+    later = {NOTHING_NEW_AFTER: _later_run(runs, NOTHING_NEW_AFTER)}
+    landing = runs.storage.bucket(GCP_ENV[ENV["landing_bucket"]])
+    landing.blob(LATE_FILE).upload_from_string(LATE_ROWS, content_type="text/csv")
+    later[LATE_FILE_AFTER] = _later_run(runs, LATE_FILE_AFTER)
+    later[STALE_AFTER] = _later_run(runs, STALE_AFTER)
+    return later
+
+
+@pytest.mark.parametrize("run_after", [NOTHING_NEW_AFTER, LATE_FILE_AFTER, STALE_AFTER])
+def test_every_later_run_succeeds(runs: Runs, later_runs: dict[str, LaterRun], run_after: str) -> None:
+    later = later_runs[run_after]
+    assert later.record["run_id"] == later.run_id
+    assert set(later.states().values()) == {"success"}, later.states()
+    assert later.record["state"] == "success", later.log[-6000:]
+    assert runs.bigquery.errors == [], runs.diagnostics()
+    assert runs.dataproc.errors == [], runs.diagnostics()
+    assert [(j.job_id, j.error.message) for j in later.jobs if j.error is not None] == []
+    assert len(later.summaries) == 1  # the run summary went out (a failed run sends none)
+
+
+@pytest.mark.parametrize(
+    ("run_after", "previous_run", "freshness"),
+    [
+        (NOTHING_NEW_AFTER, RUN_ID, (True, "latest transaction day 2025-01-05")),
+        (
+            STALE_AFTER,
+            f"manual__{LATE_FILE_AFTER}",
+            (False, "no transaction on or after 2025-01-07 (run date 2025-01-09)"),
+        ),
+    ],
+)
+def test_a_day_with_nothing_new_creates_no_batch_and_rebuilds_nothing(
+    runs: Runs,
+    later_runs: dict[str, LaterRun],
+    run_after: str,
+    previous_run: str,
+    freshness: tuple[bool, str],
+) -> None:
+    later = later_runs[run_after]
+    assert later.creates == []
+    assert later.gold_jobs() == []
+    assert later.gold_after == later.gold_before
+    xcoms = later.record["xcoms"]
+    assert xcoms["claim_files"]["files"] == []
+    assert xcoms["clean_raw"]["files"] == 0
+    assert xcoms["load_silver"]["affected_days"] == []
+    for step in plan.GOLD_STEPS:
+        assert xcoms[step.task_id]["skipped"] == "nothing new", step.task_id
+    # The checks still ran; freshness warns once the latest order is more than two days old.
+    checks = runs.bigquery.rows(
+        f"select check_name, passed, detail from audit.dq_results where run_id = '{later.run_id}'"
+    )
+    assert {name: (passed, detail) for name, passed, detail in checks}["freshness"] == freshness
+    failed = sorted(name for name, passed, _ in checks if not passed)
+    assert failed == ([] if freshness[0] else ["freshness"])
+    outcome = "success" if freshness[0] else "warning"
+    assert runs.bigquery.rows(
+        f"select files, rows_read, affected_days, outcome from audit.pipeline_runs where run_id = '{later.run_id}'"
+    ) == [(0, 0, "[]", outcome)]
+    # The report says since when nothing is new: in the run's JSON report and in the summary sent.
+    expected = f"nothing new since the previous run {previous_run}"
+    assert xcoms["report"]["nothing_new"] == expected
+    blob = runs.storage.bucket(GCP_ENV[ENV["archive_bucket"]]).blob(
+        f"reports/{run_key_of(later.run_id)}.json"
+    )
+    report = json.loads(blob.download_as_text())
+    assert (report["outcome"], report["nothing_new"]) == (outcome, expected)
+    assert f"\n{expected}\n" in later.summaries[0]
+    assert f"Outcome: {outcome.upper()}" in later.summaries[0]
+
+
+def test_a_small_late_file_runs_a_batch_and_rebuilds_its_day(
+    runs: Runs, later_runs: dict[str, LaterRun]
+) -> None:
+    later = later_runs[LATE_FILE_AFTER]
+    run_id = later.run_id
+    assert [c.batch_id for c in later.creates] == [dataproc.batch_id(run_id, 1)]
+    assert runs.dataproc.runs[later.creates[0].batch_id].state == "SUCCEEDED"
+    assert len(later.gold_jobs()) == len(plan.GOLD_STEPS)
+    xcoms = later.record["xcoms"]
+    assert xcoms["load_silver"]["affected_days"] == [LATE_DAY]
+    assert xcoms["report"]["nothing_new"] is None
+    assert "nothing new" not in later.summaries[0]
+    aov = runs.bigquery.rows(
+        "select cast(order_date as varchar), channel, orders, cast(revenue as varchar),"
+        " cast(refunded_amount as varchar), cast(cancelled_amount as varchar)"
+        f" from gold.aov_daily where order_date = date '{LATE_DAY}' order by all"
+    )
+    assert aov == LATE_AOV
+    # The other days kept their gold rows; the bad row is in quarantine with its reason.
+    untouched = [r for r in later.gold_after["gold.aov_daily"] if str(r[0]) != LATE_DAY]
+    assert untouched == later.gold_before["gold.aov_daily"]
+    assert runs.bigquery.rows(
+        f"select reason, count(*) from audit.quarantine where run_id = '{run_id}' group by 1"
+    ) == [("BAD_AMOUNT", 1)]
