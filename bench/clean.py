@@ -380,19 +380,11 @@ def _spark_to_strptime(fmt: str) -> str:
 
 
 def _timestamp(v: str) -> str:
-    """`transform.parse_timestamp` for source_tz UTC (the session time zone is UTC)."""
+    """`transform.parse_timestamp` for source_tz UTC (the session time zone is UTC). Numeric dates
+    (`03/04/2025`) follow their file's date order in the job (`spark.sniff`), never a per-row guess;
+    the generated file holds none, so the floor needs no order."""
     naive = ", ".join(f"'{_spark_to_strptime(f)}'" for f in contract.OTHER_TIMESTAMP_FORMATS)
     offset = ", ".join(f"'{_spark_to_strptime(f)}'" for f in contract.OTHER_TIMESTAMP_OFFSET_FORMATS)
-    slashed = _re(contract.SLASHED_TIMESTAMP_RE)
-    part = [f"try_cast(nullif(regexp_extract({v}, {slashed}, {i}), '') AS INTEGER)" for i in range(1, 7)]
-    first, second, year = part[:3]
-    hour, minute, sec = (f"coalesce({p}, 0)" for p in part[3:])
-    day = f"CASE WHEN {first} > 12 AND {second} <= 12 THEN {first} WHEN {second} > 12 AND {first} <= 12 THEN {second} WHEN {first} = {second} THEN {first} END"
-    month = f"CASE WHEN {first} > 12 AND {second} <= 12 THEN {second} WHEN {second} > 12 AND {first} <= 12 THEN {first} WHEN {first} = {second} THEN {first} END"
-    slashed_ts = (
-        f"CASE WHEN regexp_matches({v}, {slashed}) AND ({day}) IS NOT NULL THEN "
-        f"try_cast(printf('%04d-%02d-%02d %02d:%02d:%02d', {year}, {month}, {day}, {hour}, {minute}, {sec}) AS TIMESTAMP) END"
-    )
     # One coalesce: the drifted spellings are only tried when the contract form fails.
     return f"""coalesce(
           CASE WHEN regexp_matches({v}, {_re(contract.ISO_TIMESTAMP_OFFSET_RE)})
@@ -401,8 +393,7 @@ def _timestamp(v: str) -> str:
           try_strptime({v}, [{naive}]),
           try_strptime(regexp_replace({v}, {_re(contract.RFC2822_DAY_NAME_RE)}, ''), [{offset}])::TIMESTAMP,
           CASE WHEN regexp_matches({v}, {_re(contract.EPOCH_SECONDS_RE)}) THEN to_timestamp(try_cast({v} AS BIGINT))::TIMESTAMP END,
-          CASE WHEN regexp_matches({v}, {_re(contract.EPOCH_MILLIS_RE)}) THEN epoch_ms(try_cast({v} AS BIGINT)) END,
-          {slashed_ts}
+          CASE WHEN regexp_matches({v}, {_re(contract.EPOCH_MILLIS_RE)}) THEN epoch_ms(try_cast({v} AS BIGINT)) END
         )"""
 
 

@@ -251,6 +251,7 @@ def _arrow_type(f: catalog.Field) -> pa.DataType:
         "STRING": pa.string(),
         "JSON": pa.string(),
         "INTEGER": pa.int64(),
+        "FLOAT": pa.float64(),
         "TIMESTAMP": pa.timestamp("us", tz="UTC"),
         "DATE": pa.date32(),
     }
