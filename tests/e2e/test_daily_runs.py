@@ -152,8 +152,13 @@ def test_every_run_succeeds_and_reports_itself(week: Week, run: int) -> None:
     daily = week.runs[run]
     assert daily.result.returncode == 0, daily.log()
     assert daily.report["run_id"] == run_id(run), daily.log()
+    # report.json is written by the report task itself, which need not wait for publish (a leaf of
+    # its own, so that the run's state follows it): both may still be under way then.
     states = daily.report["task_states"]
-    assert {t: s for t, s in states.items() if s != "success"} == {"report": "running"}, states
+    assert {t: s for t, s in states.items() if s != "success" and t not in ("report", "publish")} == {}, (
+        states
+    )
+    assert states["report"] == "running"
     assert f"run {run_id(run)}: {daily.report['outcome'].upper()}\n" in daily.result.stdout, daily.log()
 
 
