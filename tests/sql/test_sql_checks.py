@@ -158,6 +158,26 @@ def unreadable_file(wh):
     return {}, 1
 
 
+def file_stats_row(source_file: str, read: int, quarantined: int, **extra) -> dict:
+    return {
+        "run_id": "run-1",
+        "entity": "transactions",
+        "source_file": source_file,
+        "file_format": "csv",
+        "rows_read": read,
+        "rows_valid": read - quarantined,
+        "rows_quarantined": quarantined,
+        "max_quarantine_pct": 20.0,
+        **extra,
+    }
+
+
+def format_change(wh):
+    # 3 of 10 rows quarantined in one file: 30% > its 20% (a new date order, say).
+    wh.insert("audit.file_stats", [file_stats_row("landing/transactions/pos.csv", 10, 3)])
+    return {}, 1
+
+
 BREAKERS = {
     "silver_transactions_key_unique": duplicate_transaction_key,
     "silver_transaction_keys_complete": unindexed_row,
@@ -172,6 +192,7 @@ BREAKERS = {
     "gold_revenue_reconciliation": silver_changed_after_gold,
     "gold_row_count_reconciliation": rows_lost,
     "unreadable_files": unreadable_file,
+    "file_quarantine_rate": format_change,
 }
 
 
@@ -316,3 +337,19 @@ def test_unreadable_files_counts_only_this_runs_rejected_files(clean):
     failures, detail = check(clean, "unreadable_files")
     assert failures == 1
     assert "c.csv" in detail
+
+
+def test_file_quarantine_rate_fails_only_files_of_this_run_above_their_own_threshold(clean):
+    clean.insert(
+        "audit.file_stats",
+        [
+            file_stats_row("at_threshold.csv", 10, 2),  # 20% is not above 20%
+            file_stats_row("lenient.csv", 10, 5, max_quarantine_pct=60.0),
+            file_stats_row("rejected_whole.csv", 0, 0, error="missing required column"),
+            {**file_stats_row("other_run.csv", 10, 9), "run_id": "run-0"},
+            file_stats_row("strict.csv", 100, 2, max_quarantine_pct=1.0),
+        ],
+    )
+    failures, detail = check(clean, "file_quarantine_rate")
+    assert failures == 1, detail
+    assert "strict.csv (2 of 100 rows, 2.0% > 1.0%" in detail
