@@ -14,6 +14,7 @@ it runs before any of its rows is handed on.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import hashlib
 import re
@@ -194,8 +195,6 @@ _JAVA_CHARSETS = {"iso8859-1": "ISO-8859-1", "latin-1": "ISO-8859-1", "mac-roman
 
 
 def _java_charset(spark: SparkSession, name: str) -> Any:
-    import codecs
-
     charset = _jvm(spark).java.nio.charset.Charset
     python_name = codecs.lookup(name).name
     candidates = [name, _JAVA_CHARSETS.get(python_name, python_name)]
@@ -520,16 +519,10 @@ def _utf8_copy(
                 "in sources.yaml (e.g. cp1252, latin-1, utf-16)"
             )
         encoding = found
-    decided: dict[str, Any] = {
-        "encoding": encoding.name,
-        "encoding_source": "detected" if encoding.detected else "set",
-    }
-    if settings.encoding == AUTO:
-        decided["encoding_source"] = "detected" if encoding.detected else "default"
-        if encoding.detected:
-            decided["encoding_confidence"] = encoding.confidence
-    import codecs
-
+    source = "set" if settings.encoding != AUTO else "detected" if encoding.detected else "default"
+    decided: dict[str, Any] = {"encoding": encoding.name, "encoding_source": source}
+    if encoding.detected:
+        decided["encoding_confidence"] = encoding.confidence
     if codecs.lookup(encoding.name).name == sniff.UTF8:
         return uri, compressed, head.decode(sniff.UTF8, errors="replace"), decided
     if work_dir is None:
