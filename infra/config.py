@@ -115,7 +115,6 @@ class StackConfig:
     pipeline: PipelineSettings
     github_repository: str
     state_bucket: str = ""
-    dataproc_history_server: bool = False
     spark_dist_dir: Path = field(default_factory=lambda: REPO_ROOT / "dist" / "spark")
 
     @property
@@ -267,6 +266,12 @@ def load(stack: str | None = None) -> StackConfig:
     repo = cfg.require("githubRepository")
     if not _REPO_RE.match(repo):
         raise ConfigError(f"{NAMESPACE}:githubRepository {repo!r}: expected 'owner/name'")
+    if cfg.get("dataprocHistoryServer") is not None:
+        # https://cloud.google.com/dataproc-serverless/docs/concepts/versions/spark-runtime-3.0
+        raise ConfigError(
+            f"{NAMESPACE}:dataprocHistoryServer is gone: runtime 3.0 batches cannot use a persistent "
+            "history server; open a batch's Spark UI from the console instead. Remove the key."
+        )
     spark_dist = cfg.get("sparkDistDir")
     return StackConfig(
         stack=stack,
@@ -296,6 +301,5 @@ def load(stack: str | None = None) -> StackConfig:
         ),
         github_repository=repo,
         state_bucket=cfg.get("stateBucket") or "",
-        dataproc_history_server=cfg.get_bool("dataprocHistoryServer") or False,
         spark_dist_dir=(REPO_ROOT / spark_dist) if spark_dist else REPO_ROOT / "dist" / "spark",
     )

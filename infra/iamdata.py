@@ -46,6 +46,28 @@ class ServiceAccountSpec:
     description: str
 
 
+AGENT_LOOKUPS = ("storage", "bigquery")
+
+
+@dataclass(frozen=True)
+class ServiceAgentSpec:
+    """A Google-managed service agent and how the stack makes it exist before binding it.
+
+    Exactly one of `service` (the API whose agent `gcp.projects.ServiceIdentity` creates) and
+    `lookup` (`storage` or `bigquery`: the provider lookup whose API call creates the agent).
+    """
+
+    key: str
+    email: str
+    """Documented address, `{project_number}` to fill in."""
+    service: str = ""
+    lookup: str = ""
+
+    @property
+    def member_key(self) -> str:
+        return f"{self.key}{AGENT_SUFFIX}"
+
+
 @dataclass(frozen=True)
 class Binding:
     """`member` gets `role` on `scope` (`kind` plus the resource `target` key, if any)."""
@@ -68,7 +90,7 @@ class Binding:
 @dataclass(frozen=True)
 class IamData:
     service_accounts: tuple[ServiceAccountSpec, ...]
-    service_agents: tuple[tuple[str, str], ...]
+    service_agents: tuple[ServiceAgentSpec, ...]
     bindings: tuple[Binding, ...]
 
     def bindings_for(self, kind: str) -> tuple[Binding, ...]:
@@ -79,14 +101,14 @@ class IamData:
     @property
     def member_keys(self) -> frozenset[str]:
         accounts = {sa.key for sa in self.service_accounts}
-        agents = {f"{key}{AGENT_SUFFIX}" for key, _ in self.service_agents}
+        agents = {agent.member_key for agent in self.service_agents}
         return frozenset(accounts | agents)
 
     def agent_emails(self, project_number: str) -> dict[str, str]:
         """Member key (`storage_agent`) -> e-mail of the service agent in that project."""
         return {
-            f"{key}{AGENT_SUFFIX}": template.format(project_number=project_number)
-            for key, template in self.service_agents
+            agent.member_key: agent.email.format(project_number=project_number)
+            for agent in self.service_agents
         }
 
 
@@ -110,6 +132,23 @@ def _parse_binding(raw: dict[str, Any], index: int) -> Binding:
     return Binding(member=str(raw["member"]), role=role, kind=kind, target=target)
 
 
+def _parse_agent(key: str, raw: Any) -> ServiceAgentSpec:
+    where = f"{BINDINGS_FILE.name} service_agents.{key}"
+    if not isinstance(raw, dict) or "email" not in raw or set(raw) - {"email", "service", "lookup"}:
+        raise IamDataError(f"{where}: expected email and one of service, lookup")
+    service, lookup = str(raw.get("service", "")), str(raw.get("lookup", ""))
+    if bool(service) == bool(lookup):
+        raise IamDataError(f"{where}: give exactly one of service (ServiceIdentity) or lookup")
+    if lookup and lookup not in AGENT_LOOKUPS:
+        raise IamDataError(f"{where}: lookup must be one of {AGENT_LOOKUPS}")
+    if service and not service.endswith(".googleapis.com"):
+        raise IamDataError(f"{where}: service {service!r} is not an API name")
+    email = str(raw["email"])
+    if "{project_number}" not in email or not email.endswith(".gserviceaccount.com"):
+        raise IamDataError(f"{where}: email {email!r} is not a per-project service agent address")
+    return ServiceAgentSpec(key=str(key), email=email, service=service, lookup=lookup)
+
+
 def parse(data: dict[str, Any]) -> IamData:
     """Validate the parsed YAML document."""
     accounts = tuple(
@@ -124,7 +163,7 @@ def parse(data: dict[str, Any]) -> IamData:
     for sa in accounts:
         if not re.match(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", sa.account_id):
             raise IamDataError(f"service account {sa.key}: invalid account_id {sa.account_id!r}")
-    agents = tuple((str(k), str(v)) for k, v in data["service_agents"].items())
+    agents = tuple(_parse_agent(str(k), v) for k, v in data["service_agents"].items())
     bindings = tuple(_parse_binding(raw, i) for i, raw in enumerate(data["bindings"]))
     result = IamData(service_accounts=accounts, service_agents=agents, bindings=bindings)
     for binding in bindings:

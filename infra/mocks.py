@@ -26,6 +26,20 @@ from infra.config import NAMESPACE, REPO_ROOT
 PROJECT_NAME = "cdi"
 PROJECT_NUMBER = "123456789012"
 
+# What services.generateServiceIdentity answers, per API: the agent addresses Google documents
+# (https://cloud.google.com/iam/docs/service-agents). Written here as the outside world's answer,
+# not read from iam/bindings.yaml, so a wrong address there shows up in tests/infra.
+SERVICE_IDENTITY_DOMAINS = {
+    "artifactregistry.googleapis.com": "service-{n}@gcp-sa-artifactregistry.iam.gserviceaccount.com",
+    "composer.googleapis.com": "service-{n}@cloudcomposer-accounts.iam.gserviceaccount.com",
+    "compute.googleapis.com": "service-{n}@compute-system.iam.gserviceaccount.com",
+    "dataproc.googleapis.com": "service-{n}@dataproc-accounts.iam.gserviceaccount.com",
+    "pubsub.googleapis.com": "service-{n}@gcp-sa-pubsub.iam.gserviceaccount.com",
+    "secretmanager.googleapis.com": "service-{n}@gcp-sa-secretmanager.iam.gserviceaccount.com",
+}
+STORAGE_AGENT = "service-{n}@gs-project-accounts.iam.gserviceaccount.com"
+BIGQUERY_AGENT = "bq-{n}@bigquery-encryption.iam.gserviceaccount.com"
+
 
 @dataclass(frozen=True)
 class Recorded:
@@ -139,6 +153,12 @@ class GcpMocks(pulumi.runtime.Mocks):
             out.update(name=rid)
         elif typ == "gcp:dataproc/cluster:Cluster":
             rid = f"projects/{p}/regions/{inputs['region']}/clusters/{inputs['name']}"
+        elif typ == "gcp:projects/serviceIdentity:ServiceIdentity":
+            template = SERVICE_IDENTITY_DOMAINS.get(inputs["service"])
+            if template is None:
+                raise ValueError(f"the mock knows no service agent of {inputs['service']}")
+            email = template.format(n=PROJECT_NUMBER)
+            out.update(email=email, member=f"serviceAccount:{email}")
         elif typ == "gcp:storage/bucketObject:BucketObject":
             rid = f"{inputs['bucket']}-{inputs['name']}"
             out.update(mediaLink=f"https://storage.googleapis.com/{inputs['bucket']}/{inputs['name']}")
@@ -158,6 +178,12 @@ class GcpMocks(pulumi.runtime.Mocks):
                 "name": project,
                 "id": f"projects/{project}",
             }, []
+        if args.token == "gcp:storage/getProjectServiceAccount:getProjectServiceAccount":
+            email = STORAGE_AGENT.format(n=PROJECT_NUMBER)
+            return {"emailAddress": email, "member": f"serviceAccount:{email}", "id": email}, []
+        if args.token == "gcp:bigquery/getDefaultServiceAccount:getDefaultServiceAccount":
+            email = BIGQUERY_AGENT.format(n=PROJECT_NUMBER)
+            return {"email": email, "member": f"serviceAccount:{email}", "id": email}, []
         raise NotImplementedError(f"no mock for data source {args.token}")
 
 

@@ -1,6 +1,6 @@
 """Wires the components of one stack together; `infra/__main__.py` calls `build()` and exports.
 
-Order: services -> identity -> encryption (prod) -> network, storage, warehouse -> composer,
+Order: services -> service agents -> identity -> encryption (prod) -> network, storage, warehouse -> composer,
 dataproc -> monitoring -> code deployment. Dependencies are explicit `depends_on` on components.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pulumi
-import pulumi_gcp as gcp
 
 from infra import artifacts, iamdata
 from infra.components.composer import Composer
@@ -19,6 +18,7 @@ from infra.components.encryption import Encryption
 from infra.components.identity import Identity
 from infra.components.monitoring import Monitoring
 from infra.components.network import Network
+from infra.components.service_agents import ServiceAgents
 from infra.components.services import ProjectServices, services_for
 from infra.components.storage import Storage
 from infra.components.warehouse import Warehouse
@@ -40,8 +40,14 @@ def dag_environment(
     buckets: Mapping[str, pulumi.Input[str]],
     dataproc_service_account: pulumi.Input[str],
     dataproc_subnet: pulumi.Input[str],
+    dataproc_kms_key: pulumi.Input[str],
 ) -> dict[str, pulumi.Input[str]]:
-    """Composer environment variables, named by `pipeline.config.ENV` (never typed here)."""
+    """Composer environment variables, named by `pipeline.config.ENV` (never typed here).
+
+    The batches the DAG submits are not Pulumi resources: their identity and (with CMEK) their key
+    reach them only through these variables, which is where the policy pack checks them. An empty
+    `dataproc_kms_key` means Google-managed keys (stacks without CMEK).
+    """
     values: dict[str, pulumi.Input[str]] = {
         "target": "gcp",
         "project": cfg.project,
@@ -61,6 +67,7 @@ def dag_environment(
         "on_bad_file": cfg.pipeline.on_bad_file,
         "max_restate_days": str(cfg.pipeline.max_restate_days),
         "alert_emails": ",".join(cfg.alerts.emails),
+        "dataproc_kms_key": dataproc_kms_key,
     }
     unknown = sorted(set(values) - set(ENV))
     if unknown:
@@ -72,15 +79,15 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[object]]:
     """Declare every resource of the stack; returns the stack outputs."""
     iam = iamdata.load()
     labels = dict(cfg.labels)
-    project_number = gcp.organizations.get_project_output(project_id=cfg.project).number
 
     services = ProjectServices("cdi-services", {"project": cfg.project, "services": services_for(cfg.cmek)})
     after_services = pulumi.ResourceOptions(depends_on=[services])
+    agents = ServiceAgents("cdi-agents", {"project": cfg.project, "iam": iam, "services": services})
     identity = Identity(
         "cdi-identity",
         {
             "project": cfg.project,
-            "project_number": project_number,
+            "agent_members": agents.members,
             "iam": iam,
             "github_repository": cfg.github_repository,
             "state_bucket": cfg.state_bucket,
@@ -147,16 +154,11 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[object]]:
     dataproc = Dataproc(
         "cdi-dataproc",
         {
-            "project": cfg.project,
-            "region": cfg.region,
             "service_account": identity.emails["dataproc"],
             "subnetwork": network.subnet_self_link,
-            "staging_bucket": storage.bucket_names["staging"],
-            "history_server": cfg.dataproc_history_server,
             "kms_key": encryption.key_ids["regional"] if encryption else None,
-            "labels": labels,
         },
-        pulumi.ResourceOptions(depends_on=[identity, storage, network]),
+        pulumi.ResourceOptions(depends_on=[identity, network]),
     )
     composer = Composer(
         COMPOSER_ENVIRONMENT,
@@ -172,12 +174,16 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[object]]:
             "kms_key": encryption.key_ids["regional"] if encryption else None,
             "pypi_packages": composer_pypi_packages(),
             "env_variables": dag_environment(
-                cfg, storage.bucket_names, identity.emails["dataproc"], network.subnet_self_link
+                cfg,
+                storage.bucket_names,
+                dataproc.batch_service_account,
+                dataproc.subnetwork,
+                dataproc.kms_key,
             ),
             "pools": {BIGQUERY_POOL: BIGQUERY_POOL_SLOTS, DATAPROC_POOL: DATAPROC_POOL_SLOTS},
             "labels": labels,
         },
-        pulumi.ResourceOptions(depends_on=[identity, storage, warehouse, network]),
+        pulumi.ResourceOptions(depends_on=[identity, storage, warehouse, network, dataproc]),
     )
     Monitoring(
         "cdi-monitoring",
@@ -219,6 +225,6 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[object]]:
         "dag_folder": deploy.dag_folder,
         "spark_job_uri": deploy.spark_job_uri,
         "dataproc_subnet": network.subnet_self_link,
-        "dataproc_history_server": dataproc.history_server_cluster,
+        "dataproc_kms_key": dataproc.kms_key,
         "kms_keys": encryption.key_ids if encryption else {},
     }

@@ -37,6 +37,7 @@ ENV = {
     "artifacts_bucket": "CDI_ARTIFACTS_BUCKET",
     "dataproc_service_account": "CDI_DATAPROC_SERVICE_ACCOUNT",
     "dataproc_subnet": "CDI_DATAPROC_SUBNET",
+    "dataproc_kms_key": "CDI_DATAPROC_KMS_KEY",
     "bq_location": "CDI_BQ_LOCATION",
     "landing_dir": "CDI_LANDING_DIR",
     "output_dir": "CDI_OUTPUT_DIR",
@@ -74,6 +75,8 @@ class Settings:
     artifacts_bucket: str = ""
     dataproc_service_account: str = ""
     dataproc_subnet: str = ""
+    dataproc_kms_key: str = ""
+    """Cloud KMS key the Dataproc batches are encrypted with; empty for Google-managed keys."""
     bq_location: str = "EU"
     landing_dir: Path = field(default_factory=lambda: REPO_ROOT / "var" / "landing")
     output_dir: Path = field(default_factory=lambda: REPO_ROOT / "var")
@@ -110,6 +113,7 @@ class Settings:
             artifacts_bucket=_env("artifacts_bucket"),
             dataproc_service_account=_env("dataproc_service_account"),
             dataproc_subnet=_env("dataproc_subnet"),
+            dataproc_kms_key=_env("dataproc_kms_key"),
             bq_location=_env("bq_location", "EU"),
             landing_dir=Path(_env("landing_dir") or output_dir / "landing").resolve(),
             output_dir=output_dir,

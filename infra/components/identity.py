@@ -7,29 +7,23 @@ topics, datasets and keys create the bindings on those, using `members` from her
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import TypedDict
 
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.iamdata import AGENT_SUFFIX, IamData
+from infra.iamdata import IamData
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
-
-
-def _member_of(key: str) -> Callable[[dict[str, str]], str]:
-    def member(emails: dict[str, str]) -> str:
-        return f"serviceAccount:{emails[key]}"
-
-    return member
 
 
 class IdentityArgs(TypedDict):
     project: pulumi.Input[str]
     """Project id."""
-    project_number: pulumi.Input[str]
-    """Project number, used to name the Google service agents."""
+    agent_members: Mapping[str, pulumi.Output[str]]
+    """`<key>_agent` -> member of the Google service agent, from `ServiceAgents` (so every binding
+    of an agent depends on the call that created it)."""
     iam: IamData
     """The parsed IAM data file."""
     github_repository: str
@@ -65,9 +59,10 @@ class Identity(pulumi.ComponentResource):
         }
         self.emails = {key: sa.email for key, sa in accounts.items()}
         members: dict[str, pulumi.Output[str]] = {key: sa.member for key, sa in accounts.items()}
-        agents = pulumi.Output.from_input(args["project_number"]).apply(data.agent_emails)
-        for key, _ in data.service_agents:
-            members[f"{key}{AGENT_SUFFIX}"] = agents.apply(_member_of(f"{key}{AGENT_SUFFIX}"))
+        missing = sorted({agent.member_key for agent in data.service_agents} - set(args["agent_members"]))
+        if missing:
+            raise KeyError(f"no member for service agents {missing}")
+        members.update(args["agent_members"])
         self.members = members
 
         # Workload Identity Federation: GitHub's OIDC tokens, from one repository only.

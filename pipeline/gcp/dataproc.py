@@ -32,6 +32,12 @@ SPARK_PROPERTIES = {
     "spark.executor.extraJavaOptions": JVM_OPTIONS,
 }
 
+# Runtime 3.0 batches run with the submitter's end-user credentials unless told otherwise
+# (AuthenticationConfig: "If AuthenticationType is unspecified then END_USER_CREDENTIALS is used for
+# 3.0 and newer runtimes", https://cloud.google.com/dataproc-serverless/docs/concepts/service-account).
+# The job reads and writes Cloud Storage as the batch service account, which holds those roles.
+USER_WORKLOAD_AUTHENTICATION = "SERVICE_ACCOUNT"
+
 BATCH_TTL_SECONDS = 2 * 60 * 60
 """Dataproc ends a batch that runs longer than this, whatever happens to Airflow."""
 
@@ -100,8 +106,11 @@ def batch(settings: Settings) -> dict[str, Any]:
     execution: dict[str, Any] = {
         "service_account": settings.dataproc_service_account,
         "subnetwork_uri": settings.dataproc_subnet,
+        "authentication_config": {"user_workload_authentication_type": USER_WORKLOAD_AUTHENTICATION},
         "ttl": {"seconds": BATCH_TTL_SECONDS},
     }
+    if settings.dataproc_kms_key:  # CMEK stacks (ExecutionConfig.kms_key)
+        execution["kms_key"] = settings.dataproc_kms_key
     if settings.staging_bucket:
         execution["staging_bucket"] = settings.staging_bucket
     return {

@@ -22,11 +22,13 @@ from infra.components.encryption import Encryption
 from infra.components.identity import Identity
 from infra.components.monitoring import Monitoring
 from infra.components.network import IAP_RANGE, Network
-from infra.components.services import ProjectServices, services_for
+from infra.components.service_agents import ServiceAgents
+from infra.components.services import BASE_SERVICES, CMEK_SERVICES, ProjectServices, services_for
 from infra.components.storage import BUCKETS, Storage
 from infra.components.warehouse import Warehouse, table_kind
 from infra.config import ComposerSettings, Retention, Workload
 from infra.mocks import PROJECT_NUMBER, SecretValue, StackRun, run_program
+from pipeline.gcp.dataproc import RUNTIME_VERSION
 from sql import catalog
 
 PROJECT = "cdi-test"
@@ -59,6 +61,7 @@ def test_every_component_registers_its_children_under_itself(dev_run: StackRun) 
     components = {r.urn: r for r in dev_run.resources if not r.custom and r.type != "pulumi:pulumi:Stack"}
     assert {r.type for r in components.values()} >= {
         "cdi:project:Services",
+        "cdi:project:ServiceAgents",
         "cdi:network:Network",
         "cdi:identity:Identity",
         "cdi:storage:Storage",
@@ -94,8 +97,60 @@ def test_services_enable_the_apis_and_never_disable_them() -> None:
     assert "cloudkms.googleapis.com" in services_for(cmek=True)
     for r in services:
         assert r.inputs["disableOnDestroy"] is False, r.urn
-    agents = {r.inputs["service"] for r in result.of_type("gcp:projects/serviceIdentity:ServiceIdentity")}
-    assert agents == {"composer.googleapis.com", "pubsub.googleapis.com"}
+    assert not result.of_type("gcp:projects/serviceIdentity:ServiceIdentity")
+
+
+def test_every_api_carries_the_page_that_requires_it() -> None:
+    for name, url in {**BASE_SERVICES, **CMEK_SERVICES}.items():
+        assert name.endswith(".googleapis.com"), name
+        assert url.startswith("https://cloud.google.com/"), (name, url)
+
+
+def test_runtime_3_batches_get_the_apis_they_need() -> None:
+    """Runtime 3.0 requires dataprocrm (spark-runtime-3.0 page); the Composer connections need
+    Secret Manager; the WIF exchange needs sts and iamcredentials."""
+    assert RUNTIME_VERSION.startswith("3.")
+    assert {
+        "dataproc.googleapis.com",
+        "dataprocrm.googleapis.com",
+        "compute.googleapis.com",
+        "secretmanager.googleapis.com",
+        "sts.googleapis.com",
+        "iamcredentials.googleapis.com",
+        "artifactregistry.googleapis.com",
+    } <= set(services_for(cmek=False))
+
+
+def test_every_service_agent_belongs_to_an_enabled_api() -> None:
+    """An agent made with ServiceIdentity needs its API on, in every stack."""
+    enabled = set(services_for(cmek=False))
+    for agent in IAM.service_agents:
+        assert agent.service in enabled or agent.lookup, agent.key
+    lookups = {agent.lookup: agent.key for agent in IAM.service_agents if agent.lookup}
+    assert lookups == {"storage": "storage", "bigquery": "bigquery"}
+    assert {"storage.googleapis.com", "bigquery.googleapis.com"} <= enabled
+
+
+# --- service agents ------------------------------------------------------------------------------
+
+
+def test_service_agents_are_created_and_their_members_come_from_the_creating_call() -> None:
+    def program() -> Mapping[str, Any]:
+        services = ProjectServices("svc", {"project": PROJECT, "services": services_for(cmek=True)})
+        agents = ServiceAgents("ag", {"project": PROJECT, "iam": IAM, "services": services})
+        return {"members": agents.members}
+
+    result = run(program)
+    identities = {
+        r.inputs["service"]: r for r in result.of_type("gcp:projects/serviceIdentity:ServiceIdentity")
+    }
+    assert set(identities) == {a.service for a in IAM.service_agents if a.service}
+    enabled = {r.inputs["service"]: r.urn for r in result.of_type("gcp:projects/service:Service")}
+    for service, identity in identities.items():
+        assert enabled[service] in identity.dependencies, f"{identity.urn} does not wait for its API"
+    # Google's answer (the mocks) equals the documented address of the data file.
+    documented = {k: f"serviceAccount:{v}" for k, v in IAM.agent_emails(PROJECT_NUMBER).items()}
+    assert result.outputs["members"] == documented
 
 
 # --- network -------------------------------------------------------------------------------------
@@ -139,7 +194,9 @@ def _identity(state_bucket: str = "") -> StackRun:
             "id",
             {
                 "project": PROJECT,
-                "project_number": PROJECT_NUMBER,
+                "agent_members": {
+                    k: pulumi.Output.from_input(v) for k, v in members().items() if k.endswith("_agent")
+                },
                 "iam": IAM,
                 "github_repository": "acme/cdi",
                 "state_bucket": state_bucket,
@@ -186,8 +243,12 @@ def test_identity_grants_exactly_the_project_and_account_roles_of_the_data_file(
     }
     expected_sa = {(who[b.member], b.role, f"cdi-{b.target}") for b in IAM.bindings_for("service_account")}
     assert on_accounts == expected_sa
+    # Composer 3: the Composer agent keeps only its own role, granted (like every agent made on
+    # request) on the project; ServiceAgentV2Ext is a Composer 2 role.
     composer_agent = f"serviceAccount:service-{PROJECT_NUMBER}@cloudcomposer-accounts.iam.gserviceaccount.com"
-    assert (composer_agent, "roles/composer.ServiceAgentV2Ext", "cdi-composer") in on_accounts
+    assert (composer_agent, "roles/composer.serviceAgent") in granted
+    assert not any("ServiceAgentV2Ext" in role for _, role in granted)
+    assert not any("ServiceAgentV2Ext" in role for _, role, _ in on_accounts)
     assert not result.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
 
 
@@ -502,43 +563,38 @@ def test_private_composer_with_cmek() -> None:
 # --- dataproc ------------------------------------------------------------------------------------
 
 
-def _dataproc(history: bool) -> StackRun:
+def _dataproc(kms_key: str | None) -> StackRun:
     def program() -> Mapping[str, Any]:
         dp = Dataproc(
             "dp",
             {
-                "project": PROJECT,
-                "region": REGION,
                 "service_account": "cdi-dataproc@x.iam.gserviceaccount.com",
                 "subnetwork": "projects/p/regions/r/subnetworks/s",
-                "staging_bucket": f"{PROJECT}-staging",
-                "history_server": history,
-                "kms_key": None,
-                "labels": LABELS,
+                "kms_key": kms_key,
             },
         )
-        return {"sa": dp.batch_service_account, "cluster": dp.history_server_cluster}
+        return {"sa": dp.batch_service_account, "subnet": dp.subnetwork, "kms": dp.kms_key}
 
     return run(program)
 
 
-def test_serverless_needs_no_cluster() -> None:
-    result = _dataproc(history=False)
-    assert not result.of_type("gcp:dataproc/cluster:Cluster")
-    assert result.outputs == {"sa": "cdi-dataproc@x.iam.gserviceaccount.com", "cluster": ""}
+def test_serverless_needs_no_cluster_and_no_history_server() -> None:
+    """Runtime 3.0 batches cannot use a persistent history server (spark-runtime-3.0 page)."""
+    result = _dataproc(kms_key=None)
+    assert not [r for r in result.resources if r.custom]
+    assert result.outputs == {
+        "sa": "cdi-dataproc@x.iam.gserviceaccount.com",
+        "subnet": "projects/p/regions/r/subnetworks/s",
+        "kms": "",
+    }
 
 
-def test_history_server_behind_its_flag() -> None:
-    result = _dataproc(history=True)
-    cluster = _only(result, "gcp:dataproc/cluster:Cluster")["clusterConfig"]
-    gce = cluster["gceClusterConfig"]
-    assert gce["internalIpOnly"] is True
-    assert gce["serviceAccount"] == "cdi-dataproc@x.iam.gserviceaccount.com"
-    assert gce["subnetwork"] == "projects/p/regions/r/subnetworks/s"
-    props = cluster["softwareConfig"]["overrideProperties"]
-    assert props["spark:spark.history.fs.logDirectory"] == f"gs://{PROJECT}-staging/spark-job-history"
-    assert cluster["masterConfig"]["numInstances"] == 1
-    assert result.outputs["cluster"] == "dp-history"
+def test_dataproc_exports_the_batch_key_when_given() -> None:
+    assert (
+        _dataproc(kms_key="projects/p/locations/r/keyRings/k/cryptoKeys/k")
+        .outputs["kms"]
+        .endswith("/cryptoKeys/k")
+    )
 
 
 # --- monitoring ----------------------------------------------------------------------------------

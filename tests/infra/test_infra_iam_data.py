@@ -53,6 +53,8 @@ def test_resource_scoped_targets_exist() -> None:
 def test_storage_and_dataset_roles_are_resource_scoped() -> None:
     for binding in iamdata.load().bindings:
         data_role = binding.role.startswith(("roles/storage.object", "roles/bigquery.data", "roles/pubsub."))
+        # A service agent's own default role is a project role by definition.
+        data_role = data_role and not binding.role.endswith(".serviceAgent")
         if data_role and binding.member != "ci":
             assert binding.kind != "project", f"{binding.slug} should be granted on the resource"
 
@@ -87,6 +89,49 @@ def test_bad_bindings_are_refused(binding: dict[str, str], message: str) -> None
     raw["bindings"].append(binding)
     with pytest.raises(IamDataError, match=message):
         iamdata.parse(raw)
+
+
+@pytest.mark.parametrize(
+    ("agent", "message"),
+    [
+        ({"email": "service-{project_number}@x.iam.gserviceaccount.com"}, "exactly one"),
+        (
+            {
+                "service": "x.googleapis.com",
+                "lookup": "storage",
+                "email": "s-{project_number}@x.gserviceaccount.com",
+            },
+            "exactly one",
+        ),
+        ({"lookup": "kms", "email": "s-{project_number}@x.gserviceaccount.com"}, "lookup must be"),
+        ({"service": "x.googleapis.com", "email": "fixed@x.gserviceaccount.com"}, "per-project"),
+        ("service-{project_number}@x.iam.gserviceaccount.com", "expected email"),
+    ],
+)
+def test_bad_service_agents_are_refused(agent: Any, message: str) -> None:
+    raw = _raw()
+    raw["service_agents"]["extra"] = agent
+    with pytest.raises(IamDataError, match=message):
+        iamdata.parse(raw)
+
+
+def test_composer_3_agent_roles_follow_current_docs() -> None:
+    """ServiceAgentV2Ext is "required to manage Composer v2 environments"; Composer 3's agent keeps
+    the Cloud Composer API Service Agent role (composer-3/access-control)."""
+    composer_agent = [b for b in iamdata.load().bindings if b.member == "composer_agent"]
+    assert not [b for b in composer_agent if "V2Ext" in b.role]
+    assert [b.kind for b in composer_agent if b.role == "roles/composer.serviceAgent"] == ["project"]
+
+
+def test_agents_made_on_request_get_their_default_role() -> None:
+    """Agents created through ServiceIdentity get no role (iam/docs/create-service-agents)."""
+    data = iamdata.load()
+    for agent in data.service_agents:
+        if agent.service:
+            role = f"roles/{agent.service.removesuffix('.googleapis.com')}.serviceAgent"
+            assert any(
+                b.member == agent.member_key and b.role == role and b.kind == "project" for b in data.bindings
+            ), f"{agent.member_key} lacks {role}"
 
 
 def test_duplicate_bindings_are_refused() -> None:

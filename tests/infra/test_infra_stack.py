@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -12,7 +15,8 @@ from infra.iamdata import PRIMITIVE_ROLES, PUBLIC_MEMBERS
 from infra.mocks import PROJECT_NUMBER, StackRun
 from infra.policy.rules import LABELLED_TYPES, USER_LABELLED_TYPES
 from infra.stack import LOCAL_ONLY_ENV
-from pipeline.config import ENV
+from pipeline.config import ENV, Settings
+from pipeline.gcp import dataproc, storage
 from sql import catalog
 
 STACKS = ("dev", "prod")
@@ -139,9 +143,10 @@ def test_prod_is_private_encrypted_and_protected(prod_run: StackRun) -> None:
         assert resource.protect, resource.urn
     (topic,) = prod_run.of_type("gcp:pubsub/topic:Topic")
     assert topic.inputs["kmsKeyName"] == keys["regional"]
-    (cluster,) = prod_run.of_type("gcp:dataproc/cluster:Cluster")
-    assert cluster.inputs["clusterConfig"]["encryptionConfig"]["kmsKeyName"] == keys["regional"]
-    assert cluster.inputs["clusterConfig"]["gceClusterConfig"]["internalIpOnly"] is True
+    # Batches are the DAG's, not Pulumi's: their key reaches them through Composer.
+    assert _env_vars(prod_run)[ENV["dataproc_kms_key"]] == keys["regional"]
+    assert prod_run.outputs["dataproc_kms_key"] == keys["regional"]
+    assert not prod_run.of_type("gcp:dataproc/cluster:Cluster"), "runtime 3.0 has no history server"
 
 
 def test_dev_is_public_endpoint_google_keys_and_deletable(dev_run: StackRun) -> None:
@@ -150,6 +155,7 @@ def test_dev_is_public_endpoint_google_keys_and_deletable(dev_run: StackRun) -> 
     assert "encryptionConfig" not in env.inputs["config"]
     assert not dev_run.of_type("gcp:kms/cryptoKey:CryptoKey")
     assert not dev_run.of_type("gcp:dataproc/cluster:Cluster")
+    assert _env_vars(dev_run)[ENV["dataproc_kms_key"]] == ""
     assert all(not b.protect for b in dev_run.of_type("gcp:storage/bucket:Bucket"))
 
 
@@ -179,3 +185,121 @@ def test_composer_installs_the_project_dependencies(stack_runs: dict[str, StackR
     packages = env.inputs["config"]["softwareConfig"]["pypiPackages"]
     assert "apache-airflow-providers-google" in packages
     assert env.inputs["config"]["softwareConfig"]["imageVersion"].startswith("composer-3-airflow-3.")
+
+
+# --- the batches the DAG submits, as the stack sets them up -------------------------------------
+
+READ_ROLES = {"roles/storage.objectViewer", "roles/storage.objectUser", "roles/storage.objectAdmin"}
+WRITE_ROLES = {"roles/storage.objectUser", "roles/storage.objectAdmin"}
+
+
+def _rendered_batch(run: StackRun, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], Settings]:
+    """The batch body the DAG would send with this stack's Composer variables, for one claimed file."""
+    for name, value in _env_vars(run).items():
+        monkeypatch.setenv(name, value)
+    settings = Settings.from_env()
+    claim = storage._claim(
+        "transactions",
+        settings.landing_bucket,
+        "transactions/2025-01-29.csv",
+        settings.archive_bucket,
+        f"{storage.run_prefix('k')}transactions/2025-01-29.csv",
+        SimpleNamespace(md5_hash="x", size=1),
+    )
+    body = dataproc.batch(settings)
+    body["pyspark_batch"]["args"] = dataproc.spark_args(
+        "scheduled__2025-01-30T02:00:00+00:00",
+        [claim],
+        dataproc.output_uri(settings, "k", "clean-k-t1"),
+        logical_end=datetime(2025, 1, 30, 2, tzinfo=UTC),
+        settings=settings,
+    )
+    return body, settings
+
+
+def _bucket_roles(run: StackRun, member: str) -> dict[str, set[str]]:
+    roles: dict[str, set[str]] = {}
+    for binding in run.of_type("gcp:storage/bucketIAMMember:BucketIAMMember"):
+        if binding.inputs["member"] == member:
+            roles.setdefault(binding.inputs["bucket"], set()).add(binding.inputs["role"])
+    return roles
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_batch_service_account_can_read_and_write_what_a_batch_touches(
+    stack_runs: dict[str, StackRun], stack: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = stack_runs[stack]
+    body, settings = _rendered_batch(run, monkeypatch)
+    execution = body["environment_config"]["execution_config"]
+    assert execution["service_account"] == run.outputs["service_accounts"]["dataproc"]
+    # Runtime 3.0 defaults to end-user credentials: the batch must say it runs as its account.
+    assert execution["authentication_config"] == {"user_workload_authentication_type": "SERVICE_ACCOUNT"}
+    roles = _bucket_roles(run, f"serviceAccount:{execution['service_account']}")
+    args = body["pyspark_batch"]["args"]
+    reads = [body["pyspark_batch"]["main_python_file_uri"], *body["pyspark_batch"]["python_file_uris"]]
+    reads += [args[i + 1].split("=", 1)[1] for i, a in enumerate(args) if a == "--input"]
+    for uri in reads:
+        bucket = storage.split_uri(uri)[0]
+        assert roles.get(bucket, set()) & READ_ROLES, f"{execution['service_account']} cannot read {uri}"
+    output = args[args.index("--output") + 1]
+    assert roles.get(storage.split_uri(output)[0], set()) & WRITE_ROLES, f"cannot write {output}"
+    assert settings.archive_bucket in roles, "inputs are read from the archive bucket"
+
+
+def test_prod_batches_are_encrypted_with_a_key_the_dataproc_agents_may_use(
+    prod_run: StackRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body, _ = _rendered_batch(prod_run, monkeypatch)
+    key = body["environment_config"]["execution_config"]["kms_key"]
+    assert key == prod_run.outputs["kms_keys"]["regional"]
+    users = {
+        r.inputs["member"]
+        for r in prod_run.of_type("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
+        if r.inputs["cryptoKeyId"] == key and r.inputs["role"] == "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+    }
+    emails = IAM.agent_emails(PROJECT_NUMBER)
+    # Dataproc CMEK: the Dataproc, Compute Engine and Cloud Storage agents use the key
+    # (https://cloud.google.com/dataproc/docs/concepts/configuring-clusters/customer-managed-encryption).
+    for agent in ("dataproc_agent", "compute_agent", "storage_agent"):
+        assert f"serviceAccount:{emails[agent]}" in users, agent
+
+
+def test_dev_batches_use_google_managed_keys(dev_run: StackRun, monkeypatch: pytest.MonkeyPatch) -> None:
+    body, _ = _rendered_batch(dev_run, monkeypatch)
+    assert "kms_key" not in body["environment_config"]["execution_config"]
+
+
+# --- service agents exist before anything binds them --------------------------------------------
+
+
+def _agent_members(run: StackRun) -> dict[str, str]:
+    return {f"serviceAccount:{email}": key for key, email in IAM.agent_emails(PROJECT_NUMBER).items()}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_agent_binding_waits_for_the_call_that_creates_the_agent(
+    stack_runs: dict[str, StackRun], stack: str
+) -> None:
+    run = stack_runs[stack]
+    identities = {
+        r.inputs["service"]: r.urn for r in run.of_type("gcp:projects/serviceIdentity:ServiceIdentity")
+    }
+    enabled = {r.inputs["service"]: r.urn for r in run.of_type("gcp:projects/service:Service")}
+    agents = {a.member_key: a for a in IAM.service_agents}
+    members = _agent_members(run)
+    bound = 0
+    for resource in run.resources:
+        agent_key = members.get(str(resource.inputs.get("member", "")))
+        if agent_key is None:
+            continue
+        bound += 1
+        agent = agents[agent_key]
+        if agent.service:
+            assert identities[agent.service] in resource.dependencies, (
+                f"{resource.urn} binds {agent_key} without waiting for its ServiceIdentity"
+            )
+        else:  # the lookup runs after the APIs are enabled, and the binding after the lookup
+            needed = enabled[f"{agent.lookup}.googleapis.com"]
+            assert needed in resource.dependencies, f"{resource.urn} binds {agent_key} before its lookup"
+    assert bound >= (10 if stack == "prod" else 5)
