@@ -12,6 +12,7 @@ offline plan do.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ from pulumi_policy import (
 
 from infra.config import REQUIRED_LABELS
 from infra.iamdata import PRIMITIVE_ROLES, PUBLIC_MEMBERS
+from pipeline.config import ENV
 from sql import catalog
 
 BUCKET = "gcp:storage/bucket:Bucket"
@@ -257,6 +259,64 @@ def _dataproc_internal_ip(args: ResourceValidationArgs, report: ReportViolation)
         report("Dataproc clusters must run with internal IPs only.", None)
 
 
+# Dataproc batches are created by the DAG, not by Pulumi: what a batch runs as and is encrypted
+# with reaches it only through the Composer environment's variables (`pipeline.gcp.dataproc.batch`
+# reads them), so that is where these rules look.
+_KMS_KEY_NAME = re.compile(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")
+_DEFAULT_COMPUTE_SA = "-compute@developer.gserviceaccount.com"
+
+
+def _composer_env_vars(args: ResourceValidationArgs) -> Mapping[str, Any] | None:
+    if args.resource_type != COMPOSER:
+        return None
+    env = _get(args.props, "config.softwareConfig.envVariables")
+    return env if isinstance(env, Mapping) else {}
+
+
+def _batch_identity(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    env = _composer_env_vars(args)
+    if env is None:
+        return
+    account = str(env.get(ENV["dataproc_service_account"]) or "")
+    if not account.endswith(".iam.gserviceaccount.com"):
+        report(
+            f"Dataproc batches must run as a user-managed service account: set {ENV['dataproc_service_account']}"
+            " on Composer (runtime 3.0 otherwise runs them with the submitter's credentials or the"
+            " Compute Engine default account).",
+            None,
+        )
+    elif account.endswith(_DEFAULT_COMPUTE_SA):
+        report("Dataproc batches must not run as the Compute Engine default service account.", None)
+    if not env.get(ENV["dataproc_subnet"]):
+        report(f"Dataproc batches need their subnet: set {ENV['dataproc_subnet']} on Composer.", None)
+
+
+def _batch_cmek(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    env = _composer_env_vars(args)
+    if env is None:
+        return
+    encrypted = bool(_get(args.props, "config.encryptionConfig.kmsKeyName"))
+    if not (encrypted or is_prod(args)):
+        return
+    key = str(env.get(ENV["dataproc_kms_key"]) or "")
+    if not _KMS_KEY_NAME.match(key):
+        report(
+            f"With CMEK (and on prod) Dataproc batches must be encrypted with a customer-managed key:"
+            f" set {ENV['dataproc_kms_key']} on Composer to a Cloud KMS key name (got {key!r}).",
+            None,
+        )
+
+
+def _no_persistent_history_server(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type == DATAPROC_CLUSTER:
+        report(
+            "No Dataproc clusters: runtime 3.0 batches cannot use a persistent history server"
+            " (https://cloud.google.com/dataproc-serverless/docs/concepts/versions/spark-runtime-3.0);"
+            " use a batch's Spark UI.",
+            None,
+        )
+
+
 def _policy(name: str, description: str, validate: Any) -> ResourceValidationPolicy:
     return ResourceValidationPolicy(
         name=name, description=description, validate=validate, enforcement_level=EnforcementLevel.MANDATORY
@@ -294,6 +354,21 @@ POLICIES: list[ResourceValidationPolicy] = [
         "firewall-no-public-ingress", "No firewall rule allows ingress from the internet.", _no_public_ingress
     ),
     _policy("dataproc-internal-ip-only", "Dataproc clusters have no external IPs.", _dataproc_internal_ip),
+    _policy(
+        "dataproc-batch-service-account",
+        "The DAG's Dataproc batches run as a user-managed service account in the stack's subnet.",
+        _batch_identity,
+    ),
+    _policy(
+        "dataproc-batch-cmek",
+        "With CMEK and on prod, the DAG's Dataproc batches get a customer-managed key.",
+        _batch_cmek,
+    ),
+    _policy(
+        "dataproc-no-cluster",
+        "No Dataproc clusters (runtime 3.0 has no persistent history server).",
+        _no_persistent_history_server,
+    ),
 ]
 
 

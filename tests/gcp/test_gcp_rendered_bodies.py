@@ -75,6 +75,9 @@ def test_dataproc_batch_is_valid_and_pinned(gcp_dag: Any) -> None:
     execution = body["environmentConfig"]["executionConfig"]
     assert execution["serviceAccount"] == settings.dataproc_service_account
     assert execution["subnetworkUri"] == settings.dataproc_subnet
+    # Runtime 3.0 defaults to end-user credentials; the batch runs as its service account.
+    assert execution["authenticationConfig"] == {"userWorkloadAuthenticationType": "SERVICE_ACCOUNT"}
+    assert "kmsKey" not in execution  # no CMEK key in this environment
     assert body["pysparkBatch"]["mainPythonFileUri"] == f"gs://{settings.artifacts_bucket}/spark/job.py"
     assert body["pysparkBatch"]["pythonFileUris"] == [f"gs://{settings.artifacts_bucket}/spark/cdi_spark.zip"]
     args = body["pysparkBatch"]["args"]
@@ -92,6 +95,22 @@ def test_dataproc_batch_is_valid_and_pinned(gcp_dag: Any) -> None:
     assert task.deferrable is True
     assert task.region == settings.region
     assert task.project_id == settings.project
+
+
+def test_a_cmek_environment_encrypts_its_batches() -> None:
+    """With `CDI_DATAPROC_KMS_KEY` set (CMEK stacks), the body carries ExecutionConfig.kms_key and
+    still validates against the discovery document."""
+    key = "projects/p/locations/europe-west1/keyRings/r/cryptoKeys/k"
+    settings = Settings(
+        target="gcp",
+        artifacts_bucket="a",
+        dataproc_service_account="sa@p.iam.gserviceaccount.com",
+        dataproc_subnet="projects/p/regions/europe-west1/subnetworks/s",
+        dataproc_kms_key=key,
+    )
+    body = rest_batch(dataproc.batch(settings))
+    assert not validate_dataproc_batch(body)
+    assert body["environmentConfig"]["executionConfig"]["kmsKey"] == key
 
 
 def test_the_spark_job_accepts_the_rendered_command_line(gcp_dag: Any) -> None:

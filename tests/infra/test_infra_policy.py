@@ -20,6 +20,7 @@ from infra.config import REPO_ROOT
 from infra.mocks import StackRun
 from infra.policy import rules
 from infra.policy.rules import POLICIES, check, evaluate, validation_args
+from pipeline.config import ENV
 
 DEV = "urn:pulumi:dev::cdi::gcp:x/y:Z::r"
 PROD = "urn:pulumi:prod::cdi::gcp:x/y:Z::r"
@@ -44,14 +45,26 @@ GOOD_TABLE = {
     "deletionPolicy": "PREVENT",
     "encryptionConfiguration": {"kmsKeyName": KEY},
 }
+BATCH_ENV = {
+    ENV["dataproc_service_account"]: "cdi-dataproc@p.iam.gserviceaccount.com",
+    ENV["dataproc_subnet"]: "https://www.googleapis.com/compute/v1/projects/p/regions/r/subnetworks/s",
+    ENV["dataproc_kms_key"]: KEY,
+}
 GOOD_COMPOSER = {
     "labels": LABELS,
     "config": {
         "enablePrivateEnvironment": True,
         "enablePrivateBuildsOnly": True,
         "encryptionConfig": {"kmsKeyName": KEY},
+        "softwareConfig": {"envVariables": BATCH_ENV},
     },
 }
+
+
+def _composer_env(**env: str) -> dict[str, Any]:
+    """GOOD_COMPOSER with some batch variables replaced."""
+    config = GOOD_COMPOSER["config"]
+    return GOOD_COMPOSER | {"config": {**config, "softwareConfig": {"envVariables": {**BATCH_ENV, **env}}}}
 
 
 def _without(props: dict[str, Any], *keys: str) -> dict[str, Any]:
@@ -150,9 +163,31 @@ CASES: dict[str, tuple[str, str, dict[str, Any], dict[str, Any]]] = {
         {"clusterConfig": {"gceClusterConfig": {"internalIpOnly": True}}},
         {"clusterConfig": {"gceClusterConfig": {"internalIpOnly": False}}},
     ),
+    "dataproc-batch-service-account": (
+        rules.COMPOSER,
+        DEV,
+        GOOD_COMPOSER,
+        _composer_env(**{ENV["dataproc_service_account"]: ""}),
+    ),
+    "dataproc-batch-cmek": (
+        rules.COMPOSER,
+        PROD,
+        GOOD_COMPOSER,
+        _composer_env(**{ENV["dataproc_kms_key"]: ""}),
+    ),
+    "dataproc-no-cluster": (
+        rules.COMPOSER,
+        DEV,
+        GOOD_COMPOSER,
+        {"clusterConfig": {"gceClusterConfig": {"internalIpOnly": True}}},
+    ),
 }
-# The failing resource of `no-service-account-keys` is a key, not an account.
-FAILING_TYPE = {"no-service-account-keys": "gcp:serviceaccount/key:Key"}
+# The failing resource of `no-service-account-keys` is a key, not an account; of
+# `dataproc-no-cluster` a cluster.
+FAILING_TYPE = {
+    "no-service-account-keys": "gcp:serviceaccount/key:Key",
+    "dataproc-no-cluster": rules.DATAPROC_CLUSTER,
+}
 
 
 def _policy(name: str) -> ResourceValidationPolicy:
@@ -237,7 +272,39 @@ def test_the_prod_rules_bite_on_the_dev_stack_relabelled_prod(dev_run: StackRun)
         for r in dev_run.resources
     ]
     failed = {v.policy for v in evaluate(relabelled)}
-    assert failed == {"prod-cmek", "prod-private-composer", "prod-deletion-protection"}
+    assert failed == {"prod-cmek", "prod-private-composer", "prod-deletion-protection", "dataproc-batch-cmek"}
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {ENV["dataproc_service_account"]: "123-compute@developer.gserviceaccount.com"},
+            "Compute Engine default",
+        ),
+        ({ENV["dataproc_subnet"]: ""}, "subnet"),
+    ],
+)
+def test_batches_never_run_as_the_default_account_or_outside_the_subnet(
+    env: dict[str, str], message: str
+) -> None:
+    violations = check(
+        _policy("dataproc-batch-service-account"),
+        validation_args(rules.COMPOSER, _composer_env(**env), DEV, "c"),
+    )
+    assert any(message in v.message for v in violations), violations
+
+
+def test_batch_cmek_follows_the_environment_key_on_any_stack() -> None:
+    """A dev stack with CMEK on (Composer encrypted) must give its batches a key too; one without
+    CMEK need not; a value that is not a key name does not count."""
+    rule = _policy("dataproc-batch-cmek")
+    no_key = _composer_env(**{ENV["dataproc_kms_key"]: ""}) | {"labels": LABELS | {"env": "dev"}}
+    assert check(rule, validation_args(rules.COMPOSER, no_key, DEV, "c"))
+    plain = no_key | {"config": {k: v for k, v in no_key["config"].items() if k != "encryptionConfig"}}
+    assert check(rule, validation_args(rules.COMPOSER, plain, DEV, "c")) == []
+    garbage = _composer_env(**{ENV["dataproc_kms_key"]: "my-key"})
+    assert check(rule, validation_args(rules.COMPOSER, garbage, PROD, "c"))
 
 
 # --- the pack as the engine runs it ------------------------------------------------------------
