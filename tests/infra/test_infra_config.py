@@ -112,3 +112,11 @@ def test_composer_packages_refuse_markers(tmp_path: pytest.TempPathFactory) -> N
     pyproject.write_text("[project]\ndependencies = [\"x>=1; python_version<'3.12'\"]\n")
     with pytest.raises(ConfigError, match="only name, extras and version"):
         composer_pypi_packages(pyproject)
+
+
+@pytest.mark.usefixtures("set_config")
+def test_the_history_server_key_is_refused() -> None:
+    """Runtime 3.0 batches cannot use a persistent history server (spark-runtime-3.0 page): a stack
+    file still asking for one fails loudly instead of silently getting nothing."""
+    with pytest.raises(ConfigError, match="dataprocHistoryServer"):
+        _load("prod", dataprocHistoryServer=True)
