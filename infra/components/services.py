@@ -19,13 +19,16 @@ BASE_SERVICES = (
     "logging.googleapis.com",
     "monitoring.googleapis.com",
     "pubsub.googleapis.com",
+    "secretmanager.googleapis.com",
     "serviceusage.googleapis.com",
     "storage.googleapis.com",
     "sts.googleapis.com",
 )
 CMEK_SERVICES = ("cloudkms.googleapis.com",)
 # Services whose agent identity is generated explicitly (see ProjectServices).
-AGENT_SERVICES = ("composer.googleapis.com", "pubsub.googleapis.com")
+# Secret Manager's agent encrypts the connection secrets with CMEK (prod): it must exist before
+# its key binding (https://cloud.google.com/secret-manager/docs/cmek).
+AGENT_SERVICES = ("composer.googleapis.com", "pubsub.googleapis.com", "secretmanager.googleapis.com")
 
 
 def services_for(cmek: bool) -> tuple[str, ...]:
