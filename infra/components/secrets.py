@@ -143,5 +143,6 @@ class ConnectionSecrets(pulumi.ComponentResource):
                 opts=child,
             )
         self.connection_ids = sorted(secrets)
-        self.secret_ids = pulumi.Output.from_input({k: s.id for k, s in secrets.items()})
+        ids: dict[str, pulumi.Input[str]] = {k: s.id for k, s in secrets.items()}
+        self.secret_ids = pulumi.Output.from_input(ids)  # type: ignore[arg-type]
         self.register_outputs({"secret_ids": self.secret_ids})

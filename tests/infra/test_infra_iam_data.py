@@ -11,6 +11,8 @@ import yaml
 from infra import iamdata
 from infra.components.storage import BUCKETS, SUBSCRIPTIONS, TOPICS
 from infra.iamdata import BINDINGS_FILE, IAM_DIR, PRIMITIVE_ROLES, IamDataError
+from pipeline.gcp import DASHBOARD_CONN_ID
+from pipeline.notify import SMTP_CONN_ID, WEBHOOK_CONN_ID
 from sql.catalog import DATASETS
 
 
@@ -20,7 +22,7 @@ def _raw() -> dict[str, Any]:
 
 def test_the_data_file_loads() -> None:
     data = iamdata.load()
-    assert {sa.key for sa in data.service_accounts} == {"composer", "dataproc", "ci"}
+    assert {sa.key for sa in data.service_accounts} == {"composer", "dataproc", "ci", "ci_preview"}
     assert len(data.bindings) >= 30
 
 
@@ -44,6 +46,8 @@ def test_resource_scoped_targets_exist() -> None:
         "subscription": set(SUBSCRIPTIONS),
         "dataset": set(DATASETS),
         "crypto_key": {"data", "regional"},
+        # the connection ids the DAG reads (a secret is named after its connection)
+        "secret": {SMTP_CONN_ID, WEBHOOK_CONN_ID, DASHBOARD_CONN_ID},
     }
     for binding in iamdata.load().bindings:
         if binding.kind in known:
