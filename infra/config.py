@@ -76,11 +76,35 @@ class Retention:
 
 
 @dataclass(frozen=True)
+class Smtp:
+    """The SMTP relay the DAG's e-mail alerts go through (connection `smtp_default`)."""
+
+    host: str
+    port: int
+    user: str
+    from_email: str
+    password: pulumi.Output[str]
+    """Stack secret `cdi:smtpPassword`."""
+    starttls: bool = True
+
+
+@dataclass(frozen=True)
 class Alerts:
     emails: tuple[str, ...]
     freshness_hours: int
     slack_channel: str = ""
     slack_token: pulumi.Output[str] | None = None
+    smtp: Smtp | None = None
+    """DAG alerts by e-mail (`alerts.smtp` + secret `smtpPassword`)."""
+    slack_webhook_url: pulumi.Output[str] | None = None
+    """DAG alerts to a Slack incoming webhook (`alerts.slackWebhook: true` + secret `slackWebhookUrl`)."""
+    opt_out: str = ""
+    """Why this stack has no DAG alert channel (`alerts.optOut`); empty when it has one."""
+
+
+# Stack secrets the program reads (`pulumi config set --secret cdi:<key> ...`); the offline plan
+# and the mocked tests stand in placeholders for them (`infra.mocks`).
+SECRET_KEYS = ("smtpPassword", "slackWebhookUrl", "slackToken", "dashboardRefreshUrl")
 
 
 @dataclass(frozen=True)
@@ -115,6 +139,8 @@ class StackConfig:
     pipeline: PipelineSettings
     github_repository: str
     state_bucket: str = ""
+    dashboard_refresh_url: pulumi.Output[str] | None = None
+    """Dashboard-refresh webhook (`cdi:dashboardRefresh: true` + secret `dashboardRefreshUrl`)."""
     spark_dist_dir: Path = field(default_factory=lambda: REPO_ROOT / "dist" / "spark")
 
     @property
@@ -183,6 +209,11 @@ def _composer(raw: dict[str, Any]) -> ComposerSettings:
     for key in overrides:
         if not re.match(r"^[a-z_]+-[a-z_]+$", key):
             raise ConfigError(f"{NAMESPACE}:composer.airflowConfigOverrides: {key!r} is not 'section-key'")
+        if key.startswith("secrets-"):
+            raise ConfigError(
+                f"{NAMESPACE}:composer.airflowConfigOverrides: {key!r} is set by the program "
+                "(infra/components/secrets.py: connections live in Secret Manager)"
+            )
     return ComposerSettings(
         image_version=image,
         environment_size=str(_take(raw, "environmentSize", "composer")),
@@ -236,12 +267,40 @@ def _labels(stack: str, raw: dict[str, Any]) -> Mapping[str, str]:
     return MappingProxyType(dict(sorted(labels.items())))
 
 
-def load(stack: str | None = None) -> StackConfig:
-    """Read and validate the `cdi:` config of the current (or given) stack."""
-    cfg = pulumi.Config(NAMESPACE)
-    stack = stack or pulumi.get_stack()
+def _secret(cfg: pulumi.Config, key: str, why: str) -> pulumi.Output[str]:
+    value = cfg.get_secret(key)
+    if value is None:
+        raise ConfigError(f"{why}: set it with `pulumi config set --secret {NAMESPACE}:{key} ...`")
+    return value
+
+
+def _smtp(cfg: pulumi.Config, raw: Any) -> Smtp | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{NAMESPACE}:alerts.smtp must be a map (host, port, user, fromEmail)")
+    _no_extra(raw, {"host", "port", "user", "fromEmail", "starttls"}, "alerts.smtp")
+    from_email = str(_take(raw, "fromEmail", "alerts.smtp"))
+    if "@" not in from_email:
+        raise ConfigError(f"{NAMESPACE}:alerts.smtp.fromEmail {from_email!r} is not an e-mail address")
+    return Smtp(
+        host=str(_take(raw, "host", "alerts.smtp")),
+        port=int(_take(raw, "port", "alerts.smtp")),
+        user=str(_take(raw, "user", "alerts.smtp")),
+        from_email=from_email,
+        password=_secret(cfg, "smtpPassword", f"{NAMESPACE}:alerts.smtp is set, its password is not"),
+        starttls=bool(raw.get("starttls", True)),
+    )
+
+
+def _alerts(cfg: pulumi.Config) -> Alerts:
+    """The alert settings; a stack must give the DAG a channel unless it opts out with a reason."""
     alerts = _obj(cfg, "alerts")
-    _no_extra(alerts, {"emails", "freshnessHours", "slackChannel"}, "alerts")
+    _no_extra(
+        alerts,
+        {"emails", "freshnessHours", "slackChannel", "smtp", "slackWebhook", "optOut"},
+        "alerts",
+    )
     emails = tuple(str(e) for e in _take(alerts, "emails", "alerts"))
     if not emails or any("@" not in e for e in emails):
         raise ConfigError(f"{NAMESPACE}:alerts.emails needs at least one e-mail address")
@@ -251,6 +310,49 @@ def load(stack: str | None = None) -> StackConfig:
         raise ConfigError(
             f"{NAMESPACE}:alerts.slackChannel is set: set the secret {NAMESPACE}:slackToken too"
         )
+    smtp = _smtp(cfg, alerts.get("smtp"))
+    webhook = alerts.get("slackWebhook", False)
+    if not isinstance(webhook, bool):
+        raise ConfigError(f"{NAMESPACE}:alerts.slackWebhook must be true or false")
+    webhook_url = (
+        _secret(cfg, "slackWebhookUrl", f"{NAMESPACE}:alerts.slackWebhook is true, the URL is not set")
+        if webhook
+        else None
+    )
+    opt_out = alerts.get("optOut", "")
+    if not isinstance(opt_out, str) or (opt_out == "" and "optOut" in alerts):
+        raise ConfigError(f"{NAMESPACE}:alerts.optOut must be the reason (a sentence), not {opt_out!r}")
+    if (smtp or webhook_url) and opt_out:
+        raise ConfigError(f"{NAMESPACE}:alerts.optOut is set although the stack has an alert channel")
+    if not (smtp or webhook_url or opt_out):
+        raise ConfigError(
+            "the DAG has no alert channel: set "
+            f"{NAMESPACE}:alerts.smtp (host, port, user, fromEmail) and the secret {NAMESPACE}:smtpPassword, "
+            f"and/or {NAMESPACE}:alerts.slackWebhook: true and the secret {NAMESPACE}:slackWebhookUrl; "
+            f"or opt out with {NAMESPACE}:alerts.optOut: '<reason>'"
+        )
+    return Alerts(
+        emails=emails,
+        freshness_hours=int(_take(alerts, "freshnessHours", "alerts")),
+        slack_channel=slack_channel,
+        slack_token=slack_token,
+        smtp=smtp,
+        slack_webhook_url=webhook_url,
+        opt_out=opt_out,
+    )
+
+
+def load(stack: str | None = None) -> StackConfig:
+    """Read and validate the `cdi:` config of the current (or given) stack."""
+    cfg = pulumi.Config(NAMESPACE)
+    stack = stack or pulumi.get_stack()
+    alerts = _alerts(cfg)
+    dashboard = cfg.get_bool("dashboardRefresh") or False
+    dashboard_url = (
+        _secret(cfg, "dashboardRefreshUrl", f"{NAMESPACE}:dashboardRefresh is true, the URL is not set")
+        if dashboard
+        else None
+    )
     pipeline_raw = cfg.get_object("pipeline") or {}
     _no_extra(
         pipeline_raw,
@@ -285,12 +387,7 @@ def load(stack: str | None = None) -> StackConfig:
         deletion_protection=cfg.require_bool("deletionProtection"),
         composer=_composer(_obj(cfg, "composer")),
         retention=_retention(_obj(cfg, "retention")),
-        alerts=Alerts(
-            emails=emails,
-            freshness_hours=int(_take(alerts, "freshnessHours", "alerts")),
-            slack_channel=slack_channel,
-            slack_token=slack_token,
-        ),
+        alerts=alerts,
         pipeline=PipelineSettings(
             source_tz=str(pipeline_raw.get("sourceTz", "UTC")),
             reporting_tz=str(pipeline_raw.get("reportingTz", "UTC")),
@@ -301,5 +398,6 @@ def load(stack: str | None = None) -> StackConfig:
         ),
         github_repository=repo,
         state_bucket=cfg.get("stateBucket") or "",
+        dashboard_refresh_url=dashboard_url,
         spark_dist_dir=(REPO_ROOT / spark_dist) if spark_dist else REPO_ROOT / "dist" / "spark",
     )

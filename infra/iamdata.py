@@ -29,6 +29,7 @@ SCOPE_KINDS = (
     "dataset",
     "crypto_key",
     "state_bucket",
+    "secret",
 )
 _ROLE_RE = re.compile(r"^roles/[A-Za-z0-9_.]+$")
 AGENT_SUFFIX = "_agent"

@@ -21,10 +21,13 @@ import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 
-from infra.config import NAMESPACE, REPO_ROOT
+from infra.config import NAMESPACE, REPO_ROOT, SECRET_KEYS
 
 PROJECT_NAME = "cdi"
 PROJECT_NUMBER = "123456789012"
+# Stand-ins for the stack secrets (`infra.config.SECRET_KEYS`), which only the stack's secrets
+# provider can decrypt: the offline plan and tests run with these, marked secret like the real ones.
+OFFLINE_SECRETS = {f"{NAMESPACE}:{key}": f"offline-placeholder-{key}" for key in SECRET_KEYS}
 
 # What services.generateServiceIdentity answers, per API: the agent addresses Google documents
 # (https://cloud.google.com/iam/docs/service-agents). Written here as the outside world's answer,
@@ -159,6 +162,12 @@ class GcpMocks(pulumi.runtime.Mocks):
                 raise ValueError(f"the mock knows no service agent of {inputs['service']}")
             email = template.format(n=PROJECT_NUMBER)
             out.update(email=email, member=f"serviceAccount:{email}")
+        elif typ == "gcp:secretmanager/secret:Secret":
+            rid = f"projects/{p}/secrets/{inputs['secretId']}"
+            out.update(name=f"projects/{PROJECT_NUMBER}/secrets/{inputs['secretId']}")
+        elif typ == "gcp:secretmanager/secretVersion:SecretVersion":
+            rid = f"{inputs['secret']}/versions/1"
+            out.update(name=rid, version="1")
         elif typ == "gcp:storage/bucketObject:BucketObject":
             rid = f"{inputs['bucket']}-{inputs['name']}"
             out.update(mediaLink=f"https://storage.googleapis.com/{inputs['bucket']}/{inputs['name']}")
@@ -296,5 +305,6 @@ def run_stack(
     from infra import config as infra_config
     from infra import stack as infra_stack
 
-    config = {**stack_config_values(stack), **(overrides or {})}
+    config = {**OFFLINE_SECRETS, **stack_config_values(stack), **(overrides or {})}
+    secret_keys = tuple(sorted({*secret_keys, *OFFLINE_SECRETS}))
     return run_program(stack, lambda: infra_stack.build(infra_config.load(stack)), config, secret_keys)

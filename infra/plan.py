@@ -99,6 +99,9 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
     "gcp:logging/metric:Metric": ("name", "filter"),
     "gcp:monitoring/alertPolicy:AlertPolicy": ("displayName", "conditions"),
     "gcp:storage/bucketObject:BucketObject": ("bucket", "name", "source"),
+    "gcp:secretmanager/secret:Secret": ("secretId", "replication", "labels"),
+    "gcp:secretmanager/secretVersion:SecretVersion": ("secret", "secretData"),
+    "gcp:secretmanager/secretIamMember:SecretIamMember": ("secretId", "role", "member"),
 }
 
 

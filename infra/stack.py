@@ -1,16 +1,20 @@
 """Wires the components of one stack together; `infra/__main__.py` calls `build()` and exports.
 
-Order: services -> service agents -> identity -> encryption (prod) -> network, storage, warehouse -> composer,
-dataproc -> monitoring -> code deployment. Dependencies are explicit `depends_on` on components.
+Order: services -> service agents -> identity, CI access -> encryption (prod) -> network, storage,
+warehouse, connection secrets -> dataproc -> composer -> monitoring -> code deployment. Dependencies
+are explicit `depends_on` on components.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import pulumi
 
 from infra import artifacts, iamdata
+from infra.components import secrets
+from infra.components.ci_access import CiAccess
 from infra.components.composer import Composer
 from infra.components.dataproc import Dataproc
 from infra.components.deploy import CodeDeploy
@@ -24,7 +28,14 @@ from infra.components.storage import Storage
 from infra.components.warehouse import Warehouse
 from infra.config import StackConfig, composer_pypi_packages
 from pipeline.config import DAG_ID, ENV
-from pipeline.gcp import BIGQUERY_POOL, BIGQUERY_POOL_SLOTS, DATAPROC_POOL, DATAPROC_POOL_SLOTS
+from pipeline.gcp import (
+    BIGQUERY_POOL,
+    BIGQUERY_POOL_SLOTS,
+    DASHBOARD_CONN_ID,
+    DATAPROC_POOL,
+    DATAPROC_POOL_SLOTS,
+)
+from pipeline.notify import SMTP_CONN_ID, WEBHOOK_CONN_ID
 from sql import catalog
 
 # ENV keys that are not set on Composer: the local target's folders on the laptop, and the source
@@ -35,12 +46,30 @@ LOCAL_ONLY_ENV = frozenset({"landing_dir", "output_dir", "sources"})
 COMPOSER_ENVIRONMENT = "cdi"
 
 
+def connections(cfg: StackConfig) -> dict[str, pulumi.Output[str]]:
+    """The Airflow connections this stack configures, as secret connection JSON by conn_id."""
+    found: dict[str, pulumi.Output[str]] = {}
+    smtp = cfg.alerts.smtp
+    if smtp is not None:
+        found[SMTP_CONN_ID] = smtp.password.apply(
+            lambda password: secrets.smtp_connection(
+                smtp.host, smtp.port, smtp.user, password, smtp.from_email, smtp.starttls
+            )
+        )
+    if cfg.alerts.slack_webhook_url is not None:
+        found[WEBHOOK_CONN_ID] = cfg.alerts.slack_webhook_url.apply(secrets.webhook_connection)
+    if cfg.dashboard_refresh_url is not None:
+        found[DASHBOARD_CONN_ID] = cfg.dashboard_refresh_url.apply(secrets.webhook_connection)
+    return found
+
+
 def dag_environment(
     cfg: StackConfig,
     buckets: Mapping[str, pulumi.Input[str]],
     dataproc_service_account: pulumi.Input[str],
     dataproc_subnet: pulumi.Input[str],
     dataproc_kms_key: pulumi.Input[str],
+    required_connections: tuple[str, ...] = (),
 ) -> dict[str, pulumi.Input[str]]:
     """Composer environment variables, named by `pipeline.config.ENV` (never typed here).
 
@@ -68,6 +97,7 @@ def dag_environment(
         "max_restate_days": str(cfg.pipeline.max_restate_days),
         "alert_emails": ",".join(cfg.alerts.emails),
         "dataproc_kms_key": dataproc_kms_key,
+        "required_connections": ",".join(sorted(required_connections)),
     }
     unknown = sorted(set(values) - set(ENV))
     if unknown:
@@ -89,10 +119,19 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[object]]:
             "project": cfg.project,
             "agent_members": agents.members,
             "iam": iam,
-            "github_repository": cfg.github_repository,
             "state_bucket": cfg.state_bucket,
         },
         after_services,
+    )
+    ci_access = CiAccess(
+        "cdi-ci",
+        {
+            "project": cfg.project,
+            "github_repository": cfg.github_repository,
+            "preview_account": identity.names["ci_preview"],
+            "deploy_account": identity.names["ci"],
+        },
+        pulumi.ResourceOptions(depends_on=[services, identity]),
     )
     encryption = (
         Encryption(
@@ -160,12 +199,32 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[object]]:
         },
         pulumi.ResourceOptions(depends_on=[identity, network]),
     )
+    connection_secrets = secrets.ConnectionSecrets(
+        "cdi-connections",
+        {
+            "project": cfg.project,
+            "region": cfg.region,
+            "connections": connections(cfg),
+            "iam": iam,
+            "members": identity.members,
+            "kms_key": encryption.key_ids["regional"] if encryption else None,
+            "labels": labels,
+        },
+        after_keys,
+    )
+    composer_settings = dataclasses.replace(
+        cfg.composer,
+        airflow_config_overrides={
+            **cfg.composer.airflow_config_overrides,
+            **secrets.airflow_overrides(cfg.project),
+        },
+    )
     composer = Composer(
         COMPOSER_ENVIRONMENT,
         {
             "project": cfg.project,
             "region": cfg.region,
-            "settings": cfg.composer,
+            "settings": composer_settings,
             "service_account": identity.emails["composer"],
             "network": network.network_id,
             "subnetwork": network.subnet_id,
@@ -179,11 +238,14 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[object]]:
                 dataproc.batch_service_account,
                 dataproc.subnetwork,
                 dataproc.kms_key,
+                tuple(connection_secrets.connection_ids),
             ),
             "pools": {BIGQUERY_POOL: BIGQUERY_POOL_SLOTS, DATAPROC_POOL: DATAPROC_POOL_SLOTS},
             "labels": labels,
         },
-        pulumi.ResourceOptions(depends_on=[identity, storage, warehouse, network, dataproc]),
+        pulumi.ResourceOptions(
+            depends_on=[identity, storage, warehouse, network, dataproc, connection_secrets]
+        ),
     )
     Monitoring(
         "cdi-monitoring",
@@ -217,7 +279,10 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[object]]:
         "landing_subscription": storage.subscription_ids["landing_arrivals"],
         "datasets": warehouse.dataset_ids,
         "service_accounts": identity.emails,
-        "workload_identity_provider": identity.workload_identity_provider,
+        "workload_identity_provider": ci_access.workload_identity_provider,
+        "ci_identities": {"preview": identity.emails["ci_preview"], "deploy": identity.emails["ci"]},
+        "connection_secrets": connection_secrets.secret_ids,
+        "alerts_opt_out": cfg.alerts.opt_out,
         "composer_environment": composer.environment_name,
         "composer_bucket": storage.bucket_names["composer"],
         "airflow_uri": composer.airflow_uri,

@@ -48,6 +48,7 @@ ENV = {
     "sources": "CDI_SOURCES",
     "on_bad_file": "CDI_ON_BAD_FILE",
     "alert_emails": "CDI_ALERT_EMAILS",
+    "required_connections": "CDI_REQUIRED_CONNECTIONS",
     "max_restate_days": "CDI_MAX_RESTATE_DAYS",
 }
 
@@ -88,6 +89,8 @@ class Settings:
     """Source settings as code (`spark.sources`): per entity and file glob, how files are read."""
     on_bad_file: Literal["fail", "warn"] = "fail"
     alert_emails: tuple[str, ...] = ()
+    required_connections: tuple[str, ...] = ()
+    """Connection ids the stack configured (`infra.components.secrets`): missing means broken, not skipped."""
     max_restate_days: int = MAX_RESTATE_DAYS
 
     @classmethod
@@ -124,6 +127,7 @@ class Settings:
             sources_path=Path(_env("sources") or REPO_ROOT / SOURCES_FILE).resolve(),
             on_bad_file=on_bad_file,  # type: ignore[arg-type]
             alert_emails=tuple(e for e in _env("alert_emails").split(",") if e),
+            required_connections=tuple(c for c in _env("required_connections").split(",") if c),
             max_restate_days=int(max_restate_days),
         )
 

@@ -7,10 +7,16 @@
   went already).
 - `LateRunNotifier` (a Deadline Alert callback, run in the triggerer): a run still not done in time.
 
-Each message goes to every channel that is configured, and a channel that is not is skipped:
-email through the SMTP connection `smtp_default` to `CDI_ALERT_EMAILS`, and a Slack-style incoming
-webhook (JSON `{"text": ...}`) through the HTTP connection `slack_alerts` (its host is the webhook
-URL). One channel failing does not stop the other.
+Each message goes to every channel that has a connection: email through the SMTP connection
+`smtp_default` to `CDI_ALERT_EMAILS`, and a Slack-style incoming webhook (JSON `{"text": ...}`)
+through the HTTP connection `slack_alerts` (its host is the webhook URL). One channel failing does
+not stop the other, and any failure raises after both were tried, so the callback's error shows
+in the task log.
+
+A channel the stack configured (its connection id in `CDI_REQUIRED_CONNECTIONS`, set by `pulumi
+up` from the secrets it created in Secret Manager) is never skipped: a missing connection, or no
+recipients for a required e-mail channel, counts as a failure. Only a channel the stack did not
+configure is skipped, and the skip is logged as a warning.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,13 +91,24 @@ def deliver(
     to: Sequence[str],
     smtp_conn_id: str = SMTP_CONN_ID,
     webhook_conn_id: str = WEBHOOK_CONN_ID,
+    required: Collection[str] | None = None,
 ) -> dict[str, str]:
-    """Send to every configured channel; return what happened per channel; raise if any failed."""
+    """Send to every channel; return what happened per channel; raise if any failed.
+
+    `required`: connection ids that must work (default: `CDI_REQUIRED_CONNECTIONS`).
+    """
+    required = set(Settings.from_env().required_connections if required is None else required)
     outcome: dict[str, str] = {}
-    if not to:
+    if smtp_conn_id in required and not to:
+        outcome["email"] = f"failed: {smtp_conn_id} is configured for this stack but there are no recipients"
+    elif not to:
         outcome["email"] = "skipped: no recipients"
     elif _connection(smtp_conn_id) is None:
-        outcome["email"] = f"skipped: no connection {smtp_conn_id}"
+        outcome["email"] = (
+            f"failed: connection {smtp_conn_id} is configured for this stack but missing"
+            if smtp_conn_id in required
+            else f"skipped: no connection {smtp_conn_id}"
+        )
     else:
         try:
             send_email(message, to=to, smtp_conn_id=smtp_conn_id)
@@ -100,7 +117,11 @@ def deliver(
             log.exception("email alert failed")
             outcome["email"] = f"failed: {err}"
     if _connection(webhook_conn_id) is None:
-        outcome["webhook"] = f"skipped: no connection {webhook_conn_id}"
+        outcome["webhook"] = (
+            f"failed: connection {webhook_conn_id} is configured for this stack but missing"
+            if webhook_conn_id in required
+            else f"skipped: no connection {webhook_conn_id}"
+        )
     else:
         try:
             post_webhook(message, webhook_conn_id=webhook_conn_id)
@@ -109,8 +130,11 @@ def deliver(
             log.exception("webhook alert failed")
             outcome["webhook"] = f"failed: {err}"
     log.info("notification %r: %s", message.subject, outcome)
+    if all(v.startswith("skipped") for v in outcome.values()):
+        log.warning("notification %r went nowhere: no channel is configured (%s)", message.subject, outcome)
     failed = {k: v for k, v in outcome.items() if v.startswith("failed")}
     if failed:
+        log.error("notification %r not delivered: %s", message.subject, failed)
         raise RuntimeError(f"notification not delivered: {failed}")
     return outcome
 

@@ -1,4 +1,4 @@
-"""Service accounts, Workload Identity Federation for GitHub Actions, and project / SA-level IAM.
+"""Service accounts and project / SA-level IAM (GitHub's access to the CI accounts: `ci_access.py`).
 
 Roles come from `iam/bindings.yaml` (see `infra/iamdata.py`). This component creates the bindings
 of scope `project`, `service_account/<key>` and `state_bucket`; the components owning buckets,
@@ -15,8 +15,6 @@ import pulumi_gcp as gcp
 
 from infra.iamdata import IamData
 
-GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
-
 
 class IdentityArgs(TypedDict):
     project: pulumi.Input[str]
@@ -26,8 +24,6 @@ class IdentityArgs(TypedDict):
     of an agent depends on the call that created it)."""
     iam: IamData
     """The parsed IAM data file."""
-    github_repository: str
-    """`owner/name` of the only repository whose workflows may impersonate the CI account."""
     state_bucket: str
     """Pulumi state bucket made at bootstrap; empty to skip the CI binding on it."""
 
@@ -36,9 +32,8 @@ class Identity(pulumi.ComponentResource):
     """Creates every service account of the data file and grants its project and SA-level roles."""
 
     emails: dict[str, pulumi.Output[str]]
+    names: dict[str, pulumi.Output[str]]
     members: dict[str, pulumi.Output[str]]
-    workload_identity_pool: pulumi.Output[str]
-    workload_identity_provider: pulumi.Output[str]
 
     def __init__(self, name: str, args: IdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("cdi:identity:Identity", name, {}, opts)
@@ -58,48 +53,13 @@ class Identity(pulumi.ComponentResource):
             for spec in data.service_accounts
         }
         self.emails = {key: sa.email for key, sa in accounts.items()}
+        self.names = {key: sa.name for key, sa in accounts.items()}
         members: dict[str, pulumi.Output[str]] = {key: sa.member for key, sa in accounts.items()}
         missing = sorted({agent.member_key for agent in data.service_agents} - set(args["agent_members"]))
         if missing:
             raise KeyError(f"no member for service agents {missing}")
         members.update(args["agent_members"])
         self.members = members
-
-        # Workload Identity Federation: GitHub's OIDC tokens, from one repository only.
-        pool = gcp.iam.WorkloadIdentityPool(
-            f"{name}-github-pool",
-            project=project,
-            workload_identity_pool_id="github",
-            display_name="GitHub Actions",
-            description="OIDC tokens of GitHub Actions workflows",
-            opts=child,
-        )
-        repo = args["github_repository"]
-        provider = gcp.iam.WorkloadIdentityPoolProvider(
-            f"{name}-github-provider",
-            project=project,
-            workload_identity_pool_id=pool.workload_identity_pool_id,
-            workload_identity_pool_provider_id="github-actions",
-            display_name="GitHub Actions OIDC",
-            attribute_mapping={
-                "google.subject": "assertion.sub",
-                "attribute.repository": "assertion.repository",
-                "attribute.ref": "assertion.ref",
-                "attribute.event_name": "assertion.event_name",
-            },
-            attribute_condition=f"assertion.repository == '{repo}'",
-            oidc=gcp.iam.WorkloadIdentityPoolProviderOidcArgs(issuer_uri=GITHUB_ISSUER),
-            opts=child,
-        )
-        gcp.serviceaccount.IAMMember(
-            f"{name}-ci-workload-identity-user",
-            service_account_id=accounts["ci"].name,
-            role="roles/iam.workloadIdentityUser",
-            member=pool.name.apply(
-                lambda pool_name: f"principalSet://iam.googleapis.com/{pool_name}/attribute.repository/{repo}"
-            ),
-            opts=child,
-        )
 
         for binding in data.bindings_for("project"):
             gcp.projects.IAMMember(
@@ -127,12 +87,4 @@ class Identity(pulumi.ComponentResource):
                     opts=child,
                 )
 
-        self.workload_identity_pool = pool.name
-        self.workload_identity_provider = provider.name
-        self.register_outputs(
-            {
-                "emails": self.emails,
-                "workload_identity_pool": self.workload_identity_pool,
-                "workload_identity_provider": self.workload_identity_provider,
-            }
-        )
+        self.register_outputs({"emails": self.emails, "names": self.names})

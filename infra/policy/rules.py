@@ -26,6 +26,8 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
+from infra import iamdata
+from infra.components.ci_access import DEPLOY_REF, WORKLOAD_IDENTITY_USER
 from infra.config import REQUIRED_LABELS
 from infra.iamdata import PRIMITIVE_ROLES, PUBLIC_MEMBERS
 from pipeline.config import ENV
@@ -42,6 +44,13 @@ DATAPROC_CLUSTER = "gcp:dataproc/cluster:Cluster"
 SUBNETWORK = "gcp:compute/subnetwork:Subnetwork"
 FIREWALL = "gcp:compute/firewall:Firewall"
 WIF_PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
+SECRET = "gcp:secretmanager/secret:Secret"
+SA_IAM_MEMBER = "gcp:serviceaccount/iAMMember:IAMMember"
+# The read-only CI identity of pull-request previews (`iam/bindings.yaml`); every other service
+# account a GitHub token may impersonate is a deployer, bound to the main branch.
+PREVIEW_ACCOUNT_KEY = "ci_preview"
+# Roles that only read: what the preview identity may hold.
+_READ_ONLY_ROLE = re.compile(r"^roles/(browser|[A-Za-z0-9_.]*([Vv]iewer|securityReviewer))$")
 KEY_TYPES = ("gcp:serviceaccount/key:Key", "gcp:storage/hmacKey:HmacKey")
 ACL_TYPES = (
     "gcp:storage/bucketACL:BucketACL",
@@ -50,7 +59,17 @@ ACL_TYPES = (
     "gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl",
     "gcp:storage/objectAccessControl:ObjectAccessControl",
 )
-LABELLED_TYPES = (BUCKET, DATASET, TABLE, TOPIC, SUBSCRIPTION, CRYPTO_KEY, COMPOSER, DATAPROC_CLUSTER)
+LABELLED_TYPES = (
+    BUCKET,
+    DATASET,
+    TABLE,
+    TOPIC,
+    SUBSCRIPTION,
+    CRYPTO_KEY,
+    COMPOSER,
+    DATAPROC_CLUSTER,
+    SECRET,
+)
 USER_LABELLED_TYPES = (
     "gcp:monitoring/alertPolicy:AlertPolicy",
     "gcp:monitoring/notificationChannel:NotificationChannel",
@@ -237,6 +256,53 @@ def _wif_restricted(args: ResourceValidationArgs, report: ReportViolation) -> No
         )
 
 
+def _preview_account_id() -> str:
+    return next(sa.account_id for sa in iamdata.load().service_accounts if sa.key == PREVIEW_ACCOUNT_KEY)
+
+
+def _wif_deploy_bound_to_branch(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """Only the preview account may be impersonated by any workflow of the repository."""
+    if args.resource_type != SA_IAM_MEMBER or args.props.get("role") != WORKLOAD_IDENTITY_USER:
+        return
+    member = str(args.props.get("member") or "")
+    if "workloadIdentityPools/" not in member:
+        return
+    account = str(args.props.get("serviceAccountId") or "")
+    if f"/serviceAccounts/{_preview_account_id()}@" in account:
+        return
+    if not member.endswith(f"/attribute.ref/{DEPLOY_REF}"):
+        report(
+            f"GitHub tokens may impersonate a deploying service account only from {DEPLOY_REF} "
+            f"(member principalSet://.../attribute.ref/{DEPLOY_REF}), not {member}.",
+            None,
+        )
+
+
+def _preview_read_only(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    preview = f"serviceAccount:{_preview_account_id()}@"
+    for role, members in _bindings(args):
+        if any(m.startswith(preview) for m in members) and not _READ_ONLY_ROLE.match(role):
+            report(
+                f"The pull-request preview identity holds only viewer roles; {role} can change or "
+                "reveal more (admin, editor, user, accessor roles belong to the deployer).",
+                None,
+            )
+
+
+def _secret_in_region(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != SECRET:
+        return
+    replicas = _get(args.props, "replication.userManaged.replicas") or []
+    if _get(args.props, "replication.auto") is not None or not replicas:
+        report(
+            "Secrets are replicated in the stack's region only (user-managed replication), "
+            "not automatically anywhere.",
+            None,
+        )
+    if is_prod(args) and any(not _get(r, "customerManagedEncryption.kmsKeyName") for r in replicas):
+        report("Prod secrets are encrypted with the regional customer-managed key.", None)
+
+
 def _private_google_access(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type == SUBNETWORK and args.props.get("privateIpGoogleAccess") is not True:
         report("Subnets must enable Private Google Access (workers have no external IP).", None)
@@ -368,6 +434,17 @@ POLICIES: list[ResourceValidationPolicy] = [
         "dataproc-no-cluster",
         "No Dataproc clusters (runtime 3.0 has no persistent history server).",
         _no_persistent_history_server,
+    ),
+    _policy(
+        "wif-deploy-bound-to-branch",
+        "Only main may impersonate a deploying CI account.",
+        _wif_deploy_bound_to_branch,
+    ),
+    _policy("ci-preview-read-only", "The pull-request preview identity only reads.", _preview_read_only),
+    _policy(
+        "secret-replicated-in-region",
+        "Secrets stay in the stack's region (CMEK on prod).",
+        _secret_in_region,
     ),
 ]
 

@@ -137,7 +137,11 @@ def archive_files() -> dict[str, Any]:
 @task(task_id="publish", **HTTP_TASK)
 @timed
 def publish() -> dict[str, Any]:
-    """Call the dashboard-refresh webhook (connection `dashboard_refresh`); skipped when it is not set."""
+    """Call the dashboard-refresh webhook (connection `dashboard_refresh`).
+
+    Skipped when the stack has no dashboard; when it configured one (`CDI_REQUIRED_CONNECTIONS`),
+    a missing connection fails the task instead of skipping it unseen.
+    """
     from airflow.providers.http.hooks.http import HttpHook
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException, AirflowSkipException
@@ -145,6 +149,11 @@ def publish() -> dict[str, Any]:
     try:
         BaseHook.get_connection(DASHBOARD_CONN_ID)
     except AirflowNotFoundException:
+        if DASHBOARD_CONN_ID in Settings.from_env().required_connections:
+            raise RuntimeError(
+                f"connection {DASHBOARD_CONN_ID!r} is configured for this stack but missing "
+                "(Secret Manager secret airflow-connections-dashboard_refresh)"
+            ) from None
         raise AirflowSkipException(f"no connection {DASHBOARD_CONN_ID!r}: no dashboard to refresh") from None
     context = get_current_context()
     run = window(context)

@@ -15,6 +15,7 @@ import pulumi
 import pytest
 
 from infra import artifacts, iamdata
+from infra.components.ci_access import CiAccess
 from infra.components.composer import Composer
 from infra.components.dataproc import Dataproc
 from infra.components.deploy import CodeDeploy
@@ -198,11 +199,19 @@ def _identity(state_bucket: str = "") -> StackRun:
                     k: pulumi.Output.from_input(v) for k, v in members().items() if k.endswith("_agent")
                 },
                 "iam": IAM,
-                "github_repository": "acme/cdi",
                 "state_bucket": state_bucket,
             },
         )
-        return {"emails": identity.emails, "provider": identity.workload_identity_provider}
+        ci = CiAccess(
+            "ci",
+            {
+                "project": PROJECT,
+                "github_repository": "acme/cdi",
+                "preview_account": identity.names["ci_preview"],
+                "deploy_account": identity.names["ci"],
+            },
+        )
+        return {"emails": identity.emails, "provider": ci.workload_identity_provider}
 
     return run(program)
 
@@ -210,21 +219,27 @@ def _identity(state_bucket: str = "") -> StackRun:
 def test_identity_creates_the_service_accounts_and_wif_restricted_to_the_repository() -> None:
     result = _identity()
     accounts = {r.inputs["accountId"] for r in result.of_type("gcp:serviceaccount/account:Account")}
-    assert accounts == {"cdi-composer", "cdi-dataproc", "cdi-ci"}
+    assert accounts == {"cdi-composer", "cdi-dataproc", "cdi-ci", "cdi-ci-preview"}
     provider = _only(result, "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider")
-    assert provider["attributeCondition"] == "assertion.repository == 'acme/cdi'"
+    assert provider["attributeCondition"] == (
+        "assertion.repository == 'acme/cdi' && assertion.event_name != 'pull_request_target'"
+    )
     assert provider["oidc"]["issuerUri"] == "https://token.actions.githubusercontent.com"
     assert provider["attributeMapping"]["attribute.repository"] == "assertion.repository"
-    impersonation = result.named("id-ci-workload-identity-user").inputs
-    assert impersonation["role"] == "roles/iam.workloadIdentityUser"
-    assert (
-        impersonation["serviceAccountId"]
-        == f"projects/{PROJECT}/serviceAccounts/cdi-ci@{PROJECT}.iam.gserviceaccount.com"
-    )
-    assert impersonation["member"] == (
-        f"principalSet://iam.googleapis.com/projects/{PROJECT_NUMBER}/locations/global/"
-        "workloadIdentityPools/github/attribute.repository/acme/cdi"
-    )
+    assert provider["attributeMapping"]["attribute.ref"] == "assertion.ref"
+    pool = f"principalSet://iam.googleapis.com/projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/github"
+    impersonation = {
+        r.inputs["serviceAccountId"]: r.inputs["member"]
+        for r in result.of_type("gcp:serviceaccount/iAMMember:IAMMember")
+        if r.inputs["role"] == "roles/iam.workloadIdentityUser"
+    }
+    sa = f"projects/{PROJECT}/serviceAccounts/{{}}@{PROJECT}.iam.gserviceaccount.com"
+    assert impersonation == {
+        # pull requests: any workflow of the repository, read-only account
+        sa.format("cdi-ci-preview"): f"{pool}/attribute.repository/acme/cdi",
+        # pulumi up: only tokens of refs/heads/main
+        sa.format("cdi-ci"): f"{pool}/attribute.ref/refs/heads/main",
+    }
     assert result.outputs["provider"].endswith("/workloadIdentityPools/github/providers/github-actions")
 
 
@@ -254,10 +269,22 @@ def test_identity_grants_exactly_the_project_and_account_roles_of_the_data_file(
 
 def test_identity_grants_ci_the_state_bucket_only_when_configured() -> None:
     result = _identity(state_bucket="acme-pulumi-state")
-    binding = _only(result, "gcp:storage/bucketIAMMember:BucketIAMMember")
-    assert binding["bucket"] == "acme-pulumi-state"
-    assert binding["member"] == f"serviceAccount:cdi-ci@{PROJECT}.iam.gserviceaccount.com"
-    assert binding["role"] == "roles/storage.objectUser"
+    bindings = {
+        (r.inputs["bucket"], r.inputs["member"], r.inputs["role"])
+        for r in result.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
+    }
+    assert bindings == {
+        (
+            "acme-pulumi-state",
+            f"serviceAccount:cdi-ci@{PROJECT}.iam.gserviceaccount.com",
+            "roles/storage.objectUser",
+        ),
+        (
+            "acme-pulumi-state",
+            f"serviceAccount:cdi-ci-preview@{PROJECT}.iam.gserviceaccount.com",
+            "roles/storage.objectViewer",
+        ),
+    }
 
 
 # --- encryption ----------------------------------------------------------------------------------

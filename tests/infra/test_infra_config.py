@@ -11,7 +11,7 @@ import pytest
 
 from infra import config
 from infra.config import ConfigError, composer_pypi_packages
-from infra.mocks import stack_config_values
+from infra.mocks import OFFLINE_SECRETS, stack_config_values
 
 
 @pytest.fixture
@@ -21,10 +21,10 @@ def set_config() -> Iterator[None]:
 
 
 def _load(stack: str, **overrides: object) -> config.StackConfig:
-    values = stack_config_values(stack)
+    values = {**OFFLINE_SECRETS, **stack_config_values(stack)}
     for key, value in overrides.items():
         values[f"cdi:{key}"] = value if isinstance(value, str) else json.dumps(value)
-    pulumi.runtime.set_all_config(values, [])
+    pulumi.runtime.set_all_config(values, list(OFFLINE_SECRETS))
     return config.load(stack)
 
 
@@ -74,23 +74,24 @@ def test_config_is_frozen() -> None:
     ],
 )
 def test_invalid_config_is_refused_with_the_key(overrides: dict[str, object], message: str) -> None:
-    values = stack_config_values("dev")
+    secrets = {k: v for k, v in OFFLINE_SECRETS.items() if k != "cdi:slackToken"}
+    values = {**secrets, **stack_config_values("dev")}
     for key, value in overrides.items():
         if key == "composer":
             merged = json.loads(values["cdi:composer"]) | value  # type: ignore[operator]
             value = merged
         values[f"cdi:{key}"] = value if isinstance(value, str) else json.dumps(value)
-    pulumi.runtime.set_all_config(values, [])
+    pulumi.runtime.set_all_config(values, list(secrets))
     with pytest.raises(ConfigError, match=message):
         config.load("dev")
 
 
 @pytest.mark.usefixtures("set_config")
 def test_slack_token_is_read_as_a_secret() -> None:
-    values = stack_config_values("prod")
+    values = {**OFFLINE_SECRETS, **stack_config_values("prod")}
     alerts = json.loads(values["cdi:alerts"]) | {"slackChannel": "#cdi-alerts"}
     values |= {"cdi:alerts": json.dumps(alerts), "cdi:slackToken": "xoxb-test"}
-    pulumi.runtime.set_all_config(values, ["cdi:slackToken"])
+    pulumi.runtime.set_all_config(values, list(OFFLINE_SECRETS))
     cfg = config.load("prod")
     assert cfg.alerts.slack_channel == "#cdi-alerts"
     assert isinstance(cfg.alerts.slack_token, pulumi.Output)

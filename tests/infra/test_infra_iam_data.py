@@ -11,6 +11,8 @@ import yaml
 from infra import iamdata
 from infra.components.storage import BUCKETS, SUBSCRIPTIONS, TOPICS
 from infra.iamdata import BINDINGS_FILE, IAM_DIR, PRIMITIVE_ROLES, IamDataError
+from pipeline.gcp import DASHBOARD_CONN_ID
+from pipeline.notify import SMTP_CONN_ID, WEBHOOK_CONN_ID
 from sql.catalog import DATASETS
 
 
@@ -20,7 +22,7 @@ def _raw() -> dict[str, Any]:
 
 def test_the_data_file_loads() -> None:
     data = iamdata.load()
-    assert {sa.key for sa in data.service_accounts} == {"composer", "dataproc", "ci"}
+    assert {sa.key for sa in data.service_accounts} == {"composer", "dataproc", "ci", "ci_preview"}
     assert len(data.bindings) >= 30
 
 
@@ -44,6 +46,8 @@ def test_resource_scoped_targets_exist() -> None:
         "subscription": set(SUBSCRIPTIONS),
         "dataset": set(DATASETS),
         "crypto_key": {"data", "regional"},
+        # the connection ids the DAG reads (a secret is named after its connection)
+        "secret": {SMTP_CONN_ID, WEBHOOK_CONN_ID, DASHBOARD_CONN_ID},
     }
     for binding in iamdata.load().bindings:
         if binding.kind in known:
@@ -124,10 +128,14 @@ def test_composer_3_agent_roles_follow_current_docs() -> None:
 
 
 def test_agents_made_on_request_get_their_default_role() -> None:
-    """Agents created through ServiceIdentity get no role (iam/docs/create-service-agents)."""
+    """Agents created through ServiceIdentity get no role (iam/docs/create-service-agents).
+
+    Secret Manager's agent has no project-level service agent role: it acts only to encrypt the
+    secrets with the CMEK key it is granted (https://cloud.google.com/secret-manager/docs/cmek)."""
+    no_default_role = {"secretmanager.googleapis.com"}
     data = iamdata.load()
     for agent in data.service_agents:
-        if agent.service:
+        if agent.service and agent.service not in no_default_role:
             role = f"roles/{agent.service.removesuffix('.googleapis.com')}.serviceAgent"
             assert any(
                 b.member == agent.member_key and b.role == role and b.kind == "project" for b in data.bindings

@@ -60,6 +60,18 @@ GOOD_COMPOSER = {
     },
 }
 
+POOL = "principalSet://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/github"
+PREVIEW = "serviceAccount:cdi-ci-preview@p.iam.gserviceaccount.com"
+GOOD_SECRET = {
+    "secretId": "airflow-connections-smtp_default",
+    "labels": LABELS,
+    "replication": {
+        "userManaged": {
+            "replicas": [{"location": "europe-west1", "customerManagedEncryption": {"kmsKeyName": KEY}}]
+        }
+    },
+}
+
 
 def _composer_env(**env: str) -> dict[str, Any]:
     """GOOD_COMPOSER with some batch variables replaced."""
@@ -181,6 +193,32 @@ CASES: dict[str, tuple[str, str, dict[str, Any], dict[str, Any]]] = {
         GOOD_COMPOSER,
         {"clusterConfig": {"gceClusterConfig": {"internalIpOnly": True}}},
     ),
+    "wif-deploy-bound-to-branch": (
+        rules.SA_IAM_MEMBER,
+        DEV,
+        {
+            "serviceAccountId": "projects/p/serviceAccounts/cdi-ci@p.iam.gserviceaccount.com",
+            "role": "roles/iam.workloadIdentityUser",
+            "member": f"{POOL}/attribute.ref/refs/heads/main",
+        },
+        {
+            "serviceAccountId": "projects/p/serviceAccounts/cdi-ci@p.iam.gserviceaccount.com",
+            "role": "roles/iam.workloadIdentityUser",
+            "member": f"{POOL}/attribute.repository/acme/cdi",
+        },
+    ),
+    "ci-preview-read-only": (
+        "gcp:projects/iAMMember:IAMMember",
+        DEV,
+        {"project": "p", "role": "roles/browser", "member": PREVIEW},
+        {"project": "p", "role": "roles/resourcemanager.projectIamAdmin", "member": PREVIEW},
+    ),
+    "secret-replicated-in-region": (
+        rules.SECRET,
+        PROD,
+        GOOD_SECRET,
+        GOOD_SECRET | {"replication": {"auto": {}}},
+    ),
 }
 # The failing resource of `no-service-account-keys` is a key, not an account; of
 # `dataproc-no-cluster` a cluster.
@@ -272,7 +310,13 @@ def test_the_prod_rules_bite_on_the_dev_stack_relabelled_prod(dev_run: StackRun)
         for r in dev_run.resources
     ]
     failed = {v.policy for v in evaluate(relabelled)}
-    assert failed == {"prod-cmek", "prod-private-composer", "prod-deletion-protection", "dataproc-batch-cmek"}
+    assert failed == {
+        "prod-cmek",
+        "prod-private-composer",
+        "prod-deletion-protection",
+        "dataproc-batch-cmek",
+        "secret-replicated-in-region",  # dev's connection secrets have no CMEK
+    }
 
 
 @pytest.mark.parametrize(
@@ -305,6 +349,58 @@ def test_batch_cmek_follows_the_environment_key_on_any_stack() -> None:
     assert check(rule, validation_args(rules.COMPOSER, plain, DEV, "c")) == []
     garbage = _composer_env(**{ENV["dataproc_kms_key"]: "my-key"})
     assert check(rule, validation_args(rules.COMPOSER, garbage, PROD, "c"))
+
+
+def test_the_preview_identity_may_be_impersonated_from_any_branch_but_holds_no_admin_role() -> None:
+    """Repository-wide impersonation is allowed for the read-only account only; and any grant
+    of a role that writes, administers or reads secret payloads to it is refused."""
+    preview_binding = {
+        "serviceAccountId": "projects/p/serviceAccounts/cdi-ci-preview@p.iam.gserviceaccount.com",
+        "role": "roles/iam.workloadIdentityUser",
+        "member": f"{POOL}/attribute.repository/acme/cdi",
+    }
+    assert (
+        check(
+            _policy("wif-deploy-bound-to-branch"),
+            validation_args(rules.SA_IAM_MEMBER, preview_binding, DEV, "r"),
+        )
+        == []
+    )
+    for role in (
+        "roles/storage.admin",
+        "roles/editor",
+        "roles/iam.serviceAccountUser",
+        "roles/secretmanager.secretAccessor",
+    ):
+        bad = {"bucket": "state", "role": role, "member": PREVIEW}
+        kind = "gcp:storage/bucketIAMMember:BucketIAMMember"
+        assert check(_policy("ci-preview-read-only"), validation_args(kind, bad, DEV, "r")), role
+    for role in ("roles/storage.objectViewer", "roles/iam.securityReviewer", "roles/browser"):
+        good = {"bucket": "state", "role": role, "member": PREVIEW}
+        kind = "gcp:storage/bucketIAMMember:BucketIAMMember"
+        assert check(_policy("ci-preview-read-only"), validation_args(kind, good, DEV, "r")) == [], role
+
+
+def test_secrets_are_never_public_and_dev_needs_no_cmek() -> None:
+    public = {
+        "secretId": "airflow-connections-smtp_default",
+        "role": "roles/secretmanager.secretAccessor",
+        "member": "allUsers",
+    }
+    kind = "gcp:secretmanager/secretIamMember:SecretIamMember"
+    assert check(_policy("iam-no-public-principals"), validation_args(kind, public, DEV, "r"))
+    dev_secret = GOOD_SECRET | {
+        "labels": LABELS | {"env": "dev"},
+        "replication": {"userManaged": {"replicas": [{"location": "europe-west1"}]}},
+    }
+    assert (
+        check(_policy("secret-replicated-in-region"), validation_args(rules.SECRET, dev_secret, DEV, "r"))
+        == []
+    )
+    assert check(
+        _policy("secret-replicated-in-region"),
+        validation_args(rules.SECRET, {"replication": {"userManaged": {"replicas": []}}}, DEV, "r"),
+    )
 
 
 # --- the pack as the engine runs it ------------------------------------------------------------

@@ -40,7 +40,12 @@ def test_resource_names_are_per_project_and_stable(stack_runs: dict[str, StackRu
         catalog.DATASETS
     )
     emails = run.outputs["service_accounts"]
-    assert emails == {k: f"cdi-{k}@{project}.iam.gserviceaccount.com" for k in ("composer", "dataproc", "ci")}
+    assert emails == {
+        "composer": f"cdi-composer@{project}.iam.gserviceaccount.com",
+        "dataproc": f"cdi-dataproc@{project}.iam.gserviceaccount.com",
+        "ci": f"cdi-ci@{project}.iam.gserviceaccount.com",
+        "ci_preview": f"cdi-ci-preview@{project}.iam.gserviceaccount.com",
+    }
     assert run.outputs["composer_bucket"] == f"{project}-composer"
     assert run.outputs["airflow_uri"].startswith("https://")
     assert run.outputs["datasets"] == {d: d for d in catalog.DATASETS}
@@ -75,13 +80,21 @@ def test_iam_members_and_roles_are_exactly_the_data_file(stack_runs: dict[str, S
         if "role" in resource.inputs and "member" in resource.inputs:
             granted.add((resource.inputs["member"], resource.inputs["role"]))
     cmek = stack == "prod"
-    expected = {(member[b.member], b.role) for b in IAM.bindings if b.kind != "crypto_key" or cmek}
+    connections = set(run.outputs["connection_secrets"])  # secrets exist for configured connections only
+    expected = {
+        (member[b.member], b.role)
+        for b in IAM.bindings
+        if (b.kind != "crypto_key" or cmek) and (b.kind != "secret" or b.target in connections)
+    }
     impersonation = {(m, r) for m, r in granted if r == "roles/iam.workloadIdentityUser"}
     assert granted - impersonation == expected
-    assert len(impersonation) == 1
-    ((who, _),) = impersonation
-    assert who.startswith("principalSet://")
-    assert who.endswith("/attribute.repository/example-org/customer-data-integration")
+    assert len(impersonation) == 2  # the preview and the deploy identity (test_infra_workflow.py)
+    for who, _ in impersonation:
+        assert who.startswith("principalSet://")
+    assert {who.rsplit("/attribute.", 1)[1] for who, _ in impersonation} == {
+        "repository/example-org/customer-data-integration",
+        "ref/refs/heads/main",
+    }
 
 
 @pytest.mark.parametrize("stack", STACKS)

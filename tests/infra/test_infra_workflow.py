@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
+from infra.components.ci_access import DEPLOY_REF, WORKLOAD_IDENTITY_USER
 from infra.config import REPO_ROOT
+from infra.mocks import StackRun
 
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "infra.yml"
 
@@ -100,3 +102,49 @@ def test_main_runs_pulumi_up_on_dev_only() -> None:
     ]
     assert len(ups) == 1, "only dev is deployed by CI"
     assert "secrets.GCP_" not in WORKFLOW.read_text(), "no service account key: WIF only"
+
+
+def _service_account_refs(job: dict[str, Any]) -> str:
+    """Everything in a job that can name a service account: its matrix and its steps' inputs."""
+    return yaml.safe_dump({"strategy": job.get("strategy", {}), "steps": job.get("steps", [])})
+
+
+def test_previews_use_the_read_only_identity_and_only_main_uses_the_deployer() -> None:
+    jobs = _workflow()["jobs"]
+    preview = _service_account_refs(jobs["preview"])
+    assert "vars.GCP_PREVIEW_SERVICE_ACCOUNT_DEV" in preview
+    assert "vars.GCP_PREVIEW_SERVICE_ACCOUNT_PROD" in preview
+    deployers = [
+        name for name, job in jobs.items() if "GCP_DEPLOY_SERVICE_ACCOUNT" in _service_account_refs(job)
+    ]
+    assert deployers == ["up-dev"]
+    up = jobs["up-dev"]
+    # The job runs only where Google lets the deployer be impersonated (the WIF binding's ref).
+    assert f"github.ref == '{DEPLOY_REF}'" in up["if"]
+    assert "pull_request" not in up["if"]
+    assert up["environment"] == "dev"
+    auth = next(s for s in up["steps"] if s.get("uses", "").startswith("google-github-actions/auth@"))
+    assert auth["with"]["service_account"] == "${{ vars.GCP_DEPLOY_SERVICE_ACCOUNT_DEV }}"
+    assert "GCP_CI_SERVICE_ACCOUNT" not in WORKFLOW.read_text(), "one identity for everything is gone"
+
+
+def test_the_preview_does_not_refresh_what_its_identity_cannot_read() -> None:
+    preview = _workflow()["jobs"]["preview"]
+    pulumi = next(s for s in preview["steps"] if s.get("uses", "").startswith("pulumi/actions@"))
+    assert pulumi["with"]["refresh"] is False
+
+
+def test_the_workflow_variables_name_stack_outputs_that_exist(dev_run: StackRun) -> None:
+    """The header tells which output feeds each variable; the outputs must carry them."""
+    text = WORKFLOW.read_text()
+    assert "`ci_identities.preview`" in text
+    assert "`ci_identities.deploy`" in text
+    identities = dev_run.outputs["ci_identities"]
+    assert set(identities) == {"preview", "deploy"}
+    bindings = {
+        r.inputs["serviceAccountId"].rsplit("/", 1)[-1]: r.inputs["member"]
+        for r in dev_run.of_type("gcp:serviceaccount/iAMMember:IAMMember")
+        if r.inputs["role"] == WORKLOAD_IDENTITY_USER
+    }
+    assert bindings[identities["deploy"]].endswith(f"/attribute.ref/{DEPLOY_REF}")
+    assert "/attribute.repository/" in bindings[identities["preview"]]

@@ -16,10 +16,13 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 from airflow.sdk import DAG
 from inbox import Inbox
 
+from infra.components import secrets
 from pipeline import notify
+from pipeline.config import ENV
 
 DAG_ID = "customer_analytics"
 RUN_ID = "manual__2025-01-30T02:00:00+00:00"
@@ -176,12 +179,90 @@ def test_no_summary_for_a_failed_run(connections: tuple[Inbox, Webhook]) -> None
     assert webhook.received == []
 
 
-def test_unset_channels_are_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unset_channels_are_skipped(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.delenv("CDI_ALERT_EMAILS", raising=False)
+    monkeypatch.delenv(ENV["required_connections"], raising=False)
     outcome = notify.deliver(
         notify.Message("s", ("x",)), to=[], smtp_conn_id="smtp_absent", webhook_conn_id="slack_absent"
     )
     assert outcome == {"email": "skipped: no recipients", "webhook": "skipped: no connection slack_absent"}
+    assert any(r.levelname == "WARNING" and "went nowhere" in r.getMessage() for r in caplog.records)
+
+
+def test_a_configured_channel_without_its_connection_fails_loudly(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The stack says which connections it made (CDI_REQUIRED_CONNECTIONS): missing is broken."""
+    monkeypatch.setenv(ENV["required_connections"], "smtp_absent,slack_absent")
+    with pytest.raises(RuntimeError) as err:
+        notify.FailureNotifier(
+            to=["oncall@cdi.test"], smtp_conn_id="smtp_absent", webhook_conn_id="slack_absent"
+        )(failed_task_context())
+    assert "connection smtp_absent is configured for this stack but missing" in str(err.value)
+    assert "connection slack_absent is configured for this stack but missing" in str(err.value)
+    assert any(r.levelname == "ERROR" and "not delivered" in r.getMessage() for r in caplog.records)
+
+
+def test_a_missing_configured_channel_does_not_stop_the_other(
+    connections: tuple[Inbox, Webhook], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox, _ = connections
+    monkeypatch.setenv(ENV["required_connections"], "smtp_test,slack_absent")
+    with pytest.raises(RuntimeError, match="slack_absent is configured"):
+        notify.FailureNotifier(
+            to=["oncall@cdi.test"], smtp_conn_id="smtp_test", webhook_conn_id="slack_absent"
+        )(failed_task_context())
+    assert len(inbox.messages) == 1  # the e-mail went before the run was told about the webhook
+
+
+def test_a_configured_email_channel_without_recipients_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV["required_connections"], "smtp_absent")
+    monkeypatch.delenv("CDI_ALERT_EMAILS", raising=False)
+    with pytest.raises(RuntimeError, match="no recipients"):
+        notify.deliver(
+            notify.Message("s", ("x",)), to=[], smtp_conn_id="smtp_absent", webhook_conn_id="slack_absent"
+        )
+
+
+def test_the_connections_pulumi_stores_deliver(
+    webhook_server: Webhook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The JSON `pulumi up` writes to Secret Manager (infra/components/secrets.py) works with the
+    providers' hooks: an SMTP relay that requires a login, and a webhook URL."""
+    inbox = Inbox()
+    logins: list[tuple[bytes, bytes]] = []
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+        logins.append((auth_data.login, auth_data.password))
+        return AuthResult(success=(auth_data.login, auth_data.password) == (b"cdi-alerts", b"s3cret"))
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=port, authenticator=authenticator, auth_require_tls=False
+    )
+    controller.start()
+    try:
+        smtp = secrets.smtp_connection("127.0.0.1", port, "cdi-alerts", "s3cret", "alerts@cdi.test", False)
+        monkeypatch.setenv("AIRFLOW_CONN_SMTP_STORED", smtp)
+        url = f"http://127.0.0.1:{webhook_server.port}/services/T1/B1/YYYY"
+        monkeypatch.setenv("AIRFLOW_CONN_SLACK_STORED", secrets.webhook_connection(url))
+        monkeypatch.setenv(ENV["required_connections"], "smtp_stored,slack_stored")
+        outcome = notify.deliver(
+            notify.Message("stored", ("x",)),
+            to=["oncall@cdi.test"],
+            smtp_conn_id="smtp_stored",
+            webhook_conn_id="slack_stored",
+        )
+    finally:
+        controller.stop()
+    assert outcome == {"email": "sent", "webhook": "sent"}
+    assert logins == [(b"cdi-alerts", b"s3cret")]
+    assert inbox.messages[0][1]["From"] == "alerts@cdi.test"
+    assert webhook_server.received[0]["path"] == "/services/T1/B1/YYYY"
 
 
 def test_recipients_default_to_the_alert_emails_setting(
