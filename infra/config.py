@@ -126,7 +126,9 @@ class StackConfig:
         return {"EU": "europe", "US": "us"}.get(self.data_location.upper(), self.data_location.lower())
 
 
-def composer_pypi_packages(pyproject: Path = PYPROJECT, image: ComposerImage = MATRIX.composer) -> dict[str, str]:
+def composer_pypi_packages(
+    pyproject: Path = PYPROJECT, image: ComposerImage = MATRIX.composer
+) -> dict[str, str]:
     """What Composer must install beyond its image: the `[project].dependencies` the image does not
     ship at an accepted version, as Composer wants them (`{"name[extras]": "specifier"}`).
 

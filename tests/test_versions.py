@@ -60,7 +60,9 @@ def test_the_matrix_refuses_an_image_of_another_airflow(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("name", "image_version"), sorted(MATRIX.composer.packages.items()))
 def test_the_lock_installs_the_image_versions(name: str, image_version: str) -> None:
-    assert locked().get(name) == image_version, f"uv.lock has {name} {locked().get(name)}, image {image_version}"
+    assert locked().get(name) == image_version, (
+        f"uv.lock has {name} {locked().get(name)}, image {image_version}"
+    )
 
 
 def test_the_lock_installs_the_runtime_spark() -> None:
@@ -81,7 +83,8 @@ def test_pyproject_pins_what_the_dag_imports_at_the_image_versions() -> None:
 def test_local_python_is_the_composer_python() -> None:
     requires = SpecifierSet(_toml(REPO_ROOT / "pyproject.toml")["project"]["requires-python"])
     major, minor = (int(part) for part in MATRIX.composer.python.split("."))
-    assert requires.contains(f"{major}.{minor}.0") and not requires.contains(f"{major}.{minor + 1}.0")
+    assert requires.contains(f"{major}.{minor}.0")
+    assert not requires.contains(f"{major}.{minor + 1}.0")
     assert sys.version_info[:2] == (major, minor)
 
 
@@ -112,11 +115,11 @@ def test_batches_ask_dataproc_for_the_matrix_runtime() -> None:
 
     body = dataproc.batch(Settings(target="gcp"))
     assert body["runtime_config"]["version"] == MATRIX.dataproc.runtime
-    assert (runtime.RUNTIME_SPARK_VERSION, runtime.RUNTIME_PYTHON_VERSION, runtime.RUNTIME_JAVA_VERSION) == (
+    assert (
         MATRIX.dataproc.spark,
         MATRIX.dataproc.python,
         MATRIX.dataproc.java,
-    )
+    ) == (runtime.RUNTIME_SPARK_VERSION, runtime.RUNTIME_PYTHON_VERSION, runtime.RUNTIME_JAVA_VERSION)
 
 
 def test_the_spark_the_tests_run_is_the_runtime_spark() -> None:

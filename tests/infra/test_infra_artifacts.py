@@ -57,7 +57,9 @@ def test_the_uploaded_dag_folder_reads_the_version_matrix_it_carries(tmp_path: P
         target = tmp_path / artifact.object_name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(artifact.path, target)
-    code = "import pipeline.versions as v, spark.runtime as r; print(v.MATRIX_FILE, r.DATAPROC_RUNTIME_VERSION)"
+    code = (
+        "import pipeline.versions as v, spark.runtime as r; print(v.MATRIX_FILE, r.DATAPROC_RUNTIME_VERSION)"
+    )
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "dags")}
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, check=False
