@@ -19,6 +19,7 @@ from pathlib import Path
 
 from infra.config import REPO_ROOT
 from pipeline.config import SOURCES_FILE
+from pipeline.versions import MATRIX_FILE
 
 DAG_PREFIX = "dags"
 DAG_ENTRY_DIR = "pipeline/dags"
@@ -33,6 +34,7 @@ _CONTENT_TYPES = {
     ".md": "text/markdown",
     ".yml": "text/yaml",
     ".yaml": "text/yaml",
+    ".toml": "application/toml",
 }
 
 
@@ -68,8 +70,8 @@ def _files(root: Path, pattern: str) -> list[Path]:
 
 
 def dag_artifacts(repo_root: Path = REPO_ROOT) -> list[Artifact]:
-    """The DAG folder: every Python file of `pipeline/`, `spark/runtime.py` and every file of `sql/`,
-    sorted by name."""
+    """The DAG folder: every Python file of `pipeline/`, `spark/runtime.py`, `versions.toml` and every
+    file of `sql/`, sorted by name."""
     artifacts = [
         Artifact(f"{DAG_PREFIX}/pipeline/{p.relative_to(repo_root / 'pipeline').as_posix()}", p)
         for p in _files(repo_root / "pipeline", "**/*.py")
@@ -82,6 +84,8 @@ def dag_artifacts(repo_root: Path = REPO_ROOT) -> list[Artifact]:
     ]
     if (repo_root / SOURCES_FILE).is_file():
         artifacts.append(Artifact(f"{DAG_PREFIX}/{SOURCES_FILE}", repo_root / SOURCES_FILE))
+    # The version matrix, read by `pipeline/versions.py` (the Dataproc runtime the DAG asks for).
+    artifacts.append(Artifact(f"{DAG_PREFIX}/{MATRIX_FILE.name}", repo_root / MATRIX_FILE.name))
     artifacts += [
         Artifact(f"{DAG_PREFIX}/sql/{p.relative_to(repo_root / 'sql').as_posix()}", p)
         for p in _files(repo_root / "sql", "**/*")

@@ -3,7 +3,7 @@
 Every difference between environments lives in `Pulumi.<stack>.yaml` under the `cdi:` namespace;
 `load()` reads it through `pulumi.Config` and validates it, so the components never read config
 themselves. `composer_pypi_packages()` reads the DAG's PyPI packages from the `[project]
-dependencies` of `pyproject.toml`, the one list shared with the project's dependency metadata.
+dependencies` of `pyproject.toml` and keeps those the Composer image (versions.toml) lacks.
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from typing import Any
 
 import pulumi
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from pipeline.config import MAX_RESTATE_DAYS
+from pipeline.versions import MATRIX, ComposerImage
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = REPO_ROOT / "pyproject.toml"
@@ -149,14 +151,26 @@ class StackConfig:
         return {"EU": "europe", "US": "us"}.get(self.data_location.upper(), self.data_location.lower())
 
 
-def composer_pypi_packages(pyproject: Path = PYPROJECT) -> dict[str, str]:
-    """`[project].dependencies` as Composer wants them: `{"name[extras]": "specifier"}`."""
+def composer_pypi_packages(
+    pyproject: Path = PYPROJECT, image: ComposerImage = MATRIX.composer
+) -> dict[str, str]:
+    """What Composer must install beyond its image: the `[project].dependencies` the image does not
+    ship at an accepted version, as Composer wants them (`{"name[extras]": "specifier"}`).
+
+    Empty for this project: the image's packages (versions.toml) satisfy every dependency, so nothing
+    comes from PyPI, which a prod environment with `enable_private_builds_only` cannot reach
+    (docs.cloud.google.com/composer/docs/composer-3/install-python-dependencies). A package added
+    here would need an Artifact Registry remote repository for PyPI in the project first.
+    """
     data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     packages: dict[str, str] = {}
     for raw in data["project"]["dependencies"]:
         req = Requirement(raw)
         if req.marker is not None or req.url is not None:
             raise ConfigError(f"{pyproject}: {raw!r}: Composer takes only name, extras and version")
+        shipped = image.packages.get(canonicalize_name(req.name))
+        if shipped is not None and not req.extras and req.specifier.contains(shipped):
+            continue
         extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
         packages[f"{req.name.lower()}{extras}"] = str(req.specifier)
     return dict(sorted(packages.items()))
@@ -200,6 +214,11 @@ def _composer(raw: dict[str, Any]) -> ComposerSettings:
     if not re.match(r"^composer-3-airflow-3\.\d+\.\d+(-build\.\d+)?$", image):
         raise ConfigError(
             f"{NAMESPACE}:composer.imageVersion {image!r}: expected a Composer 3 Airflow 3 image"
+        )
+    if image != MATRIX.composer.image:
+        raise ConfigError(
+            f"{NAMESPACE}:composer.imageVersion {image!r}: the version matrix (versions.toml) pins "
+            f"{MATRIX.composer.image!r}, the image the DAG is locked and tested against"
         )
     workloads = _take(raw, "workloads", "composer")
     _no_extra(

@@ -211,7 +211,7 @@ def _classify_entity(
     else:
         cleaner = transform.clean_agents(reading)
     spec = contract.ENTITIES[entity]
-    candidates = _duplicate_candidates(spark, _keys(spark, entity, files))
+    candidates = _duplicate_candidates(_keys(spark, entity, files))
     cleaned = (
         union.transform(cleaner)
         .transform(transform.key_of_cleaned(entity))
@@ -248,25 +248,14 @@ def _keys(spark: SparkSession, entity: str, files: list[_FileRun]) -> DataFrame:
     return fields.transform(transform.with_key(entity))
 
 
-def _duplicate_candidates(spark: SparkSession, keyed: DataFrame) -> DataFrame:
+def _duplicate_candidates(keyed: DataFrame) -> DataFrame:
     """`transform.duplicate_candidates`, computed and cached before the cleaning pass.
 
-    Nearly every key is seen once, so aggregating each scan partition's keys before the shuffle
-    reduces nothing and costs a hash map of all of them: that step is skipped for this query alone
-    (about a third of its CPU at 2M rows). The plan is built when the frame is persisted, so the
-    setting holds while it is persisted and materialized.
+    Runtime 3.0's Spark (4.0.1, versions.toml) has no switch to skip the partial aggregation of
+    this query (`spark.sql.execution.bypassPartialAggregation` came later), so none is set.
     """
-    name = "spark.sql.execution.bypassPartialAggregation"
-    before = spark.conf.get(name, None)
-    spark.conf.set(name, "true")
-    try:
-        candidates = transform.duplicate_candidates(keyed).persist(StorageLevel.MEMORY_AND_DISK)
-        candidates.count()
-    finally:
-        if before is None:
-            spark.conf.unset(name)
-        else:
-            spark.conf.set(name, before)
+    candidates = transform.duplicate_candidates(keyed).persist(StorageLevel.MEMORY_AND_DISK)
+    candidates.count()
     return candidates
 
 

@@ -1,26 +1,28 @@
-"""Where the cleaning job runs on GCP, written down once.
+"""Where the cleaning job runs on GCP: the Dataproc Serverless runtime, from the version matrix.
 
-Dataproc Serverless (now "Serverless for Apache Spark") runtime **3.0** is the runtime with
-Spark 4: Apache Spark 4.0.1, Python 3.12, Java 21, Scala 2.13, Cloud Storage connector 3.1
-(runtime 3.0 component table, docs.cloud.google.com/managed-spark/docs/concepts/versions/
-spark-runtime-3.0, release 3.0.14 of 2026-08-25). No runtime ships Spark 4.3 or Python 3.11, so
-the local pairing (pyspark 4.3.0 on Python 3.11, pinned in pyproject.toml) is the nearest
-match, not an exact one: the job uses only Spark 4.0 SQL functions (`is_valid_utf8`,
-`try_to_date`, `Column.try_cast`, ...) and pure-Python code that runs on 3.11 and 3.12. Pinning
-pyspark to 4.0.x locally would make the pairing exact; the earlier runtimes (2.2 / 2.3: Spark
-3.5) lack functions the job needs.
+The runtime and its Spark, Python and Java versions are written once, in `versions.toml` (`[dataproc]`,
+with the Google page each value comes from), and read here through `pipeline.versions`. Runtime 3.0
+is the runtime with Spark 4; the local lock pins pyspark at its Spark version (tests/test_versions.py
+checks it), so a Spark feature newer than the runtime's fails locally too. Python differs (3.11 locally
+and on Composer, 3.12 on the runtime): the job's own code runs on both.
+
+Read by the DAG and `spark/package.py`, never by the job on Dataproc: the packaged job
+(`spark/job.py` and the zip) imports nothing from here, so it needs neither `pipeline` nor the matrix
+at run time (tests/spark/test_spark_package.py starts it from the zip alone).
 
 Runtime minor versions are not pinnable on 3.0 (sub-minor updates roll out automatically).
 """
 
 from __future__ import annotations
 
-DATAPROC_RUNTIME_VERSION = "3.0"
+from pipeline.versions import MATRIX
+
+DATAPROC_RUNTIME_VERSION = MATRIX.dataproc.runtime
 """`RuntimeConfig.version` of the Dataproc Serverless batch (gcloud `--version`)."""
 
-RUNTIME_SPARK_VERSION = "4.0.1"
-RUNTIME_PYTHON_VERSION = "3.12"
-RUNTIME_JAVA_VERSION = "21"
+RUNTIME_SPARK_VERSION = MATRIX.dataproc.spark
+RUNTIME_PYTHON_VERSION = MATRIX.dataproc.python
+RUNTIME_JAVA_VERSION = MATRIX.dataproc.java
 
 # The artifacts `spark/package.py` builds, relative to the repository root.
 ENTRY_FILE = "dist/spark/job.py"

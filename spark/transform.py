@@ -476,15 +476,24 @@ def parse_timestamp(value: Column, source_tz: str | Column) -> tuple[Column, Col
     return result, standard.isNull() & result.isNotNull()
 
 
+def _try_to_date(value: Column, pattern: str) -> Column:
+    """The date `value` spells in `pattern`, else null (never an error, ANSI mode or not).
+
+    Runtime 3.0's Spark (4.0.1, versions.toml) has no `try_to_date` (a later Spark's); a timestamp
+    parsed at midnight of that date in the session time zone and cast back in the same zone is it.
+    """
+    return F.try_to_timestamp(value, F.lit(pattern)).cast(T.DateType())
+
+
 def parse_date(value: Column) -> tuple[Column, Column]:
     """(date, coerced?) of trimmed text: `yyyy-MM-dd`, the other `contract.DATE_FORMATS`, or the
     date part of an ISO timestamp (as written, before any time zone conversion)."""
-    plain = F.try_to_date(value, "yyyy-MM-dd")
+    plain = _try_to_date(value, "yyyy-MM-dd")
     iso = F.when(
         value.rlike(contract.ISO_TIMESTAMP_RE) | value.rlike(contract.ISO_TIMESTAMP_OFFSET_RE),
-        F.try_to_date(F.substring(value, 1, 10), "yyyy-MM-dd"),
+        _try_to_date(F.substring(value, 1, 10), "yyyy-MM-dd"),
     )
-    result = F.coalesce(plain, iso, *[F.try_to_date(value, f) for f in contract.DATE_FORMATS[1:]])
+    result = F.coalesce(plain, iso, *[_try_to_date(value, f) for f in contract.DATE_FORMATS[1:]])
     return result, plain.isNull() & iso.isNull() & result.isNotNull()
 
 
@@ -984,7 +993,7 @@ def raw_record(mappings: Sequence[ColumnMapping]) -> Column:
     file with index i), so nothing extra travels with the valid rows; a malformed record also
     carries its raw text under `_corrupt_record`.
     """
-    extra_map = F.from_json(F.col(EXTRA), T.MapType(T.StringType(), T.StringType()))
+    extra_map = F.from_json(F.col(EXTRA), "map<string,string>")  # pyspark 4.0 types a schema as DDL or struct
     result: Column | None = None
     for index, mapping in enumerate(mappings):
         by_position = {i: c for c, i in mapping.contract_index.items()}

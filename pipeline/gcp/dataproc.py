@@ -16,8 +16,8 @@ from typing import Any
 from pipeline.config import Settings
 from spark.runtime import DATAPROC_RUNTIME_VERSION, JVM_OPTIONS
 
-# The runtime pin and its Spark/Python pairing are written down once, in spark/runtime.py (deployed
-# beside the DAG so Composer can import it).
+# The runtime pin and its Spark/Python pairing are written down once, in versions.toml (read through
+# spark/runtime.py; both deployed beside the DAG so Composer can import them).
 RUNTIME_VERSION = DATAPROC_RUNTIME_VERSION
 
 # Where infra uploads the packaged job (`spark/package.py` writes dist/spark/job.py + cdi_spark.zip).

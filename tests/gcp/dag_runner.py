@@ -105,7 +105,7 @@ def resume_like_the_triggerer() -> None:
 def look_up_deadlines_like_the_scheduler() -> None:
     """Let a run of a DAG with a deadline succeed under `dag.test()`.
 
-    `dag.test()` of Airflow 3.3.2 builds its scheduler DAG by an in-memory serialization round trip,
+    `dag.test()` of Airflow 3.3.1 (the Composer image's, versions.toml) and 3.3.2 builds its scheduler DAG by an in-memory serialization round trip,
     which leaves `dag.deadline` holding the encoded alerts where the scheduler's DAG (read from
     `serialized_dag`) holds their ids; when the run succeeds, `DagRun.update_state()` looks each one up
     with `DeadlineAlert.get_by_id()`, which fails on a dict ("'dict' object has no attribute 'hex'").

@@ -17,6 +17,8 @@ from infra.artifacts import ArtifactError
 from infra.config import REPO_ROOT
 from infra.mocks import StackRun
 from pipeline.config import SOURCES_FILE
+from pipeline.versions import MATRIX_FILE
+from spark.runtime import DATAPROC_RUNTIME_VERSION
 
 
 def test_dag_folder_mirrors_pipeline_and_sql() -> None:
@@ -42,10 +44,28 @@ def test_object_names_are_repository_paths(spark_dist: Path) -> None:
     """No timestamp, build id or local path in a name: the name is the file's place in the repo."""
     for artifact in artifacts.dag_artifacts():
         relative = artifact.object_name.removeprefix("dags/")
-        assert relative.split("/")[0] in ("pipeline", "spark", "sql", SOURCES_FILE), artifact.object_name
+        top = relative.split("/")[0]
+        assert top in ("pipeline", "spark", "sql", SOURCES_FILE, MATRIX_FILE.name), artifact.object_name
         assert artifact.path == REPO_ROOT / relative, artifact.object_name
     for artifact in artifacts.spark_artifacts(spark_dist, build=False):
         assert artifact.object_name == f"spark/{artifact.path.name}"
+
+
+def test_the_uploaded_dag_folder_reads_the_version_matrix_it_carries(tmp_path: Path) -> None:
+    """On Composer the DAG asks Dataproc for the runtime in `versions.toml`: the file travels with it."""
+    for artifact in artifacts.dag_artifacts():
+        target = tmp_path / artifact.object_name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(artifact.path, target)
+    code = (
+        "import pipeline.versions as v, spark.runtime as r; print(v.MATRIX_FILE, r.DATAPROC_RUNTIME_VERSION)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "dags")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(tmp_path / "dags" / MATRIX_FILE.name), DATAPROC_RUNTIME_VERSION]
 
 
 def test_airflowignore_leaves_only_the_dag_entry_files_to_parse() -> None:

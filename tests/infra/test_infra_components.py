@@ -30,6 +30,7 @@ from infra.components.warehouse import Warehouse, table_kind
 from infra.config import ComposerSettings, Retention, Workload
 from infra.mocks import PROJECT_NUMBER, SecretValue, StackRun, run_program
 from pipeline.gcp.dataproc import RUNTIME_VERSION
+from pipeline.versions import MATRIX
 from sql import catalog
 
 PROJECT = "cdi-test"
@@ -517,7 +518,7 @@ def test_prod_tables_are_protected_and_encrypted() -> None:
 # --- composer ------------------------------------------------------------------------------------
 
 SETTINGS = ComposerSettings(
-    image_version="composer-3-airflow-3.1.7-build.13",
+    image_version=MATRIX.composer.image,
     environment_size="ENVIRONMENT_SIZE_SMALL",
     scheduler=Workload(0.5, 2, 1, count=1),
     web_server=Workload(0.5, 2, 1),

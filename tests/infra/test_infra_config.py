@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tomllib
 from collections.abc import Iterator
+from pathlib import Path
 
 import pulumi
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from infra import config
 from infra.config import ConfigError, composer_pypi_packages
 from infra.mocks import OFFLINE_SECRETS, stack_config_values
+from pipeline.versions import MATRIX
 
 
 @pytest.fixture
@@ -97,19 +99,39 @@ def test_slack_token_is_read_as_a_secret() -> None:
     assert isinstance(cfg.alerts.slack_token, pulumi.Output)
 
 
-def test_composer_packages_are_the_project_dependencies() -> None:
-    deps = tomllib.loads(config.PYPROJECT.read_text())["project"]["dependencies"]
-    packages = composer_pypi_packages()
-    assert len(packages) == len(deps)
-    for raw in deps:
-        name = raw.split(">")[0].split("=")[0].split("<")[0].split("[")[0].strip().lower()
-        assert name in packages, raw
-        assert packages[name]
-        assert packages[name] in raw.replace(" ", "")
+def test_composer_installs_nothing_beyond_its_image() -> None:
+    """Every `[project].dependencies` entry is in the image (versions.toml) at an accepted version."""
+    assert tomllib.loads(config.PYPROJECT.read_text())["project"]["dependencies"]
+    assert composer_pypi_packages() == {}
 
 
-def test_composer_packages_refuse_markers(tmp_path: pytest.TempPathFactory) -> None:
-    pyproject = tmp_path / "pyproject.toml"  # type: ignore[operator]
+def test_composer_installs_what_the_image_lacks_or_ships_at_another_version(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    shipped = MATRIX.composer.packages["apache-airflow-providers-google"]
+    pyproject.write_text(
+        "[project]\ndependencies = [\n"
+        f'  "apache-airflow-providers-google=={shipped}",\n'
+        '  "apache-airflow-providers-http>=999",\n'
+        '  "Not-In-Image>=1.0",\n'
+        "]\n"
+    )
+    assert composer_pypi_packages(pyproject) == {
+        "apache-airflow-providers-http": ">=999",
+        "not-in-image": ">=1.0",
+    }
+
+
+@pytest.mark.usefixtures("set_config")
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_stack_on_another_image_than_the_matrix_is_refused(stack: str) -> None:
+    assert _load(stack).composer.image_version == MATRIX.composer.image
+    other = MATRIX.composer.image.rsplit(".", 1)[0] + ".0"
+    with pytest.raises(ConfigError, match="version matrix"):
+        _load(stack, composer={"imageVersion": other})
+
+
+def test_composer_packages_refuse_markers(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
     pyproject.write_text("[project]\ndependencies = [\"x>=1; python_version<'3.12'\"]\n")
     with pytest.raises(ConfigError, match="only name, extras and version"):
         composer_pypi_packages(pyproject)

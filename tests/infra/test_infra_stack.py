@@ -17,6 +17,7 @@ from infra.policy.rules import LABELLED_TYPES, USER_LABELLED_TYPES
 from infra.stack import LOCAL_ONLY_ENV
 from pipeline.config import ENV, Settings
 from pipeline.gcp import dataproc, storage
+from pipeline.versions import MATRIX
 from sql import catalog
 
 STACKS = ("dev", "prod")
@@ -193,11 +194,13 @@ def test_every_variable_the_dag_reads_on_gcp_is_set_on_composer(
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_composer_installs_the_project_dependencies(stack_runs: dict[str, StackRun], stack: str) -> None:
+def test_composer_runs_the_matrix_image_and_installs_nothing_from_pypi(
+    stack_runs: dict[str, StackRun], stack: str
+) -> None:
     (env,) = stack_runs[stack].of_type("gcp:composer/environment:Environment")
-    packages = env.inputs["config"]["softwareConfig"]["pypiPackages"]
-    assert "apache-airflow-providers-google" in packages
-    assert env.inputs["config"]["softwareConfig"]["imageVersion"].startswith("composer-3-airflow-3.")
+    software = env.inputs["config"]["softwareConfig"]
+    assert not software.get("pypiPackages")
+    assert software["imageVersion"] == MATRIX.composer.image
 
 
 # --- the batches the DAG submits, as the stack sets them up -------------------------------------
