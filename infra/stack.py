@@ -23,8 +23,8 @@ from infra.components.services import ProjectServices, services_for
 from infra.components.storage import Storage
 from infra.components.warehouse import Warehouse
 from infra.config import StackConfig, composer_pypi_packages
+from pipeline import names
 from pipeline.config import DAG_ID, ENV
-from pipeline.gcp import BIGQUERY_POOL, BIGQUERY_POOL_SLOTS, DATAPROC_POOL, DATAPROC_POOL_SLOTS
 from sql import catalog
 
 # ENV keys that are not set on Composer: the local target's folders on the laptop, and the source
@@ -40,8 +40,10 @@ def dag_environment(
     buckets: Mapping[str, pulumi.Input[str]],
     dataproc_service_account: pulumi.Input[str],
     dataproc_subnet: pulumi.Input[str],
+    landing_subscription: pulumi.Input[str],
 ) -> dict[str, pulumi.Input[str]]:
-    """Composer environment variables, named by `pipeline.config.ENV` (never typed here)."""
+    """Composer environment variables, named by `pipeline.config.ENV` (never typed here); the
+    resource names among them are the names of the resources this stack creates."""
     values: dict[str, pulumi.Input[str]] = {
         "target": "gcp",
         "project": cfg.project,
@@ -53,6 +55,7 @@ def dag_environment(
         "artifacts_bucket": buckets["artifacts"],
         "dataproc_service_account": dataproc_service_account,
         "dataproc_subnet": dataproc_subnet,
+        "landing_subscription": landing_subscription,
         "bq_location": cfg.data_location,
         "source_tz": cfg.pipeline.source_tz,
         "reporting_tz": cfg.pipeline.reporting_tz,
@@ -172,9 +175,13 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[object]]:
             "kms_key": encryption.key_ids["regional"] if encryption else None,
             "pypi_packages": composer_pypi_packages(),
             "env_variables": dag_environment(
-                cfg, storage.bucket_names, identity.emails["dataproc"], network.subnet_self_link
+                cfg,
+                storage.bucket_names,
+                identity.emails["dataproc"],
+                network.subnet_self_link,
+                storage.subscription_names["landing_arrivals"],
             ),
-            "pools": {BIGQUERY_POOL: BIGQUERY_POOL_SLOTS, DATAPROC_POOL: DATAPROC_POOL_SLOTS},
+            "pools": names.POOLS,
             "labels": labels,
         },
         pulumi.ResourceOptions(depends_on=[identity, storage, warehouse, network]),
