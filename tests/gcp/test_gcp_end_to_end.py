@@ -660,7 +660,11 @@ def _problems(runs: Runs, stack: contract.Stack) -> list[contract.Problem]:
 def test_the_runs_made_the_calls_the_contract_is_about(runs: Runs, later_runs: dict[str, LaterRun]) -> None:
     """The recorder saw every kind of call the DAG and the batch make (no vacuous contract)."""
     exercised = contract.triples(runs.api_calls)
-    print("\n".join(" ".join(t) for t in exercised))
+    recorded = runs.gcp_output.parent / "api_calls.json"  # every call, for reading a failure
+    recorded.write_text(
+        json.dumps([[c.method, str(c.resource), c.identity] for c in runs.api_calls], indent=1)
+    )
+    print(f"{recorded}:", *(" ".join(t) for t in exercised), sep="\n")
     batch = GCP_ENV[ENV["dataproc_service_account"]]
     for expected in [
         ("storage.objects.list", "bucket", COMPOSER),
@@ -688,7 +692,7 @@ def test_every_call_is_allowed_on_a_resource_of_the_stack(
     """Each resource a call touched exists in the stack, and the identity making the call holds a
     role granting its permission there (`iam/permissions.yaml`; `tests/gcp/contract.py`)."""
     problems = [p for p in _problems(runs, stacks[stack]) if not _archive_read_by_the_batch(p)]
-    assert [str(p) for p in problems] == []
+    assert not problems, "\n".join(str(p) for p in problems)
 
 
 @pytest.mark.xfail(
@@ -701,4 +705,4 @@ def test_the_batch_may_read_its_inputs_from_the_archive(
     runs: Runs, later_runs: dict[str, LaterRun], stacks: dict[str, contract.Stack], stack: str
 ) -> None:
     problems = [p for p in _problems(runs, stacks[stack]) if _archive_read_by_the_batch(p)]
-    assert [str(p) for p in problems] == [], ARCHIVE_READ_BY_THE_BATCH
+    assert not problems, "\n".join([ARCHIVE_READ_BY_THE_BATCH, *(str(p) for p in problems)])
