@@ -315,8 +315,8 @@ def partition_filter_errors(tree: exp.Expression, required: Mapping[str, str]) -
 
 def table_access(tree: exp.Expression) -> list[tuple[str, str, str]]:
     """(`read` or `write`, dataset, table) of every dataset-qualified table a statement names: the
-    target of a DML or CREATE statement is written (and read, for UPDATE, DELETE and MERGE), every
-    other table read. Unqualified names (CTEs, temporary tables) are not tables of a dataset."""
+    target of a DML or CREATE statement is written (created too by CREATE; read too by UPDATE, DELETE
+    and MERGE), every other table read. Unqualified names (CTEs, temporary tables) are not tables of a dataset."""
     target = (
         tree.this if isinstance(tree, exp.Insert | exp.Merge | exp.Update | exp.Delete | exp.Create) else None
     )
@@ -327,6 +327,8 @@ def table_access(tree: exp.Expression) -> list[tuple[str, str, str]]:
         if not table.db:
             continue
         if table is target:
+            if isinstance(tree, exp.Create):
+                accessed.append(("create", table.db, table.name))
             accessed.append(("write", table.db, table.name))
             if isinstance(tree, exp.Merge | exp.Update | exp.Delete):
                 accessed.append(("read", table.db, table.name))
@@ -789,6 +791,14 @@ class BigQueryServer:
         exists = _exists(con, table)
         if not exists and load.get("createDisposition") == "CREATE_NEVER":
             raise JobError("notFound", f"Not found: Table {self.project}:{table}")
+        if not exists:  # CREATE_IF_NEEDED: the job creates the table
+            job.accessed.append(
+                (
+                    "bigquery.jobs.insert[create]",
+                    "table",
+                    (job.project, reference["datasetId"], reference["tableId"]),
+                )
+            )
         disposition = load.get("writeDisposition", "WRITE_APPEND")
         columns = ",\n    ".join(f"{f.name} {warehouse.duckdb_type(f)}" for f in fields)
         con.execute("BEGIN TRANSACTION")

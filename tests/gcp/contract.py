@@ -9,7 +9,8 @@ acting identity `COMPOSER` is the environment's `node_config.service_account`. T
 
 - the resource exists in the stack (bucket, dataset, table, subscription, service account; an object
   read from a bucket the stack deploys objects into is one of those objects; jobs, batches and
-  operations are created at run time, in the stack's project);
+  operations are created at run time, in the stack's project; so are the tables a job of the run
+  creates, in a dataset of the stack);
 - the identity holds, on the resource or on what contains it (bucket, dataset, project), a role that
   grants the permission the call needs (`iam/permissions.yaml`, each row with its source page).
 """
@@ -112,8 +113,11 @@ class Stack:
     def identity(self, test_identity: str, names: Mapping[str, str]) -> str:
         return self.composer_account if test_identity == COMPOSER else names.get(test_identity, test_identity)
 
-    def exists(self, resource: Resource) -> bool:
+    def exists(self, resource: Resource, created: frozenset[Resource] = frozenset()) -> bool:
+        """In the stack, or created by the run itself (a `...[create]` call) in a dataset of the stack."""
         path = resource.path
+        if resource in created:
+            return resource.kind == "table" and (path[0], path[1]) in self.datasets
         if resource.kind == "object":
             bucket, name = path
             deployed = {n for b, n in self.objects if b == bucket}
@@ -196,15 +200,21 @@ def check(calls: Iterable[Call], stack: Stack, test_env: Mapping[str, str]) -> l
     """Every call the stack would refuse or whose resource it lacks (distinct problems, in order)."""
     table = permissions()
     names = stack.translate(test_env)
+
+    def in_stack(resource: Resource) -> Resource:
+        return Resource(resource.kind, tuple(names.get(p, p) for p in resource.path))
+
+    distinct = list(dict.fromkeys(calls))
+    created = frozenset(in_stack(c.resource) for c in distinct if c.method.endswith("[create]"))
     problems: list[Problem] = []
-    for call in dict.fromkeys(calls):  # distinct, in order
+    for call in distinct:
         identity = stack.identity(call.identity, names)
-        resource = Resource(call.resource.kind, tuple(names.get(p, p) for p in call.resource.path))
+        resource = in_stack(call.resource)
         needed = table.calls.get(call.method)
         if needed is None:
             problems.append(Problem(call, identity, resource, "no row in iam/permissions.yaml"))
             continue
-        if not stack.exists(resource):
+        if not stack.exists(resource, created):
             problems.append(
                 Problem(call, identity, resource, f"no such {resource.kind} in stack {stack.name}")
             )

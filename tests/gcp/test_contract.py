@@ -148,3 +148,26 @@ def test_the_checker_fails_a_call_without_a_permission_row(stacks: dict[str, con
     call = Call("storage.unknown[POST /batch/storage/v1]", Resource("bucket", ("",)), COMPOSER)
     (problem,) = contract.check([call], stacks["dev"], GCP_ENV)
     assert problem.reason == "no row in iam/permissions.yaml"
+
+
+def test_a_table_the_run_creates_needs_its_dataset_and_the_right_to_create(
+    stacks: dict[str, contract.Stack],
+) -> None:
+    """A job may create a table the stack does not declare (the silver staging tables), in a
+    dataset the stack does; writing to a table nobody created fails."""
+    staging = Resource("table", (PROJECT, "silver", "transactions_staging"))
+    created = [
+        Call("bigquery.jobs.insert[create]", staging, COMPOSER),
+        Call("bigquery.jobs.insert[write]", staging, COMPOSER),
+    ]
+    assert contract.check(created, stacks["dev"], GCP_ENV) == []
+    (problem,) = contract.check(created[1:], stacks["dev"], GCP_ENV)
+    assert problem.reason == "no such table in stack dev"
+    elsewhere = Resource("table", (PROJECT, "scratch", "transactions_staging"))
+    problems = contract.check(
+        [Call("bigquery.jobs.insert[create]", elsewhere, COMPOSER)], stacks["dev"], GCP_ENV
+    )
+    assert [p.reason for p in problems] == [
+        "no such table in stack dev",
+        "lacks bigquery.tables.create (holds roles/bigquery.jobUser, roles/composer.worker, roles/dataproc.editor there)",
+    ]
