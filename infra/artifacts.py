@@ -19,12 +19,14 @@ from pathlib import Path
 
 from infra.config import REPO_ROOT
 from pipeline.config import SOURCES_FILE
+from pipeline.names import JOB_MAIN, JOB_ZIP
 from pipeline.versions import MATRIX_FILE
 
 DAG_PREFIX = "dags"
 DAG_ENTRY_DIR = "pipeline/dags"
-SPARK_PREFIX = "spark"
-SPARK_FILES = ("job.py", "cdi_spark.zip")
+SPARK_OBJECTS = (JOB_MAIN, JOB_ZIP)
+"""Where the batch reads the packaged job (`pipeline.names`), each named after its file in `dist/spark`."""
+SPARK_FILES = tuple(name.rsplit("/", 1)[-1] for name in SPARK_OBJECTS)
 _SKIP_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 _CONTENT_TYPES = {
     ".py": "text/x-python",
@@ -125,7 +127,7 @@ def spark_artifacts(dist_dir: Path, build: bool = True) -> list[Artifact]:
         missing = [name for name in SPARK_FILES if not (dist_dir / name).is_file()]
     if missing:
         raise ArtifactError(f"{dist_dir} lacks {missing}: run python -m spark.package to build the Spark job")
-    return [Artifact(f"{SPARK_PREFIX}/{name}", dist_dir / name) for name in SPARK_FILES]
+    return [Artifact(name, dist_dir / file) for name, file in zip(SPARK_OBJECTS, SPARK_FILES, strict=True)]
 
 
 def manifest(artifacts: Iterable[Artifact]) -> dict[str, str]:

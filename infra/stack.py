@@ -27,15 +27,8 @@ from infra.components.services import ProjectServices, services_for
 from infra.components.storage import Storage
 from infra.components.warehouse import Warehouse
 from infra.config import StackConfig, composer_pypi_packages
+from pipeline import names
 from pipeline.config import DAG_ID, ENV
-from pipeline.gcp import (
-    BIGQUERY_POOL,
-    BIGQUERY_POOL_SLOTS,
-    DASHBOARD_CONN_ID,
-    DATAPROC_POOL,
-    DATAPROC_POOL_SLOTS,
-)
-from pipeline.notify import SMTP_CONN_ID, WEBHOOK_CONN_ID
 from sql import catalog
 
 # ENV keys that are not set on Composer: the local target's folders on the laptop, and the source
@@ -51,15 +44,15 @@ def connections(cfg: StackConfig) -> dict[str, pulumi.Output[str]]:
     found: dict[str, pulumi.Output[str]] = {}
     smtp = cfg.alerts.smtp
     if smtp is not None:
-        found[SMTP_CONN_ID] = smtp.password.apply(
+        found[names.SMTP_CONN_ID] = smtp.password.apply(
             lambda password: secrets.smtp_connection(
                 smtp.host, smtp.port, smtp.user, password, smtp.from_email, smtp.starttls
             )
         )
     if cfg.alerts.slack_webhook_url is not None:
-        found[WEBHOOK_CONN_ID] = cfg.alerts.slack_webhook_url.apply(secrets.webhook_connection)
+        found[names.WEBHOOK_CONN_ID] = cfg.alerts.slack_webhook_url.apply(secrets.webhook_connection)
     if cfg.dashboard_refresh_url is not None:
-        found[DASHBOARD_CONN_ID] = cfg.dashboard_refresh_url.apply(secrets.webhook_connection)
+        found[names.DASHBOARD_CONN_ID] = cfg.dashboard_refresh_url.apply(secrets.webhook_connection)
     return found
 
 
@@ -69,9 +62,11 @@ def dag_environment(
     dataproc_service_account: pulumi.Input[str],
     dataproc_subnet: pulumi.Input[str],
     dataproc_kms_key: pulumi.Input[str],
+    landing_subscription: pulumi.Input[str],
     required_connections: tuple[str, ...] = (),
 ) -> dict[str, pulumi.Input[str]]:
-    """Composer environment variables, named by `pipeline.config.ENV` (never typed here).
+    """Composer environment variables, named by `pipeline.config.ENV` (never typed here); the
+    resource names among them are the names of the resources this stack creates.
 
     The batches the DAG submits are not Pulumi resources: their identity and (with CMEK) their key
     reach them only through these variables, which is where the policy pack checks them. An empty
@@ -88,6 +83,7 @@ def dag_environment(
         "artifacts_bucket": buckets["artifacts"],
         "dataproc_service_account": dataproc_service_account,
         "dataproc_subnet": dataproc_subnet,
+        "landing_subscription": landing_subscription,
         "bq_location": cfg.data_location,
         "source_tz": cfg.pipeline.source_tz,
         "reporting_tz": cfg.pipeline.reporting_tz,
@@ -238,9 +234,10 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[object]]:
                 dataproc.batch_service_account,
                 dataproc.subnetwork,
                 dataproc.kms_key,
+                storage.subscription_names["landing_arrivals"],
                 tuple(connection_secrets.connection_ids),
             ),
-            "pools": {BIGQUERY_POOL: BIGQUERY_POOL_SLOTS, DATAPROC_POOL: DATAPROC_POOL_SLOTS},
+            "pools": names.POOLS,
             "labels": labels,
         },
         pulumi.ResourceOptions(

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from pipeline import names  # noqa: F401  (re-exported: the names that are the same in every environment)
+
 Target = Literal["local", "gcp"]
 
 DAG_ID = "customer_analytics"
@@ -38,6 +40,7 @@ ENV = {
     "dataproc_service_account": "CDI_DATAPROC_SERVICE_ACCOUNT",
     "dataproc_subnet": "CDI_DATAPROC_SUBNET",
     "dataproc_kms_key": "CDI_DATAPROC_KMS_KEY",
+    "landing_subscription": "CDI_LANDING_SUBSCRIPTION",
     "bq_location": "CDI_BQ_LOCATION",
     "landing_dir": "CDI_LANDING_DIR",
     "output_dir": "CDI_OUTPUT_DIR",
@@ -78,6 +81,8 @@ class Settings:
     dataproc_subnet: str = ""
     dataproc_kms_key: str = ""
     """Cloud KMS key the Dataproc batches are encrypted with; empty for Google-managed keys."""
+    landing_subscription: str = ""
+    """Pub/Sub subscription (id in `project`) on the landing bucket's file-arrival topic."""
     bq_location: str = "EU"
     landing_dir: Path = field(default_factory=lambda: REPO_ROOT / "var" / "landing")
     output_dir: Path = field(default_factory=lambda: REPO_ROOT / "var")
@@ -117,6 +122,7 @@ class Settings:
             dataproc_service_account=_env("dataproc_service_account"),
             dataproc_subnet=_env("dataproc_subnet"),
             dataproc_kms_key=_env("dataproc_kms_key"),
+            landing_subscription=_env("landing_subscription"),
             bq_location=_env("bq_location", "EU"),
             landing_dir=Path(_env("landing_dir") or output_dir / "landing").resolve(),
             output_dir=output_dir,

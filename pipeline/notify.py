@@ -31,11 +31,10 @@ from typing import Any
 from airflow.sdk import BaseNotifier
 
 from pipeline.config import Settings
+from pipeline.names import SMTP_CONN_ID, WEBHOOK_CONN_ID
 
 log = logging.getLogger(__name__)
 
-SMTP_CONN_ID = "smtp_default"
-WEBHOOK_CONN_ID = "slack_alerts"
 DEFAULT_FROM = "customer-analytics@localhost"
 _MAX_ERROR_CHARS = 2000
 

@@ -118,6 +118,8 @@ class Storage(pulumi.ComponentResource):
     bucket_names: dict[str, pulumi.Output[str]]
     topic_ids: dict[str, pulumi.Output[str]]
     subscription_ids: dict[str, pulumi.Output[str]]
+    subscription_names: dict[str, pulumi.Output[str]]
+    """Short names (what a subscriber names in the project, e.g. the DAG's `CDI_LANDING_SUBSCRIPTION`)."""
 
     def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("cdi:storage:Storage", name, {}, opts)
@@ -218,10 +220,12 @@ class Storage(pulumi.ComponentResource):
         self.bucket_names = {key: bucket.name for key, bucket in buckets.items()}
         self.topic_ids = {key: topic.id for key, topic in topics.items()}
         self.subscription_ids = {key: sub.id for key, sub in subscriptions.items()}
+        self.subscription_names = {key: sub.name for key, sub in subscriptions.items()}
         self.register_outputs(
             {
                 "bucket_names": self.bucket_names,
                 "topic_ids": self.topic_ids,
                 "subscription_ids": self.subscription_ids,
+                "subscription_names": self.subscription_names,
             }
         )

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from pipeline import names
 from pipeline.config import Settings
 from spark.runtime import DATAPROC_RUNTIME_VERSION, JVM_OPTIONS
 
@@ -21,8 +22,7 @@ from spark.runtime import DATAPROC_RUNTIME_VERSION, JVM_OPTIONS
 RUNTIME_VERSION = DATAPROC_RUNTIME_VERSION
 
 # Where infra uploads the packaged job (`spark/package.py` writes dist/spark/job.py + cdi_spark.zip).
-JOB_MAIN = "spark/job.py"
-JOB_ZIP = "spark/cdi_spark.zip"
+JOB_MAIN, JOB_ZIP = names.JOB_MAIN, names.JOB_ZIP
 
 # Spark settings of every batch: the job computes in UTC like BigQuery and DuckDB.
 SPARK_PROPERTIES = {

@@ -1,7 +1,8 @@
 """When the gcp DAG runs: daily, and when a file lands (Airflow 3 event-driven scheduling).
 
 The landing bucket publishes OBJECT_FINALIZE notifications to a Pub/Sub topic (infra); the
-triggerer pulls the subscription below through an `AssetWatcher` and each message batch updates the
+triggerer pulls the subscription infra created on it (named by `CDI_LANDING_SUBSCRIPTION`, set on
+Composer by `infra.stack.dag_environment`) through an `AssetWatcher` and each message batch updates the
 landing asset, which queues a run. The daily cron run still comes when no event did. Both may fire
 for the same files: runs never overlap (max_active_runs=1) and the first run moves the files out of
 landing (`pipeline.gcp.storage`), so the second claims nothing and processes nothing twice.
@@ -29,9 +30,6 @@ from pipeline.gcp import GCP_CONN_ID
 DAILY_CRON = "0 2 * * *"
 """02:00 UTC: after the upstream systems' nightly exports."""
 
-LANDING_SUBSCRIPTION = "landing-objects-composer"
-"""Pub/Sub subscription (in the environment's project) on the landing bucket's notification topic."""
-
 LANDING_ASSET = "customer_analytics_landing"
 
 FRESHNESS = timedelta(hours=4)
@@ -42,7 +40,7 @@ def landing_asset(settings: Settings) -> Asset:
     """The landing bucket as an asset, updated by each Pub/Sub message batch."""
     trigger = PubsubPullTrigger(
         project_id=settings.project,
-        subscription=LANDING_SUBSCRIPTION,
+        subscription=settings.landing_subscription or "landing-subscription-unset",
         max_messages=100,
         ack_messages=True,
         gcp_conn_id=GCP_CONN_ID,

@@ -49,6 +49,7 @@ from sqlglot.tokens import TokenType
 from pipeline import warehouse
 from sql import catalog
 
+from .api_calls import COMPOSER, CallLog
 from .discovery import document, parameter_type_errors, validate_bigquery_job
 
 _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
@@ -312,6 +313,30 @@ def partition_filter_errors(tree: exp.Expression, required: Mapping[str, str]) -
     return errors
 
 
+def table_access(tree: exp.Expression) -> list[tuple[str, str, str]]:
+    """(`read` or `write`, dataset, table) of every dataset-qualified table a statement names: the
+    target of a DML or CREATE statement is written (created too by CREATE; read too by UPDATE, DELETE
+    and MERGE), every other table read. Unqualified names (CTEs, temporary tables) are not tables of a dataset."""
+    target = (
+        tree.this if isinstance(tree, exp.Insert | exp.Merge | exp.Update | exp.Delete | exp.Create) else None
+    )
+    if isinstance(target, exp.Schema):
+        target = target.this
+    accessed = []
+    for table in tree.find_all(exp.Table):
+        if not table.db:
+            continue
+        if table is target:
+            if isinstance(tree, exp.Create):
+                accessed.append(("create", table.db, table.name))
+            accessed.append(("write", table.db, table.name))
+            if isinstance(tree, exp.Merge | exp.Update | exp.Delete):
+                accessed.append(("read", table.db, table.name))
+        else:
+            accessed.append(("read", table.db, table.name))
+    return accessed
+
+
 @dataclass
 class Result:
     """What a query job leaves: its statement type, result rows (of its last statement) and counts."""
@@ -334,6 +359,8 @@ class Script:
         self.required = required
         self.variables: dict[str, Any] = {}
         self.in_transaction = False
+        self.accessed: list[tuple[str, str, str]] = []
+        """(`read`/`write`, dataset, table) of each statement run, as `table_access` names them."""
 
     def run(self, text: str) -> Result:
         statements = split_script(text)
@@ -394,6 +421,7 @@ class Script:
 
     def query(self, text: str, tree: exp.Expression, params: Mapping[str, Any]) -> Result:
         """One statement through the local target's transpile and parameter binding."""
+        self.accessed += table_access(tree)
         try:
             bound = warehouse.bind(text, params)
         except KeyError as err:
@@ -486,6 +514,8 @@ class Job:
     output_rows: int | None = None
     input_files: int = 0
     finished: threading.Event = field(default_factory=threading.Event)
+    accessed: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
+    """What the job read and wrote: (call, resource kind, resource path), recorded when it ends."""
 
     @property
     def kind(self) -> str:
@@ -504,9 +534,19 @@ class BigQueryServer:
     """The stand-in: `with BigQueryServer(db, storage, project=...) as server:` ... `server.url`."""
 
     def __init__(
-        self, database: Path, storage_client: Any, *, project: str, location: str, work_dir: Path
+        self,
+        database: Path,
+        storage_client: Any,
+        *,
+        project: str,
+        location: str,
+        work_dir: Path,
+        api_calls: CallLog | None = None,
     ) -> None:
         self.database = database
+        self.api_calls = api_calls if api_calls is not None else CallLog()
+        """Every call, and each table and object a job read or wrote, as the Composer environment
+        (the only client of this stand-in is the DAG's process: `tests/gcp/api_calls.py`)."""
         self.storage = storage_client
         self.project = project
         self.location = location
@@ -593,6 +633,8 @@ class BigQueryServer:
             self.errors.append(f"job {job.job_id}: {job.error.message}")
         finally:
             _end_session(con)
+            for call, kind, path in job.accessed:
+                self.api_calls.record(call, kind, path, COMPOSER)
             job.state, job.ended = "DONE", time.time()
             job.finished.set()
 
@@ -613,13 +655,30 @@ class BigQueryServer:
         destination = query.get("destinationTable")
         script = Script(con, parameters(query), self.required_filters)
         if destination is None:
-            job.result = script.run(query["query"])
+            try:
+                job.result = script.run(query["query"])
+            finally:
+                job.accessed += [
+                    (f"bigquery.jobs.insert[{access}]", "table", (job.project, dataset, name))
+                    for access, dataset, name in script.accessed
+                ]
             return
         table = self._table(destination)
+        job.accessed.append(
+            (
+                "bigquery.jobs.insert[write]",
+                "table",
+                (job.project, destination["datasetId"], destination["tableId"]),
+            )
+        )
         statements = split_script(query["query"])
         tree = sqlglot.parse_one(statements[0], read="bigquery") if len(statements) == 1 else None
         if not isinstance(tree, exp.Query):
             raise JobError("invalid", "a destination table takes one SELECT statement")
+        job.accessed += [
+            (f"bigquery.jobs.insert[{access}]", "table", (job.project, dataset, name))
+            for access, dataset, name in table_access(tree)
+        ]
         exists = _exists(con, table)
         if not exists and query.get("createDisposition") == "CREATE_NEVER":
             raise JobError("notFound", f"Not found: Table {self.project}:{table}")
@@ -675,10 +734,22 @@ class BigQueryServer:
         if load.get("sourceFormat") != "PARQUET":
             raise JobError("invalid", "the stand-in loads PARQUET only")
         table = self._table(load["destinationTable"])
+        reference = load["destinationTable"]
+        job.accessed.append(
+            (
+                "bigquery.jobs.insert[write]",
+                "table",
+                (job.project, reference["datasetId"], reference["tableId"]),
+            )
+        )
         folder = self.work_dir / "loads" / job.job_id
         files = []
         for uri in load["sourceUris"]:
+            bucket_name = uri[len("gs://") :].split("/", 1)[0]
+            if "*" in uri:  # BigQuery lists the bucket to expand a wildcard
+                job.accessed.append(("bigquery.jobs.insert[load-list]", "bucket", (bucket_name,)))
             for blob in self._objects(uri):
+                job.accessed.append(("bigquery.jobs.insert[load]", "object", (blob.bucket.name, blob.name)))
                 local = folder / blob.bucket.name / blob.name
                 local.parent.mkdir(parents=True, exist_ok=True)
                 blob.download_to_filename(str(local))
@@ -720,6 +791,14 @@ class BigQueryServer:
         exists = _exists(con, table)
         if not exists and load.get("createDisposition") == "CREATE_NEVER":
             raise JobError("notFound", f"Not found: Table {self.project}:{table}")
+        if not exists:  # CREATE_IF_NEEDED: the job creates the table
+            job.accessed.append(
+                (
+                    "bigquery.jobs.insert[create]",
+                    "table",
+                    (job.project, reference["datasetId"], reference["tableId"]),
+                )
+            )
         disposition = load.get("writeDisposition", "WRITE_APPEND")
         columns = ",\n    ".join(f"{f.name} {warehouse.duckdb_type(f)}" for f in fields)
         con.execute("BEGIN TRANSACTION")
@@ -836,6 +915,10 @@ class BigQueryServer:
         if unknown:
             raise HttpError(400, "invalid", f"jobs.{name}: unknown query parameters {unknown}")
         project = match.group(1)
+        if name == "insert":
+            self.api_calls.record("bigquery.jobs.insert", "project", (project,), COMPOSER)
+        else:
+            self.api_calls.record(f"bigquery.jobs.{name}", "job", (project, match.group(2)), COMPOSER)
         if project != self.project:
             raise HttpError(403, "accessDenied", f"Access Denied: Project {project}")
         if name == "insert":

@@ -28,6 +28,7 @@ GCP_ENV = {
     ENV["artifacts_bucket"]: "cdi-test-artifacts",
     ENV["dataproc_service_account"]: "dataproc-batch@cdi-test-project.iam.gserviceaccount.com",
     ENV["dataproc_subnet"]: "projects/cdi-test-project/regions/europe-west1/subnetworks/dataproc",
+    ENV["landing_subscription"]: "cdi-test-landing-files",
     ENV["bq_location"]: "EU",
     ENV["reporting_tz"]: "Europe/Paris",
 }

@@ -39,6 +39,7 @@ from google.longrunning import operations_pb2
 from google.protobuf import any_pb2, empty_pb2
 from google.rpc import code_pb2, status_pb2
 
+from .api_calls import COMPOSER, CallLog
 from .discovery import validate_dataproc_batch
 
 SERVICE = "google.cloud.dataproc.v1.BatchController"
@@ -93,8 +94,12 @@ class DataprocServer:
         *,
         fail_batches: int = 0,
         local_conf: dict[str, str] | None = None,
+        api_calls: CallLog | None = None,
     ) -> None:
         self.storage = storage_client
+        self.api_calls = api_calls if api_calls is not None else CallLog()
+        """The RPCs as the Composer environment (the DAG's process is this stand-in's only client),
+        and the objects each batch read and wrote as the service account its request names."""
         self.work_dir = work_dir
         self.fail_batches = fail_batches
         self.local_conf = {
@@ -182,6 +187,15 @@ class DataprocServer:
         if request.request_id and not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", request.request_id):
             errors.append(f"request_id {request.request_id!r}")
         self.creates.append(CreateCall(request.parent, request.batch_id, body, errors))
+        if parent is not None:
+            self.api_calls.record("dataproc.batches.create", "project", (parent.group(1),), COMPOSER)
+            # The batch runs as its service account: the caller acts as it.
+            self.api_calls.record(
+                "dataproc.batches.create[service-account]",
+                "service_account",
+                (_runs_as(request.batch),),
+                COMPOSER,
+            )
         if errors or parent is None:
             self.errors += errors
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "; ".join(errors))
@@ -227,10 +241,12 @@ class DataprocServer:
         self, request: dataproc_v1.GetBatchRequest, context: grpc.ServicerContext
     ) -> dataproc_v1.Batch:
         self.calls.append("GetBatch")
+        self.api_calls.record("dataproc.batches.get", "batch", _name_path(request.name), COMPOSER)
         return self._batch(request.name, context)
 
     def delete_batch(self, request: dataproc_v1.DeleteBatchRequest, context: grpc.ServicerContext) -> Any:
         self.calls.append("DeleteBatch")
+        self.api_calls.record("dataproc.batches.delete", "batch", _name_path(request.name), COMPOSER)
         batch = self._batch(request.name, context)
         if batch.state not in _TERMINAL:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"Batch {request.name} is still running")
@@ -242,6 +258,7 @@ class DataprocServer:
         self, request: operations_pb2.GetOperationRequest, context: grpc.ServicerContext
     ) -> Any:
         self.calls.append("GetOperation")
+        self.api_calls.record("dataproc.operations.get", "operation", _name_path(request.name), COMPOSER)
         name = self._operations.get(request.name)
         if name is None:
             context.abort(grpc.StatusCode.NOT_FOUND, f"Not found: Operation {request.name}")
@@ -262,10 +279,11 @@ class DataprocServer:
             run = self.runs[name.rsplit("/", 1)[1]]
             run.state, run.message = dataproc_v1.Batch.State(state).name, message
 
-    def _download(self, uri: str, root: Path) -> Path:
+    def _download(self, uri: str, root: Path, identity: str) -> Path:
         if not uri.startswith("gs://"):
             raise ValueError(f"not a gs:// URI: {uri}")
         bucket, _, name = uri[len("gs://") :].partition("/")
+        self.api_calls.record("storage.objects.get", "object", (bucket, name), identity)
         target = root / bucket / name
         target.parent.mkdir(parents=True, exist_ok=True)
         blob = self.storage.bucket(bucket).get_blob(name)
@@ -274,12 +292,13 @@ class DataprocServer:
         blob.download_to_filename(str(target))
         return target
 
-    def _upload(self, folder: Path, uri: str) -> list[str]:
+    def _upload(self, folder: Path, uri: str, identity: str) -> list[str]:
         """Upload what the job wrote, as the GCS connector leaves it (no Hadoop `.crc` side files)."""
         bucket, _, prefix = uri[len("gs://") :].partition("/")
         uploaded = []
         for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
             name = f"{prefix.rstrip('/')}/{path.relative_to(folder).as_posix()}"
+            self.api_calls.record("storage.objects.insert", "object", (bucket, name), identity)
             self.storage.bucket(bucket).blob(name).upload_from_filename(str(path))
             uploaded.append(f"gs://{bucket}/{name}")
         return uploaded
@@ -309,8 +328,9 @@ class DataprocServer:
         work = self.work_dir / batch_id
         gcs = work / "gcs"
         job = batch.pyspark_batch
-        main = self._download(job.main_python_file_uri, gcs)
-        py_files = [str(self._download(uri, gcs)) for uri in job.python_file_uris]
+        runs_as = _runs_as(batch)  # what the batch reads and writes, it does as this account
+        main = self._download(job.main_python_file_uri, gcs, runs_as)
+        py_files = [str(self._download(uri, gcs, runs_as)) for uri in job.python_file_uris]
         args: list[str] = []
         output: tuple[Path, str] | None = None
         given = list(job.args)
@@ -318,7 +338,7 @@ class DataprocServer:
             previous = given[index - 1] if index else ""
             if previous == "--input":
                 entity, _, uri = arg.partition("=")
-                arg = f"{entity}={self._download(uri, gcs)}"
+                arg = f"{entity}={self._download(uri, gcs, runs_as)}"
             elif previous == "--output":
                 output = (work / "output", arg)
                 arg = str(output[0])
@@ -345,8 +365,23 @@ class DataprocServer:
                 dataproc_v1.Batch.State.FAILED,
                 f"driver exited with {code}: {run.log[-2000:]}",
             )
-        run.uploaded = self._upload(*output)
+        run.uploaded = self._upload(*output, runs_as)
         return dataproc_v1.Batch.State.SUCCEEDED, ""
+
+
+COMPUTE_DEFAULT = "compute-engine-default-service-account"
+"""Who a batch runs as when its request names no service account (runtimes before 3.0; runtime 3.0
+needs one: https://cloud.google.com/dataproc-serverless/docs/concepts/service-account)."""
+
+
+def _runs_as(batch: dataproc_v1.Batch) -> str:
+    """The identity a batch runs as: `environment_config.execution_config.service_account`."""
+    return batch.environment_config.execution_config.service_account or COMPUTE_DEFAULT
+
+
+def _name_path(name: str) -> tuple[str, ...]:
+    """`projects/P/locations/L/batches/B` -> (P, L, B); operations likewise."""
+    return tuple(name.split("/")[1::2])
 
 
 class _ProtoPlus:

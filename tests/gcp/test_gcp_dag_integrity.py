@@ -17,7 +17,7 @@ from airflow.providers.google.cloud.triggers.pubsub import PubsubPullTrigger
 from airflow.sdk import Asset, AssetOrTimeSchedule
 
 from pipeline import notify, plan
-from pipeline.config import REPO_ROOT, SQL_DIR
+from pipeline.config import ENV, REPO_ROOT, SQL_DIR
 from pipeline.gcp import BIGQUERY_POOL, DATAPROC_POOL, schedule
 
 from .conftest import GCP_ENV
@@ -183,7 +183,9 @@ def test_schedule_daily_and_on_file_arrival_without_overlap(gcp_dag: Any) -> Non
     assert asset.uri == f"gs://{GCP_ENV['CDI_LANDING_BUCKET']}/"
     (watcher,) = asset.watchers
     assert isinstance(watcher.trigger, PubsubPullTrigger)
-    assert watcher.trigger.subscription == schedule.LANDING_SUBSCRIPTION
+    # The subscription Composer's environment names (infra sets it to the one it creates and grants:
+    # tests/gcp/test_contract.py checks that side against the stacks).
+    assert watcher.trigger.subscription == GCP_ENV[ENV["landing_subscription"]]
     assert watcher.trigger.project_id == GCP_ENV["CDI_PROJECT"]
 
 

@@ -41,10 +41,13 @@ from inbox import Inbox
 
 from pipeline import plan, sample_data
 from pipeline.config import DAG_ID, ENV, REPO_ROOT
-from pipeline.gcp import GCP_CONN_ID, dataproc
+from pipeline.gcp import dataproc
+from pipeline.names import DASHBOARD_CONN_ID, GCP_CONN_ID, SMTP_CONN_ID, WEBHOOK_CONN_ID
 from pipeline.runs import run_key as run_key_of
 from sql import catalog
 
+from . import contract
+from .api_calls import COMPOSER, CallLog, GcsRecorder
 from .bigquery_server import BigQueryServer
 from .conftest import GCP_ENV
 from .dataproc_server import DataprocServer
@@ -143,6 +146,8 @@ class Runs:
     """The environment of `dag_runner` (Composer's settings, the connections, the stand-ins' hosts)."""
     gcp_output: Path = Path()
     """The Airflow home of the gcp runs (one metadata DB, as one Composer environment holds)."""
+    api_calls: CallLog = field(default_factory=CallLog)
+    """Every Google API call of the runs, with its resource and acting identity (`api_calls`)."""
 
     def run_dag(self, run_after: str) -> tuple[dict[str, Any], str]:
         """Another run of the gcp DAG against the same stand-ins: what `dag_runner` recorded, its log."""
@@ -257,18 +262,25 @@ def _gcp_run(
     local_log: Path,
 ) -> Iterator[Runs]:
     """The BigQuery and Dataproc stand-ins up, and the gcp DAG run by `dag_runner` in its own process."""
+    api_calls = CallLog()
     with (
         BigQueryServer(
-            root / "bigquery.duckdb", client, project=PROJECT, location="EU", work_dir=root / "bigquery"
+            root / "bigquery.duckdb",
+            client,
+            project=PROJECT,
+            location="EU",
+            work_dir=root / "bigquery",
+            api_calls=api_calls,
         ) as bigquery,
-        DataprocServer(client, root / "dataproc", fail_batches=1) as batches,
+        DataprocServer(client, root / "dataproc", fail_batches=1, api_calls=api_calls) as batches,
+        GcsRecorder(server.url, api_calls, COMPOSER) as gcs_as_composer,
     ):
         connections = {
             GCP_CONN_ID: {
                 "conn_type": "google_cloud_platform",
                 "extra": {"is_anonymous": True, "project": PROJECT},
             },
-            "smtp_default": {
+            SMTP_CONN_ID: {
                 "conn_type": "smtp",
                 "host": "127.0.0.1",
                 "port": smtp_port,
@@ -279,8 +291,8 @@ def _gcp_run(
                     "timeout": 5,
                 },
             },
-            "slack_alerts": {"conn_type": "http", "host": f"http://127.0.0.1:{webhooks.port}{SLACK_PATH}"},
-            "dashboard_refresh": {
+            WEBHOOK_CONN_ID: {"conn_type": "http", "host": f"http://127.0.0.1:{webhooks.port}{SLACK_PATH}"},
+            DASHBOARD_CONN_ID: {
                 "conn_type": "http",
                 "host": f"http://127.0.0.1:{webhooks.port}{DASHBOARD_PATH}",
             },
@@ -290,7 +302,7 @@ def _gcp_run(
         env.update({f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(c) for conn_id, c in connections.items()})
         env.update(
             {
-                "STORAGE_EMULATOR_HOST": server.url,
+                "STORAGE_EMULATOR_HOST": gcs_as_composer.url,
                 "BIGQUERY_EMULATOR_HOST": bigquery.url,
                 ENV["alert_emails"]: ALERT_EMAILS,
             }
@@ -309,6 +321,7 @@ def _gcp_run(
             local_log,
             env=env,
             gcp_output=gcp_output,
+            api_calls=api_calls,
         )
 
 
@@ -617,3 +630,74 @@ def test_a_small_late_file_runs_a_batch_and_rebuilds_its_day(
     assert runs.bigquery.rows(
         f"select reason, count(*) from audit.quarantine where run_id = '{run_id}' group by 1"
     ) == [("BAD_AMOUNT", 1)]
+
+
+# --- the deployment contract: every call of the runs above, against the dev and prod stacks --------
+# Last: the calls of every run (the first one and the days after) are recorded by now.
+
+STACKS = ("dev", "prod")
+ARCHIVE_READ_BY_THE_BATCH = "the batch service account reads its inputs from the archive bucket"
+
+
+@pytest.fixture(scope="module")
+def stacks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, contract.Stack]:
+    work = tmp_path_factory.mktemp("stacks")
+    return {name: contract.Stack(contract.mocked_stack(name, work)) for name in STACKS}
+
+
+def _archive_read_by_the_batch(problem: contract.Problem) -> bool:
+    return (
+        problem.call.identity != COMPOSER
+        and problem.call.method == "storage.objects.get"
+        and problem.call.resource.path[0] == GCP_ENV[ENV["archive_bucket"]]
+    )
+
+
+def _problems(runs: Runs, stack: contract.Stack) -> list[contract.Problem]:
+    return contract.check(runs.api_calls, stack, GCP_ENV)
+
+
+def test_the_runs_made_the_calls_the_contract_is_about(runs: Runs, later_runs: dict[str, LaterRun]) -> None:
+    """The recorder saw every kind of call the DAG and the batch make (no vacuous contract)."""
+    exercised = contract.triples(runs.api_calls)
+    recorded = runs.gcp_output.parent / "api_calls.json"  # every call, for reading a failure
+    recorded.write_text(
+        json.dumps([[c.method, str(c.resource), c.identity] for c in runs.api_calls], indent=1)
+    )
+    print(f"{recorded}:", *(" ".join(t) for t in exercised), sep="\n")
+    batch = GCP_ENV[ENV["dataproc_service_account"]]
+    for expected in [
+        ("storage.objects.list", "bucket", COMPOSER),
+        ("storage.objects.copy[source]", "object", COMPOSER),
+        ("storage.objects.copy[destination]", "object", COMPOSER),
+        ("storage.objects.delete", "object", COMPOSER),
+        ("storage.objects.insert", "object", COMPOSER),
+        ("bigquery.jobs.insert", "project", COMPOSER),
+        ("bigquery.jobs.insert[read]", "table", COMPOSER),
+        ("bigquery.jobs.insert[write]", "table", COMPOSER),
+        ("bigquery.jobs.insert[load]", "object", COMPOSER),
+        ("dataproc.batches.create", "project", COMPOSER),
+        ("dataproc.batches.create[service-account]", "service_account", COMPOSER),
+        ("dataproc.batches.get", "batch", COMPOSER),
+        ("storage.objects.get", "object", batch),
+        ("storage.objects.insert", "object", batch),
+    ]:
+        assert expected in exercised, expected
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_call_is_allowed_on_a_resource_of_the_stack(
+    runs: Runs, later_runs: dict[str, LaterRun], stacks: dict[str, contract.Stack], stack: str
+) -> None:
+    """Each resource a call touched exists in the stack, and the identity making the call holds a
+    role granting its permission there (`iam/permissions.yaml`; `tests/gcp/contract.py`)."""
+    problems = [p for p in _problems(runs, stacks[stack]) if not _archive_read_by_the_batch(p)]
+    assert not problems, "\n".join(str(p) for p in problems)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_batch_may_read_its_inputs_from_the_archive(
+    runs: Runs, later_runs: dict[str, LaterRun], stacks: dict[str, contract.Stack], stack: str
+) -> None:
+    problems = [p for p in _problems(runs, stacks[stack]) if _archive_read_by_the_batch(p)]
+    assert not problems, "\n".join([ARCHIVE_READ_BY_THE_BATCH, *(str(p) for p in problems)])
