@@ -7,7 +7,7 @@ come from here so the two targets cannot drift apart.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import cache
@@ -70,19 +70,22 @@ SILVER_MERGE_FILES: tuple[str, ...] = (
     "runs/requeue_days.sql",
     "runs/queue_days.sql",
 )
-# The tables the cleaning job's output is staged into (`<table>_staging`) before the load.
-STAGED_TABLES: tuple[str, ...] = (
-    "silver.transactions",
-    "silver.customers",
-    "silver.agents",
-    "audit.quarantine",
-    "audit.file_stats",
-)
+# The tables the cleaning job's output is staged for (into `<table>_staging`) before the load, and
+# the folder of the job's output holding each one's Parquet (`spark/job.py` writes them).
+STAGED_TABLES: dict[str, str] = {
+    "silver.transactions": "silver/transactions",
+    "silver.customers": "silver/customers",
+    "silver.agents": "silver/agents",
+    "audit.quarantine": "quarantine",
+    "audit.file_stats": "file_stats",
+}
 BEGIN_SQL = "transaction/begin.sql"
 COMMIT_SQL = "transaction/commit.sql"
 PENDING_DAYS_SQL = "runs/pending_days.sql"
 BUILT_DAYS_SQL = "runs/built_days.sql"
 CHECK_RESULTS_SQL = "dq/results_merge.sql"
+PIPELINE_RUN_SQL = "runs/pipeline_run_merge.sql"
+REPORT_FIGURES_SQL = "runs/report_figures.sql"
 
 # The task between the quality gate and gold that decides which gold tables the run restates over
 # their history (their SQL changed, or the run's rebuild params ask for it): `pipeline.restate`.
@@ -176,7 +179,19 @@ def day_bounds(days: Sequence[date]) -> dict[str, date]:
     return {"first_day": min(days), "last_day": max(days)}
 
 
-def check_result_parameters(results: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+def check_result(check: Check, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A check's result from the one row its file returns (`failures`, `detail`), on both targets."""
+    failures = int(row["failures"] or 0)
+    return {
+        "check_name": check.name,
+        "severity": check.severity,
+        "passed": failures == 0,
+        "failures": failures,
+        "detail": row.get("detail"),
+    }
+
+
+def check_result_parameters(results: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
     """The parameters of `dq/results_merge.sql` for check results (`check_name`, `severity`,
     `failures`, `detail`): one array per field, the same order in each. A BigQuery array parameter
     holds no NULL, so no detail binds as the empty string, which the file turns back into NULL."""

@@ -40,6 +40,15 @@ QUERY_PARAMETER_TYPES: dict[str, str] = {
     # The gold tables a run records as built, and their SQL fingerprints (pipeline/restate.py).
     "table_names": "ARRAY<STRING>",
     "fingerprints": "ARRAY<STRING>",
+    # The run's row of audit.pipeline_runs (runs/pipeline_run_merge.sql, the report task).
+    "logical_date": "DATE",
+    "target": "STRING",
+    "files": "INT64",
+    "rows_read": "INT64",
+    "rows_quarantined": "INT64",
+    "affected_days": "STRING",
+    "step_seconds": "STRING",
+    "outcome": "STRING",
     # The check results a run records (dq/results_merge.sql, `plan.check_result_parameters`).
     "check_names": "ARRAY<STRING>",
     "severities": "ARRAY<STRING>",

@@ -1,6 +1,15 @@
 -- Every day whose gold is not rebuilt yet: the days this run queued and those a run that died
 -- left. Grain: one row per day.
-select distinct day
-from audit.run_days
-where status = 'pending'
-order by day
+with
+
+run_days as (
+    select * from audit.run_days
+),
+
+final as (
+    select distinct day
+    from run_days
+    where status = 'pending'
+)
+
+select * from final
