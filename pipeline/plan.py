@@ -86,6 +86,7 @@ BUILT_DAYS_SQL = "runs/built_days.sql"
 CHECK_RESULTS_SQL = "dq/results_merge.sql"
 PIPELINE_RUN_SQL = "runs/pipeline_run_merge.sql"
 REPORT_FIGURES_SQL = "runs/report_figures.sql"
+RUN_RECORDED_SQL = "runs/run_recorded.sql"
 
 # The task between the quality gate and gold that decides which gold tables the run restates over
 # their history (their SQL changed, or the run's rebuild params ask for it): `pipeline.restate`.

@@ -205,15 +205,15 @@ def overwrite_partitions(
         )
     column = table.partition_field
     day_expr = f"CAST({column} AS DATE)" if table.field(column).type == "TIMESTAMP" else column
-    con.execute("BEGIN TRANSACTION")
+    execute_file(con, plan.BEGIN_SQL)
     try:
         con.execute(
             f"DELETE FROM {qualified_table} WHERE {day_expr} IN (SELECT UNNEST($days))", {"days": list(days)}
         )
         con.execute(_select_into(table, relative), bind(text, params))
-        con.execute("COMMIT")
+        execute_file(con, plan.COMMIT_SQL)
     except Exception:
-        con.execute("ROLLBACK")
+        con.rollback()
         raise
     return _count(
         con,
@@ -228,13 +228,13 @@ def replace_table(
     """Replace a whole table with the rows of a SELECT file, atomically (WRITE_TRUNCATE)."""
     table = catalog.table(qualified_table)
     text = catalog.read_sql(relative)
-    con.execute("BEGIN TRANSACTION")
+    execute_file(con, plan.BEGIN_SQL)
     try:
         con.execute(f"DELETE FROM {qualified_table}")
         con.execute(_select_into(table, relative), bind(text, params))
-        con.execute("COMMIT")
+        execute_file(con, plan.COMMIT_SQL)
     except Exception:
-        con.execute("ROLLBACK")
+        con.rollback()
         raise
     return _count(con, f"SELECT count(*) FROM {qualified_table}")
 

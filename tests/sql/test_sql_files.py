@@ -59,6 +59,7 @@ PARAMETERS: dict[str, set[str]] = {
         "outcome",
     },
     "runs/report_figures.sql": {"run_id", "logical_date"},
+    "runs/run_recorded.sql": {"run_id"},
     "dq/results_merge.sql": {"run_id", "check_names", "severities", "failures", "details"},
     "transaction/begin.sql": set(),
     "transaction/commit.sql": set(),
