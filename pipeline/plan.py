@@ -194,8 +194,10 @@ def check_result(check: Check, row: Mapping[str, Any]) -> dict[str, Any]:
 
 def check_result_parameters(results: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
     """The parameters of `dq/results_merge.sql` for check results (`check_name`, `severity`,
-    `failures`, `detail`): one array per field, the same order in each. A BigQuery array parameter
-    holds no NULL, so no detail binds as the empty string, which the file turns back into NULL."""
+    `failures`, `detail`): one array per field, the same order in each. An array parameter binds no
+    NULL element (`pipeline.gcp.bigquery.query_parameter` encodes none, and BigQuery refuses an array
+    holding NULL in a result: https://cloud.google.com/bigquery/docs/reference/standard-sql/data-types#array_type),
+    so no detail binds as the empty string, which the file turns back into NULL."""
     return {
         "check_names": [str(r["check_name"]) for r in results],
         "severities": [str(r["severity"]) for r in results],

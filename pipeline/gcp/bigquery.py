@@ -172,7 +172,11 @@ def load_parquet_job(
 
 def script(*texts: str) -> str:
     """A BigQuery script of statements, each the text of one SQL file, in order. It adds no SQL of
-    its own: the transaction around the statements is itself two files (`transaction/*.sql`)."""
+    its own: the transaction around the statements is itself two files (`transaction/*.sql`).
+
+    A transaction lives in one query (outside sessions) and rolls back when the script fails before
+    COMMIT; it may hold DML and queries but no DDL on permanent tables, which is why the staging
+    tables are made by jobs of their own (https://cloud.google.com/bigquery/docs/transactions)."""
     return "".join(f"{statement(text)};\n" for text in texts)
 
 

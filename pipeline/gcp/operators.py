@@ -226,7 +226,9 @@ class BigQueryJobsOperator(BigQueryInsertJobOperator):
         return {k: v for k, v in labels.items() if _LABEL_VALUE.match(v)}
 
     def _raise_on_error(self, job: Any) -> None:
-        """Fail the task on a job that ended with an error (its `errorResult`, REST `JobStatus`)."""
+        """Fail the task on a job that ended with an error: a DONE job failed when its `errorResult`
+        is set; `errors` need not mean failure
+        (https://cloud.google.com/bigquery/docs/reference/rest/v2/Job#JobStatus)."""
         for error in job.errors or []:
             self.log.error("BigQuery job %s error: %s", job.job_id, error)
         if job.error_result:

@@ -1,6 +1,6 @@
 -- Record the run's check results in audit.dq_results, replacing its earlier result for each check.
 -- One element per check in the parallel arrays @check_names, @severities, @failures and @details
--- (a query parameter array holds no NULL: an empty detail stands for none).
+-- (an array parameter binds no NULL element: an empty detail stands for none).
 -- Grain: one row per run and check.
 merge audit.dq_results as results
 using (
