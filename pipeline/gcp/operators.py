@@ -174,7 +174,7 @@ class BigQueryJobsOperator(BigQueryInsertJobOperator):
     parameters from the results of the jobs before it, and only the position and the results so far
     travel through the trigger.
 
-    It reaches only the provider's public API, stable across providers 21 to 23: the operator's
+    It reaches only the provider's public API (read in the installed provider, 22.8.0): the operator's
     constructor arguments, `BigQueryHook.insert_job(..., nowait=True)` / `get_job` / `cancel_job`,
     `BigQueryInsertJobTrigger` and `BaseOperator.defer`; a job's outcome is read from the
     google-cloud-bigquery job (`state`, `error_result`, `errors`, `result()`). Nothing of the

@@ -175,7 +175,8 @@ def test_a_restated_state_is_reset_then_merged_in_one_transaction(gcp_dag: Any) 
     merge = bigquery.statement(catalog.read_sql(step.sql))
     begin, commit = (bigquery.statement(catalog.read_sql(f)) for f in (plan.BEGIN_SQL, plan.COMMIT_SQL))
     assert configuration["query"]["query"] == f"{begin};\n{reset};\n{merge};\n{commit};\n"
-    assert begin.endswith("begin transaction") and commit.endswith("commit transaction")
+    assert begin.endswith("begin transaction")
+    assert commit.endswith("commit transaction")
     assert parameter(configuration, "first_day") == HISTORY[0].isoformat()
     assert parameter(configuration, "run_date") == "2025-01-30"
     assert {p["name"] for p in configuration["query"]["queryParameters"]} == bigquery.used_parameters(merge)
