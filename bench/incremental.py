@@ -829,9 +829,7 @@ def load_silver(
     with timer.step("load_silver.connect"):
         con = warehouse.connect(db)
     with con:
-        loaded = silver_load.load_run(
-            con, staged.output, run_id, list(staged.source_files), step=step, observe=observe
-        )
+        loaded = silver_load.load_run(con, staged.output, run_id, step=step, observe=observe)
     return [date.fromisoformat(d) for d in loaded["affected_days"]]
 
 

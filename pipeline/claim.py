@@ -30,6 +30,7 @@ from typing import Any
 
 import duckdb
 
+from pipeline import plan, warehouse
 from pipeline.config import ENTITIES
 from pipeline.runs import run_key as key_of
 
@@ -282,7 +283,7 @@ def claim_files(
             continue
         p.target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(p.origin if isinstance(p.origin, Path) else _origin(p.origin), p.target)
-    con.execute("BEGIN TRANSACTION")
+    warehouse.execute_file(con, plan.BEGIN_SQL)
     for p in planned:
         if p.abandoned is not None:
             # Taken over from a run that died before archiving: forget what it recorded for the
@@ -315,7 +316,7 @@ def claim_files(
                 p.attempt,
             ],
         )
-    con.execute("COMMIT")
+    warehouse.execute_file(con, plan.COMMIT_SQL)
     return [
         Claim(p.entity, p.source_file, str(p.target), p.content_sha256, p.size_bytes, p.attempt)
         for p in planned

@@ -21,31 +21,14 @@ def run_checks(
     observe: Observe = _no_observe,
 ) -> list[dict[str, Any]]:
     """Evaluate each check (one row: `failures`, `detail`) and replace the run's results for it."""
-    results = []
+    results: list[dict[str, Any]] = []
     for check in checks:
         with observe(con, check.sql, params):
             row = warehouse.fetch_dicts(con, check.sql, params)[0]
-        failures = int(row["failures"] or 0)
-        results.append(
-            {
-                "check_name": check.name,
-                "severity": check.severity,
-                "passed": failures == 0,
-                "failures": failures,
-                "detail": row.get("detail"),
-            }
-        )
-    con.execute("BEGIN TRANSACTION")
-    for r in results:
-        con.execute(
-            "DELETE FROM audit.dq_results WHERE run_id = ? AND check_name = ?",
-            [params["run_id"], r["check_name"]],
-        )
-        con.execute(
-            "INSERT INTO audit.dq_results VALUES (?, ?, ?, ?, ?, ?)",
-            [params["run_id"], r["check_name"], r["severity"], r["passed"], r["failures"], r["detail"]],
-        )
-    con.execute("COMMIT")
+        results.append(plan.check_result(check, row))
+    # The same statement as the BigQuery target's (`dq/results_merge.sql`): one MERGE, atomic.
+    recorded = {"run_id": params["run_id"], **plan.check_result_parameters(results)}
+    warehouse.execute_file(con, plan.CHECK_RESULTS_SQL, recorded)
     return results
 
 

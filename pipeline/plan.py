@@ -7,7 +7,7 @@ come from here so the two targets cannot drift apart.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import cache
@@ -48,6 +48,45 @@ GOLD_STEPS: tuple[GoldStep, ...] = (
     GoldStep("customer_rfm", "table", after=("customer_daily", "customer_state")),
     GoldStep("peak_hours", "table", after=("peak_hours_daily",)),
 )
+
+# The silver load, the same statements on both targets (`pipeline.silver_load` on DuckDB,
+# `pipeline.gcp.bigquery.silver_script` on BigQuery), after the entities are staged and
+# `silver/affected_days.sql` has given the days that every day-bound statement is bound to.
+# In one transaction: the run's audit rows replaced, ...
+SILVER_AUDIT_FILES: tuple[str, ...] = (
+    "silver/run_quarantine_delete.sql",
+    "silver/run_file_stats_delete.sql",
+    "silver/quarantine_insert.sql",
+    "silver/file_stats_insert.sql",
+)
+# ... then the displaced rows quarantined and the key index merged (both read the rows the
+# transactions MERGE replaces), the entities merged, and the days queued for the gold build.
+SILVER_MERGE_FILES: tuple[str, ...] = (
+    "silver/transactions_displaced.sql",
+    "silver/transaction_keys_merge.sql",
+    "silver/transactions_merge.sql",
+    "silver/customers_merge.sql",
+    "silver/agents_merge.sql",
+    "runs/requeue_days.sql",
+    "runs/queue_days.sql",
+)
+# The tables the cleaning job's output is staged for (into `<table>_staging`) before the load, and
+# the folder of the job's output holding each one's Parquet (`spark/job.py` writes them).
+STAGED_TABLES: dict[str, str] = {
+    "silver.transactions": "silver/transactions",
+    "silver.customers": "silver/customers",
+    "silver.agents": "silver/agents",
+    "audit.quarantine": "quarantine",
+    "audit.file_stats": "file_stats",
+}
+BEGIN_SQL = "transaction/begin.sql"
+COMMIT_SQL = "transaction/commit.sql"
+PENDING_DAYS_SQL = "runs/pending_days.sql"
+BUILT_DAYS_SQL = "runs/built_days.sql"
+CHECK_RESULTS_SQL = "dq/results_merge.sql"
+PIPELINE_RUN_SQL = "runs/pipeline_run_merge.sql"
+REPORT_FIGURES_SQL = "runs/report_figures.sql"
+RUN_RECORDED_SQL = "runs/run_recorded.sql"
 
 # The task between the quality gate and gold that decides which gold tables the run restates over
 # their history (their SQL changed, or the run's rebuild params ask for it): `pipeline.restate`.
@@ -116,7 +155,13 @@ def checks(stage: str | None = None, *, on_bad_file: str = "fail") -> tuple[Chec
 
 # Element types of the array parameters, which may be empty: an empty list says nothing about its
 # type, so both targets declare it (a BigQuery ARRAY<DATE> parameter; a DuckDB CAST to DATE[]).
-ARRAY_PARAMETER_TYPES: dict[str, str] = {"days": "DATE", "check_names": "STRING"}
+ARRAY_PARAMETER_TYPES: dict[str, str] = {
+    "days": "DATE",
+    "check_names": "STRING",
+    "severities": "STRING",
+    "failures": "INT64",
+    "details": "STRING",
+}
 
 # What `day_bounds` binds for no days: an empty range (first_day > last_day) that stays valid under the
 # arithmetic the SQL files do on it (`@first_day - 7`, `@last_day + 1`), so every query reads nothing.
@@ -133,6 +178,32 @@ def day_bounds(days: Sequence[date]) -> dict[str, date]:
     if not days:
         return dict(NO_DAYS_BOUNDS)
     return {"first_day": min(days), "last_day": max(days)}
+
+
+def check_result(check: Check, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A check's result from the one row its file returns (`failures`, `detail`), on both targets."""
+    failures = int(row["failures"] or 0)
+    return {
+        "check_name": check.name,
+        "severity": check.severity,
+        "passed": failures == 0,
+        "failures": failures,
+        "detail": row.get("detail"),
+    }
+
+
+def check_result_parameters(results: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """The parameters of `dq/results_merge.sql` for check results (`check_name`, `severity`,
+    `failures`, `detail`): one array per field, the same order in each. An array parameter binds no
+    NULL element (`pipeline.gcp.bigquery.query_parameter` encodes none, and BigQuery refuses an array
+    holding NULL in a result: https://cloud.google.com/bigquery/docs/reference/standard-sql/data-types#array_type),
+    so no detail binds as the empty string, which the file turns back into NULL."""
+    return {
+        "check_names": [str(r["check_name"]) for r in results],
+        "severities": [str(r["severity"]) for r in results],
+        "failures": [int(r["failures"]) for r in results],
+        "details": ["" if r["detail"] is None else str(r["detail"]) for r in results],
+    }
 
 
 def nothing_new(files_claimed: int, days: Sequence[date]) -> bool:

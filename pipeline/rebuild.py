@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline import local_run, output_folder, plan, restate
+from pipeline import local_run, output_folder, plan, restate, warehouse
 from pipeline.console import Terminal
 from pipeline.usage_error import UsageError
 
@@ -90,8 +90,8 @@ def rebuild(args: argparse.Namespace) -> int:
     )
     run_id = local_run.manual_run_id(run_after)
     with output_folder.open_warehouse(output) as con:
-        taken = con.execute("SELECT count(*) FROM audit.pipeline_runs WHERE run_id = ?", [run_id]).fetchone()
-    if taken and taken[0]:
+        taken = warehouse.fetch_dicts(con, plan.RUN_RECORDED_SQL, {"run_id": run_id})[0]["runs"]
+    if taken:
         raise UsageError(
             f"a run due at {run_after.isoformat()} exists already ({run_id}); a rebuild is a run of its "
             "own: give another --run-after, or leave it out (now)"

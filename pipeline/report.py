@@ -119,21 +119,21 @@ def build(settings: Settings, context: Any) -> dict[str, Any]:
                 PREVIOUS_RUNS_SQL, {"run_id": run.run_id, "logical_date": run.logical_date}
             ).fetchone()
             nothing_new = nothing_new_note(*(previous or (None, None)))
-        con.execute("DELETE FROM audit.pipeline_runs WHERE run_id = ?", [run.run_id])
-        con.execute(
-            "INSERT INTO audit.pipeline_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                run.run_id,
-                run.logical_date,
-                settings.target,
-                totals["files"],
-                totals["rows_read"],
-                totals["rows_valid"],
-                totals["rows_quarantined"],
-                json.dumps(affected),
-                json.dumps(seconds, sort_keys=True),
-                outcome,
-            ],
+        warehouse.execute_file(
+            con,
+            plan.PIPELINE_RUN_SQL,
+            {
+                "run_id": run.run_id,
+                "logical_date": run.logical_date,
+                "target": settings.target,
+                "files": totals["files"],
+                "rows_read": totals["rows_read"],
+                "rows_valid": totals["rows_valid"],
+                "rows_quarantined": totals["rows_quarantined"],
+                "affected_days": json.dumps(affected),
+                "step_seconds": json.dumps(seconds, sort_keys=True),
+                "outcome": outcome,
+            },
         )
     clean_metrics = (xcoms.get("clean_raw") or {}).get("metrics") or {}
     # The error of each task that ended failed (upstream_failed tasks never ran: they have none).

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline import claim, local_run, output_folder
+from pipeline import claim, local_run, output_folder, plan, warehouse
 from pipeline.config import ENTITIES
 from pipeline.console import Terminal
 from pipeline.runs import run_key
@@ -135,8 +135,8 @@ def reprocess(args: argparse.Namespace) -> int:
     with output_folder.open_warehouse(output) as con:
         known = claim.attempts(con)
         files = files_of_run(known, args.run, output) if args.run else [file_named(known, args.file, output)]
-        taken = con.execute("SELECT count(*) FROM audit.pipeline_runs WHERE run_id = ?", [run_id]).fetchone()
-    if (taken and taken[0]) or any(a.run_id == run_id for a in known):
+        taken = warehouse.fetch_dicts(con, plan.RUN_RECORDED_SQL, {"run_id": run_id})[0]["runs"]
+    if taken or any(a.run_id == run_id for a in known):
         raise UsageError(
             f"a run due at {run_after.isoformat()} exists already ({run_id}); a reprocess is a run of "
             "its own: give another --run-after, or leave it out (now)"

@@ -366,13 +366,13 @@ def build_gold_step(
 
     if not resets(step, gold_plan):
         return warehouse.build_gold_step(con, step, params)
-    con.execute("BEGIN TRANSACTION")
+    warehouse.execute_file(con, plan.BEGIN_SQL)
     try:
         warehouse.execute_file(con, reset_sql(step), params)
         rows = warehouse.build_gold_step(con, step, params)
-        con.execute("COMMIT")
+        warehouse.execute_file(con, plan.COMMIT_SQL)
     except Exception:
-        con.execute("ROLLBACK")
+        con.rollback()
         raise
     return rows
 

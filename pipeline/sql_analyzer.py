@@ -40,10 +40,25 @@ QUERY_PARAMETER_TYPES: dict[str, str] = {
     # The gold tables a run records as built, and their SQL fingerprints (pipeline/restate.py).
     "table_names": "ARRAY<STRING>",
     "fingerprints": "ARRAY<STRING>",
+    # The run's row of audit.pipeline_runs (runs/pipeline_run_merge.sql, the report task).
+    "logical_date": "DATE",
+    "target": "STRING",
+    "files": "INT64",
+    "rows_read": "INT64",
+    "rows_quarantined": "INT64",
+    "affected_days": "STRING",
+    "step_seconds": "STRING",
+    "outcome": "STRING",
+    # The check results a run records (dq/results_merge.sql, `plan.check_result_parameters`).
+    "check_names": "ARRAY<STRING>",
+    "severities": "ARRAY<STRING>",
+    "failures": "ARRAY<INT64>",
+    "details": "ARRAY<STRING>",
 }
 
-# Folders under sql/ that hold statements (schemas/ holds the table definitions).
-STATEMENT_FOLDERS = ("silver", "gold", "checks", "restate")
+# Folders under sql/ that hold statements (schemas/ holds the table definitions). Every folder of
+# sql/ but schemas/ must be listed here (tests/sql/test_sql_files.py), so a new one is analyzed.
+STATEMENT_FOLDERS = ("silver", "gold", "checks", "restate", "runs", "dq", "staging", "transaction")
 
 _TYPE_KINDS = {
     "STRING": "TYPE_STRING",
@@ -63,9 +78,20 @@ _TYPE_KINDS = {
     "BYTES": "TYPE_BYTES",
 }
 
-# Statement kinds the runners send to BigQuery: queries, the MERGEs, and the DELETE that resets a
-# merge step's state before it is restated (gold/<step>_reset.sql).
-_STATEMENT_KINDS = ("RESOLVED_QUERY_STMT", "RESOLVED_MERGE_STMT", "RESOLVED_DELETE_STMT")
+# Statement kinds the runners send to BigQuery: queries, the MERGEs, the DML of the silver load and
+# the run-days queue, the DELETE that resets a merge step's state before it is restated
+# (gold/<step>_reset.sql), the staging tables of the BigQuery load (staging/*.sql) and the
+# transaction around the silver load (transaction/*.sql).
+_STATEMENT_KINDS = (
+    "RESOLVED_QUERY_STMT",
+    "RESOLVED_MERGE_STMT",
+    "RESOLVED_DELETE_STMT",
+    "RESOLVED_INSERT_STMT",
+    "RESOLVED_UPDATE_STMT",
+    "RESOLVED_CREATE_TABLE_AS_SELECT_STMT",
+    "RESOLVED_BEGIN_STMT",
+    "RESOLVED_COMMIT_STMT",
+)
 
 
 class SqlAnalysisError(ValueError):
@@ -93,30 +119,37 @@ def _field_type(field: catalog.Field) -> Any:
     return zetasql_type(f"ARRAY<{field.type}>" if field.mode == "REPEATED" else field.type)
 
 
-def _simple_table(table: catalog.Table, name: str) -> Any:
+def _simple_table(table: catalog.Table, name: str, *, json_as: str = "JSON") -> Any:
+    from dataclasses import replace
+
     from zetasql.types import SimpleColumn, SimpleTable
 
+    fields = [replace(f, type=json_as) if f.type == "JSON" else f for f in table.fields]
     return SimpleTable(
         name=name,
         full_name=f"{table.dataset}.{name}",
-        column=[
-            SimpleColumn(name=f.name, type=_field_type(f), is_writable_column=True) for f in table.fields
-        ],
+        column=[SimpleColumn(name=f.name, type=_field_type(f), is_writable_column=True) for f in fields],
     )
 
 
 def build_catalog(language_options: Any) -> Any:
     """The root catalog: a sub-catalog per dataset with every table of `sql/schemas/tables.json`.
 
-    Silver tables also get their `_staging` twin (same columns), which the load task fills.
+    Silver tables and the other staged tables (`plan.STAGED_TABLES`) also get their `_staging` twin
+    (same columns), which the load task fills; a staged table with a JSON column also gets the
+    `_load` twin the BigQuery load job writes, its JSON columns as STRING (staging/*_parse_json.sql).
     """
     from zetasql.types import SimpleCatalog, ZetaSQLBuiltinFunctionOptions
+
+    from pipeline import plan
 
     datasets: dict[str, list[Any]] = {dataset: [] for dataset in catalog.DATASETS}
     for table in catalog.tables():
         datasets[table.dataset].append(_simple_table(table, table.name))
-        if table.dataset == "silver":
+        if table.dataset == "silver" or table.qualified_name in plan.STAGED_TABLES:
             datasets[table.dataset].append(_simple_table(table, f"{table.name}_staging"))
+        if table.qualified_name in plan.STAGED_TABLES and any(f.type == "JSON" for f in table.fields):
+            datasets[table.dataset].append(_simple_table(table, f"{table.name}_load", json_as="STRING"))
     return SimpleCatalog(
         name="warehouse",
         catalog=[SimpleCatalog(name=dataset, table=tables) for dataset, tables in datasets.items()],

@@ -160,10 +160,26 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any] |
     return int(rows[0][0]) if rows else 0
 
 
-def _select_into(table: catalog.Table, relative: str) -> str:
+def _select_into(table: catalog.Table, relative: str, order_by: Sequence[str] = ()) -> str:
+    """The local twin of a BigQuery query job with a destination table (REST `destinationTable`,
+    a job setting, not SQL): the rows of a SELECT file appended to a table, by column name."""
     cols = ", ".join(table.column_names)
     select = transpile(catalog.read_sql(relative))
-    return f"INSERT INTO {table.qualified_name} ({cols}) SELECT {cols} FROM ({select}) AS query_result"
+    order = f" ORDER BY {', '.join(table.field(c).name for c in order_by)}" if order_by else ""
+    return f"INSERT INTO {table.qualified_name} ({cols}) SELECT {cols} FROM ({select}) AS query_result{order}"
+
+
+def append_rows(
+    con: duckdb.DuckDBPyConnection,
+    qualified_table: str,
+    relative: str,
+    params: Mapping[str, Any],
+    *,
+    order_by: Sequence[str] = (),
+) -> None:
+    """Append the rows of a SELECT file to a table (WRITE_APPEND), in `order_by` order."""
+    text = catalog.read_sql(relative)
+    con.execute(_select_into(catalog.table(qualified_table), relative, order_by), bind(text, params))
 
 
 def overwrite_partitions(
@@ -189,15 +205,15 @@ def overwrite_partitions(
         )
     column = table.partition_field
     day_expr = f"CAST({column} AS DATE)" if table.field(column).type == "TIMESTAMP" else column
-    con.execute("BEGIN TRANSACTION")
+    execute_file(con, plan.BEGIN_SQL)
     try:
         con.execute(
             f"DELETE FROM {qualified_table} WHERE {day_expr} IN (SELECT UNNEST($days))", {"days": list(days)}
         )
         con.execute(_select_into(table, relative), bind(text, params))
-        con.execute("COMMIT")
+        execute_file(con, plan.COMMIT_SQL)
     except Exception:
-        con.execute("ROLLBACK")
+        con.rollback()
         raise
     return _count(
         con,
@@ -212,13 +228,13 @@ def replace_table(
     """Replace a whole table with the rows of a SELECT file, atomically (WRITE_TRUNCATE)."""
     table = catalog.table(qualified_table)
     text = catalog.read_sql(relative)
-    con.execute("BEGIN TRANSACTION")
+    execute_file(con, plan.BEGIN_SQL)
     try:
         con.execute(f"DELETE FROM {qualified_table}")
         con.execute(_select_into(table, relative), bind(text, params))
-        con.execute("COMMIT")
+        execute_file(con, plan.COMMIT_SQL)
     except Exception:
-        con.execute("ROLLBACK")
+        con.rollback()
         raise
     return _count(con, f"SELECT count(*) FROM {qualified_table}")
 
@@ -267,6 +283,13 @@ def load_parquet(
         {"paths": paths},
     )
     return _count(con, f"SELECT count(*) FROM {target}") - before
+
+
+def drop_table(con: duckdb.DuckDBPyConnection, qualified_table: str) -> None:
+    """Drop a (staging) table if it exists."""
+    if not _IDENT.match(qualified_table):
+        raise ValueError(f"not a table name: {qualified_table!r}")
+    con.execute(f"DROP TABLE IF EXISTS {qualified_table}")
 
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")

@@ -1,14 +1,17 @@
 """BigQuery job bodies of the gcp target, as the REST `JobConfiguration` the API documents.
 
 Pure functions: they read the SQL files and schema files under `sql/` and return dicts; the operators
-in `pipeline.gcp.operators` send them. The statements are the files themselves; where a step needs
-more than one statement (stage, check, merge in one transaction) the file text is embedded verbatim
-in a script whose glue names only tables, never run-time values (those are named query parameters).
+in `pipeline.gcp.operators` send them. The statements are the files themselves, the same the local
+target runs; where a step needs more than one statement in one transaction, the script is the files'
+texts in order (`script`), the transaction itself two files (`transaction/begin.sql`,
+`transaction/commit.sql`), and run-time values are named query parameters.
 
 How each write is made idempotent (the BigQuery twin of `pipeline.warehouse`):
-- silver staging: load jobs of the Spark job's Parquet into `silver.<entity>_staging`, WRITE_TRUNCATE,
-  with the schema from `sql/schemas/`; then one script: affected days, then in one transaction the
-  run's quarantine and file stats replaced, displaced rows quarantined, and the MERGE files.
+- silver staging: load jobs of the Spark job's Parquet into `<table>_staging` (or `<table>_load`,
+  then `staging/*_parse_json.sql`), WRITE_TRUNCATE, with the schema from `sql/schemas/`; an empty
+  staging table (`staging/*_empty.sql`) for what the run did not carry; then the affected days
+  (`silver/affected_days.sql`), then one script: in one transaction the run's quarantine and file
+  stats replaced, displaced rows quarantined, the MERGE files and the days queued.
 - gold `partitions` steps: one MERGE that deletes the affected day partitions (`@days`) and inserts
   the file's rows, atomically (a single DML statement; DELETE of whole partitions is pruned to them).
   A rerun gives the same rows; days outside `@days` are never touched.
@@ -32,7 +35,6 @@ _COMMENTS_AND_STRINGS = re.compile(
     re.DOTALL,
 )
 _PARAMETER = re.compile(r"@(\w+)")
-_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def used_parameters(sql_text: str) -> set[str]:
@@ -141,7 +143,7 @@ def parquet_load_schema(qualified_name: str) -> list[dict[str, Any]]:
     """The table's schema for a Parquet load job: its JSON columns as STRING.
 
     A load job fills a JSON column only from CSV, Avro or JSON files (BigQuery's JSON documentation,
-    "Limitations"); from Parquet, the JSON text lands as STRING and `parse_json_job` types it.
+    "Limitations"); from Parquet, the JSON text lands as STRING and `parse_json_file` types it.
     """
     return [
         {**field, "type": "STRING"} if field["type"] == "JSON" else field
@@ -168,167 +170,53 @@ def load_parquet_job(
     }
 
 
-def parse_json_job(qualified_staging: str, schema_of: str) -> dict[str, Any] | None:
-    """After a Parquet load: the staging table with its JSON columns parsed from their text, so that it
-    has the schema of `schema_of`, the table it is merged into (None: no JSON column)."""
-    columns = json_columns(schema_of)
-    if not columns:
-        return None
-    parsed = ", ".join(f"PARSE_JSON({c}) AS {c}" for c in columns)
-    return query_job(
-        f"CREATE OR REPLACE TABLE {qualified_staging} AS\n"
-        f"SELECT * REPLACE ({parsed})\nFROM {qualified_staging}"
-    )
+def script(*texts: str) -> str:
+    """A BigQuery script of statements, each the text of one SQL file, in order. It adds no SQL of
+    its own: the transaction around the statements is itself two files (`transaction/*.sql`).
+
+    A transaction lives in one query (outside sessions) and rolls back when the script fails before
+    COMMIT; it may hold DML and queries but no DDL on permanent tables, which is why the staging
+    tables are made by jobs of their own (https://cloud.google.com/bigquery/docs/transactions)."""
+    return "".join(f"{statement(text)};\n" for text in texts)
 
 
-def empty_staging_job(qualified_name: str) -> dict[str, Any]:
-    """Replace a staging table by an empty one (an entity the run's files did not carry).
-
-    The filter is on the partition column when there is one, so it satisfies
-    require_partition_filter and reads no partition.
-    """
-    table = catalog.table(qualified_name)
-    where = "FALSE"
-    if table.partition_field is not None:
-        kind = table.field(table.partition_field).type
-        bound = "TIMESTAMP '0001-01-01 00:00:00+00'" if kind == "TIMESTAMP" else f"{kind} '0001-01-01'"
-        where = f"{table.partition_field} < {bound}"
-    sql_text = (
-        f"CREATE OR REPLACE TABLE {staging_table(qualified_name)} AS\n"
-        f"SELECT * FROM {qualified_name} WHERE {where}"
-    )
-    return query_job(sql_text)
+def file_job(relative: str, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A query job running `sql/<relative>` with its named parameters bound."""
+    return query_job(catalog.read_sql(relative), values)
 
 
 # --- silver ---------------------------------------------------------------------------------------
 
-STAGED_AUDIT_TABLES = ("audit.quarantine", "audit.file_stats")
+
+def load_table(qualified_name: str) -> str:
+    """The table a Parquet load job of `qualified_name`'s staged rows writes: the staging table, or
+    for a table with JSON columns `<table>_load` (its JSON as STRING), from which
+    `staging/<dataset>_<table>_parse_json.sql` makes the staging table."""
+    return f"{qualified_name}_load" if json_columns(qualified_name) else staging_table(qualified_name)
 
 
-def _columns(qualified_name: str) -> str:
-    return ", ".join(catalog.table(qualified_name).column_names)
+def parse_json_file(qualified_name: str) -> str | None:
+    """`staging/<dataset>_<table>_parse_json.sql` for a table with JSON columns, else None."""
+    return (
+        f"staging/{qualified_name.replace('.', '_')}_parse_json.sql" if json_columns(qualified_name) else None
+    )
 
 
-PENDING_DAYS_SQL = "SELECT DISTINCT day FROM audit.run_days WHERE status = 'pending' ORDER BY day;"
-BUILT_DAYS_SQL = (
-    "UPDATE audit.run_days SET status = 'built' WHERE status = 'pending' AND day IN UNNEST(@days);"
-)
-
-
-# Script variables holding the affected days, bound to the day parameters of the silver files.
-SILVER_DAY_VARIABLES = {
-    "days": "affected_day_list",
-    "first_day": "first_affected_day",
-    "last_day": "last_affected_day",
-}
-
-
-def _with_day_parameters(sql_text: str) -> str:
-    """A statement of a silver file that takes the affected days, run with `EXECUTE IMMEDIATE` so that
-    its `@days`, `@first_day` and `@last_day` are bound from the script's variables (a query
-    parameter cannot be set inside a script). The file text is embedded verbatim in a raw string."""
-    if '"""' in sql_text or sql_text.rstrip().endswith('"'):
-        raise ValueError("a statement run with EXECUTE IMMEDIATE cannot hold triple double quotes")
-    used = used_parameters(sql_text)
-    bindings = [f"{SILVER_DAY_VARIABLES[n]} AS {n}" for n in SILVER_DAY_VARIABLES if n in used]
-    bindings += [f"@{n} AS {n}" for n in sorted(used - SILVER_DAY_VARIABLES.keys())]
-    using = f"\nUSING {', '.join(bindings)}" if bindings else ""
-    return f'EXECUTE IMMEDIATE r"""\n{sql_text}\n"""{using};'
+def empty_staging_file(qualified_name: str) -> str:
+    """`staging/<dataset>_<table>_empty.sql`: an empty staging table (the run carried no such rows)."""
+    return f"staging/{qualified_name.replace('.', '_')}_empty.sql"
 
 
 def silver_script() -> str:
-    """Affected days, then the silver MERGEs and the run's audit rows in one transaction.
+    """The silver load's transaction, then the days pending a gold build (the script's result).
 
-    The twin of the local `load_silver` (`pipeline.silver_load.load_run`): days are read before the
-    MERGE (from the staged rows), the displaced rows are quarantined before the MERGE replaces them,
-    and the run's quarantine and file stats rows are replaced, so a rerun of the run gives the same
-    tables. The displaced query and the transactions MERGE read only the affected days: their day
-    parameters are bound from script variables set from the affected days (`plan.day_bounds`: an
-    empty range when there are none). The last statement returns the days pending a gold build.
+    The twin of the local `load_silver` (`pipeline.silver_load.load_run`): the same files, in the
+    same order, bound to the same parameters (the run id, and the affected days the job before it
+    read from the staged rows, with their bounds, `plan.day_bounds`). A failing statement rolls the
+    whole transaction back, and a rerun of the run gives the same tables.
     """
-    quarantine = _columns("audit.quarantine")
-    variables = SILVER_DAY_VARIABLES
-    no_first, no_last = (plan.NO_DAYS_BOUNDS[k].isoformat() for k in ("first_day", "last_day"))
-    parts = [
-        f"DECLARE {variables['days']} ARRAY<DATE>;",
-        f"DECLARE {variables['first_day']} DATE;",
-        f"DECLARE {variables['last_day']} DATE;",
-        "CREATE TEMP TABLE affected_days AS\n"
-        + statement(catalog.read_sql("silver/affected_days.sql"))
-        + ";",
-        f"SET ({variables['days']}, {variables['first_day']}, {variables['last_day']}) = (\n"
-        "    SELECT AS STRUCT\n"
-        "        IFNULL(ARRAY_AGG(day ORDER BY day), []),\n"
-        f"        IFNULL(MIN(day), DATE '{no_first}'),\n"
-        f"        IFNULL(MAX(day), DATE '{no_last}')\n"
-        "    FROM affected_days\n"
-        ");",
-        "BEGIN TRANSACTION;",
-    ]
-    # The run's own quarantine rows are replaced; the DUPLICATE_KEY rows it displaced from earlier
-    # files stay (after a committed MERGE a rerun cannot find them again).
-    run_files = f"(SELECT source_file FROM {staging_table('audit.file_stats')})"
-    for qualified in STAGED_AUDIT_TABLES:
-        only_run_files = f" AND source_file IN {run_files}" if qualified == "audit.quarantine" else ""
-        parts.append(f"DELETE FROM {qualified} WHERE run_id = @run_id{only_run_files};")
-    for qualified in STAGED_AUDIT_TABLES:
-        cols = _columns(qualified)
-        parts.append(f"INSERT INTO {qualified} ({cols})\nSELECT {cols} FROM {staging_table(qualified)};")
-    parts.append(
-        _with_day_parameters(
-            f"INSERT INTO audit.quarantine ({quarantine})\nSELECT {quarantine} FROM (\n"
-            + statement(catalog.read_sql("silver/transactions_displaced.sql"))
-            + "\n) AS displaced"
-        )
-    )
-    # The key -> day index, before the transactions MERGE (it reads the rows that MERGE replaces).
-    parts.append(_with_day_parameters(statement(catalog.read_sql("silver/transaction_keys_merge.sql"))))
-    for entity in plan.SILVER_ENTITIES:
-        text = statement(catalog.read_sql(f"silver/{entity}_merge.sql"))
-        day_bound = used_parameters(text) & SILVER_DAY_VARIABLES.keys()
-        parts.append(_with_day_parameters(text) if day_bound else text + ";")
-    # Queue the days for the gold build; a run that dies leaves them pending for the next one. A rerun
-    # queues again every day the run recorded before (a committed MERGE hides the old day of a moved
-    # row from a recomputation), as `silver_load.record_days` does locally.
-    parts.append("UPDATE audit.run_days SET status = 'pending' WHERE run_id = @run_id;")
-    parts.append(
-        "INSERT INTO audit.run_days (run_id, day, status)\n"
-        "SELECT @run_id, day, 'pending' FROM affected_days\n"
-        "WHERE day NOT IN (SELECT day FROM audit.run_days WHERE run_id = @run_id);"
-    )
-    parts.append("COMMIT TRANSACTION;")
-    parts.append(PENDING_DAYS_SQL)
-    return "\n".join(parts) + "\n"
-
-
-# --- data-quality checks -----------------------------------------------------------------------------
-
-
-def checks_script(checks: Sequence[plan.Check]) -> str:
-    """Run the checks of a stage, record each in audit.dq_results (replacing the run's earlier result),
-    and return them. Each check file returns one row (`failures`, `detail`)."""
-    selects = []
-    for check in checks:
-        for literal in (check.name, check.severity):
-            if not _IDENTIFIER.match(literal):
-                raise ValueError(f"unsafe check name or severity {literal!r} (sql/{check.sql})")
-        selects.append(
-            f"SELECT @run_id AS run_id, '{check.name}' AS check_name, '{check.severity}' AS severity,\n"
-            "    COALESCE(CAST(failures AS INT64), 0) = 0 AS passed,\n"
-            "    COALESCE(CAST(failures AS INT64), 0) AS failures,\n"
-            "    CAST(detail AS STRING) AS detail\n"
-            f"FROM (\n{statement(catalog.read_sql(check.sql))}\n) AS check_result"
-        )
-    cols = _columns("audit.dq_results")
-    return (
-        "BEGIN TRANSACTION;\n"
-        "DELETE FROM audit.dq_results WHERE run_id = @run_id AND check_name IN UNNEST(@check_names);\n"
-        f"INSERT INTO audit.dq_results ({cols})\n"
-        + "\nUNION ALL\n".join(selects)
-        + ";\nCOMMIT TRANSACTION;\n"
-        f"SELECT {cols} FROM audit.dq_results\n"
-        "WHERE run_id = @run_id AND check_name IN UNNEST(@check_names)\nORDER BY check_name;\n"
-    )
+    files = (plan.BEGIN_SQL, *plan.SILVER_AUDIT_FILES, *plan.SILVER_MERGE_FILES, plan.COMMIT_SQL)
+    return script(*(catalog.read_sql(f) for f in (*files, plan.PENDING_DAYS_SQL)))
 
 
 # --- gold ------------------------------------------------------------------------------------------
@@ -382,52 +270,3 @@ def finalize_gold(step: plan.GoldStep, configuration: dict[str, Any], values: Ma
     if step.mode == "partitions":
         query["query"] = replace_days_merge(step.table, query["query"])
     query["queryParameters"] = query_parameters(query["query"], values)
-
-
-# --- report ----------------------------------------------------------------------------------------
-
-
-def report_figures_sql() -> str:
-    """The run's figures for the report, one row per figure (file stats, reasons, checks, gold counts,
-    the previous runs); parameters `@run_id` and `@logical_date`."""
-    gold_counts = "\n    UNION ALL ".join(
-        f"SELECT '{s.table}' AS table_name, COUNT(*) AS row_count FROM {s.table}" for s in plan.GOLD_STEPS
-    )
-    return (
-        "SELECT 'file' AS kind, source_file AS name, rows_read AS a, rows_valid AS b, rows_quarantined AS c,\n"
-        "    error AS detail\nFROM audit.file_stats WHERE run_id = @run_id\n"
-        "UNION ALL\n"
-        "SELECT 'reason', reason, COUNT(*), 0, 0, CAST(NULL AS STRING)\n"
-        "FROM audit.quarantine WHERE run_id = @run_id GROUP BY reason\n"
-        "UNION ALL\n"
-        "SELECT 'check', check_name, failures, IF(passed, 1, 0), 0, severity\n"
-        "FROM audit.dq_results WHERE run_id = @run_id\n"
-        "UNION ALL\n"
-        "SELECT 'gold', table_name, row_count, 0, 0, CAST(NULL AS STRING) FROM (\n    "
-        + gold_counts
-        + "\n)\n"
-        "UNION ALL\n"
-        "SELECT 'displaced', 'silver.transactions', COUNT(*), 0, 0, CAST(NULL AS STRING)\n"
-        "FROM audit.quarantine WHERE run_id = @run_id AND reason = 'DUPLICATE_KEY'\n"
-        "    AND source_file NOT IN (SELECT source_file FROM audit.file_stats WHERE run_id = @run_id)\n"
-        + "".join(
-            # The run before this one and the latest that claimed a file (`report.PREVIOUS_RUNS_SQL`).
-            f"UNION ALL\nSELECT '{kind}', run_id, files, 0, 0, CAST(NULL AS STRING) FROM (\n"
-            "    SELECT run_id, files FROM audit.pipeline_runs\n"
-            f"    WHERE run_id != @run_id AND logical_date <= @logical_date{condition}\n"
-            "    ORDER BY logical_date DESC, run_id DESC LIMIT 1\n)\n"
-            for kind, condition in (("previous_run", ""), ("last_file_run", " AND files > 0"))
-        )
-    )
-
-
-def pipeline_run_script() -> str:
-    """Replace the run's row of audit.pipeline_runs."""
-    cols = _columns("audit.pipeline_runs")
-    values = ", ".join(f"@{c}" for c in catalog.table("audit.pipeline_runs").column_names)
-    return (
-        "BEGIN TRANSACTION;\n"
-        "DELETE FROM audit.pipeline_runs WHERE run_id = @run_id;\n"
-        f"INSERT INTO audit.pipeline_runs ({cols}) VALUES ({values});\n"
-        "COMMIT TRANSACTION;\n"
-    )

@@ -8,7 +8,9 @@ so what Airflow shows as the rendered field is exactly the request sent (and wha
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -113,6 +115,10 @@ class CleanBatchOperator(DataprocCreateBatchOperator):
 
 # --- BigQuery --------------------------------------------------------------------------------------
 
+# Job ids and label values BigQuery accepts (REST `JobReference.jobId`; "Requirements for labels").
+_JOB_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+
 
 class GoldQueryOperator(BigQueryInsertJobOperator):
     """One gold SQL file as one query job, with the run's dates bound as query parameters.
@@ -163,9 +169,20 @@ class Job:
 class BigQueryJobsOperator(BigQueryInsertJobOperator):
     """A short, fixed sequence of BigQuery jobs run in order, deferring while each one runs.
 
-    Subclasses plan the jobs from the run (`jobs`) and turn the results into the task's return value
-    (`finish`). The plan is recomputed on resume, so only the position and the results so far travel
-    through the trigger. Job ids, labels, reattach and error handling are the provider's.
+    Subclasses plan the jobs from the run and the results so far (`jobs`) and turn the results into
+    the task's return value (`finish`). The plan is recomputed before each job, so a job may take its
+    parameters from the results of the jobs before it, and only the position and the results so far
+    travel through the trigger.
+
+    It reaches only the provider's public API (read in the installed provider, 22.8.0): the operator's
+    constructor arguments, `BigQueryHook.insert_job(..., nowait=True)` / `get_job` / `cancel_job`,
+    `BigQueryInsertJobTrigger` and `BaseOperator.defer`; a job's outcome is read from the
+    google-cloud-bigquery job (`state`, `error_result`, `errors`, `result()`). Nothing of the
+    provider operator's own submit/reattach machinery (`submit_job`, `_job`, `_handle_job_error`) is
+    used, so a provider upgrade that changes it cannot change this path. It stays a
+    `BigQueryInsertJobOperator` for its arguments, templating and `on_kill` (which cancels `job_id`).
+    Each submission gets a fresh job id (the provider's `force_rerun=True` default does the same): a
+    retry re-runs the step, whose SQL is idempotent.
     """
 
     def __init__(self, *, settings: Settings, **kwargs: Any) -> None:
@@ -174,7 +191,9 @@ class BigQueryJobsOperator(BigQueryInsertJobOperator):
         super().__init__(configuration={}, location=settings.bq_location, deferrable=True, **kwargs)
         self.settings = settings
 
-    def jobs(self, context: Context) -> list[Job]:
+    def jobs(self, context: Context, results: Mapping[str, list[dict[str, Any]]]) -> list[Job]:
+        """The jobs, in order; the job at a position may depend on the results of those before it
+        (`results`: by job name), which are all there when it is submitted."""
         raise NotImplementedError
 
     def finish(self, context: Context, results: Mapping[str, list[dict[str, Any]]]) -> Any:
@@ -187,6 +206,36 @@ class BigQueryJobsOperator(BigQueryInsertJobOperator):
             )
         return self.hook
 
+    def _project(self) -> str:
+        return str(self.project_id or self._hook().project_id)
+
+    def _location(self) -> str | None:
+        return self.location or self._hook().location
+
+    def _job_id(self, context: Context, index: int) -> str:
+        """`<dag>_<task>_<run>_<try>_<index>_<random>`: readable in the console, unique per submission
+        (ids: letters, digits, `_` and `-`, at most 1,024 characters; REST `JobReference`)."""
+        run = window(context)
+        parts = (self.dag_id, self.task_id, run.key, f"try{context['ti'].try_number}", f"job{index}")
+        readable = _JOB_ID_UNSAFE.sub("_", "_".join(parts))[:900]
+        return f"{readable}_{uuid.uuid4().hex[:12]}"
+
+    def _labels(self) -> dict[str, str]:
+        """The dag and task as job labels, where they are valid label values."""
+        labels = {"airflow-dag": self.dag_id.lower(), "airflow-task": self.task_id.lower().replace(".", "-")}
+        return {k: v for k, v in labels.items() if _LABEL_VALUE.match(v)}
+
+    def _raise_on_error(self, job: Any) -> None:
+        """Fail the task on a job that ended with an error: a DONE job failed when its `errorResult`
+        is set; `errors` need not mean failure
+        (https://cloud.google.com/bigquery/docs/reference/rest/v2/Job#JobStatus)."""
+        for error in job.errors or []:
+            self.log.error("BigQuery job %s error: %s", job.job_id, error)
+        if job.error_result:
+            raise AirflowException(f"BigQuery job {job.job_id} failed: {job.error_result}")
+        if job.state != "DONE":
+            raise AirflowException(f"BigQuery job {job.job_id} ended in state {job.state}")
+
     def _result(self, spec: Job, job: Any) -> list[dict[str, Any]]:
         if "load" in spec.configuration:
             return [{"output_rows": int(job.output_rows or 0)}]
@@ -194,22 +243,33 @@ class BigQueryJobsOperator(BigQueryInsertJobOperator):
             return []
         return [{k: _jsonable(v) for k, v in row.items()} for row in job.result()]
 
+    def _submit(self, context: Context, index: int, spec: Job) -> Any:
+        configuration = {**spec.configuration}
+        configuration["labels"] = {**self._labels(), **configuration.get("labels", {})}
+        self.configuration = configuration
+        self.job_id = self._job_id(context, index)
+        self.log.info("job %s (%s): %s", self.job_id, spec.name, configuration)
+        return self._hook().insert_job(
+            configuration=configuration,
+            job_id=self.job_id,
+            project_id=self._project(),
+            location=self._location(),
+            nowait=True,
+        )
+
     def _run(self, context: Context, start: int, results: dict[str, list[dict[str, Any]]]) -> Any:
-        planned = self.jobs(context)
-        for index in range(start, len(planned)):
+        index = start
+        while index < len(planned := self.jobs(context, results)):
             spec = planned[index]
-            self.configuration = spec.configuration
-            self.job_id = self._configured_job_id = None
-            self.submit_job(context)
-            job = self._job
+            job = self._submit(context, index, spec)
             if job.running():
                 self.defer(
                     timeout=self.execution_timeout,
                     trigger=BigQueryInsertJobTrigger(
                         conn_id=self.gcp_conn_id,
-                        job_id=self.job_id,
-                        project_id=self.project_id,
-                        location=self.location or self._hook().location,
+                        job_id=job.job_id,
+                        project_id=self._project(),
+                        location=self._location(),
                         poll_interval=self.poll_interval,
                         impersonation_chain=self.impersonation_chain,
                         cancel_on_kill=self.cancel_on_kill,
@@ -217,8 +277,9 @@ class BigQueryJobsOperator(BigQueryInsertJobOperator):
                     method_name="resume",
                     kwargs={"index": index, "results": results},
                 )
-            self._handle_job_error(job)
+            self._raise_on_error(job)
             results[spec.name] = self._result(spec, job)
+            index += 1
         return self.finish(context, results)
 
     def execute(self, context: Context) -> Any:
@@ -234,14 +295,23 @@ class BigQueryJobsOperator(BigQueryInsertJobOperator):
         """Called when the job at `index` ends: record its result and go on with the next one."""
         if event["status"] == "error":
             raise AirflowException(event["message"])
-        spec = self.jobs(context)[index]
-        job = self._hook().get_job(job_id=event["job_id"], project_id=self.project_id, location=self.location)
+        spec = self.jobs(context, results)[index]
+        self.job_id = event["job_id"]
+        job = self._hook().get_job(
+            job_id=event["job_id"], project_id=self._project(), location=self._location()
+        )
+        self._raise_on_error(job)
         results[spec.name] = self._result(spec, job)
         return self._run(context, index + 1, results)
 
 
 class LoadSilverOperator(BigQueryJobsOperator):
-    """Stage the Spark job's Parquet (load jobs) and merge it into silver (one script, one transaction)."""
+    """Stage the Spark job's Parquet (load jobs), read the affected days, and merge the staging into
+    silver (one script, one transaction): the files the local target runs (`plan.SILVER_*_FILES`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._present: set[str] | None = None
 
     def staged_folders(self, output: str) -> set[str]:
         """Folders under the batch output holding Parquet (`silver/transactions`, `quarantine`, ...)."""
@@ -250,33 +320,33 @@ class LoadSilverOperator(BigQueryJobsOperator):
         names = hook.list(bucket_name=bucket, prefix=prefix, match_glob="**/*.parquet")
         return {name[len(prefix) :].rsplit("/", 1)[0] for name in names if "/" in name[len(prefix) :]}
 
-    def jobs(self, context: Context) -> list[Job]:
+    def jobs(self, context: Context, results: Mapping[str, list[dict[str, Any]]]) -> list[Job]:
         clean = context["ti"].xcom_pull(task_ids="clean_raw") or {}
         if not clean.get("files"):
             # Nothing new, but a run that died may have left days for the gold build.
-            return [Job("silver", bigquery.query_job(bigquery.PENDING_DAYS_SQL), fetch=True)]
+            return [Job("silver", bigquery.file_job(plan.PENDING_DAYS_SQL), fetch=True)]
         output = str(clean["output"]).rstrip("/")
-        present = self.staged_folders(output)
+        if self._present is None:  # the plan is recomputed before each job: list the output once
+            self._present = self.staged_folders(output)
+        present = self._present
         project = self.settings.project
         planned = []
-        folders = {f"silver.{e}": f"silver/{e}" for e in plan.SILVER_ENTITIES}
-        folders.update({t: t.split(".", 1)[1] for t in bigquery.STAGED_AUDIT_TABLES})
-        for qualified, folder in folders.items():
+        for qualified, folder in plan.STAGED_TABLES.items():
             staging = bigquery.staging_table(qualified)
+            parse = bigquery.parse_json_file(qualified)
             if folder in present:
-                config = bigquery.load_parquet_job(
-                    project, [f"{output}/{folder}/*.parquet"], staging, qualified
-                )
-                planned.append(Job(staging, config))
-                parse = bigquery.parse_json_job(staging, qualified)
+                uris = [f"{output}/{folder}/*.parquet"]
+                load = bigquery.load_parquet_job(project, uris, bigquery.load_table(qualified), qualified)
+                planned.append(Job(staging, load))
                 if parse is not None:
-                    planned.append(Job(f"{staging}:json", parse))
+                    planned.append(Job(f"{staging}:json", bigquery.file_job(parse)))
             else:
-                planned.append(Job(staging, bigquery.empty_staging_job(qualified)))
-        script = bigquery.silver_script()
-        planned.append(
-            Job("silver", bigquery.query_job(script, run_values(context, self.settings)), fetch=True)
-        )
+                planned.append(Job(staging, bigquery.file_job(bigquery.empty_staging_file(qualified))))
+        planned.append(Job("affected_days", bigquery.file_job("silver/affected_days.sql"), fetch=True))
+        # The load's parameters: the run id and the affected days with their bounds, as locally.
+        days = sorted(date.fromisoformat(str(r["day"])) for r in results.get("affected_days", []))
+        values = {"run_id": window(context).run_id, "days": days, **plan.day_bounds(days)}
+        planned.append(Job("silver", bigquery.query_job(bigquery.silver_script(), values), fetch=True))
         return planned
 
     def finish(self, context: Context, results: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
@@ -287,6 +357,13 @@ class LoadSilverOperator(BigQueryJobsOperator):
             for e in plan.SILVER_ENTITIES
         }
         return {"affected_days": sorted(str(r["day"]) for r in results["silver"]), "merged": merged}
+
+
+def _check_results(
+    checks: Sequence[plan.Check], results: Mapping[str, list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """The result of each check that has run, as `pipeline.dq.run_checks` makes it."""
+    return [plan.check_result(c, results[c.name][0]) for c in checks if c.name in results]
 
 
 class ChecksOperator(BigQueryJobsOperator):
@@ -300,18 +377,23 @@ class ChecksOperator(BigQueryJobsOperator):
         super().__init__(**kwargs)
         self.stage = stage
 
-    def jobs(self, context: Context) -> list[Job]:
-        checks = plan.checks(self.stage, on_bad_file=self.settings.on_bad_file)
+    def _checks(self) -> tuple[plan.Check, ...]:
+        return plan.checks(self.stage, on_bad_file=self.settings.on_bad_file)
+
+    def jobs(self, context: Context, results: Mapping[str, list[dict[str, Any]]]) -> list[Job]:
+        """Each check file as its own query job, then `dq/results_merge.sql` recording the results:
+        the statements the local target runs (`pipeline.dq.run_checks`)."""
+        checks = self._checks()
         if not checks:
             return []
-        values = {**run_values(context, self.settings), "check_names": [c.name for c in checks]}
-        return [Job("checks", bigquery.query_job(bigquery.checks_script(checks), values), fetch=True)]
+        values = run_values(context, self.settings)
+        planned = [Job(check.name, bigquery.file_job(check.sql, values), fetch=True) for check in checks]
+        recorded = plan.check_result_parameters(_check_results(checks, results))
+        record = bigquery.file_job(plan.CHECK_RESULTS_SQL, {"run_id": values["run_id"], **recorded})
+        return [*planned, Job("recorded", record)]
 
     def finish(self, context: Context, results: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
-        rows = [
-            {k: r[k] for k in ("check_name", "severity", "passed", "failures", "detail")}
-            for r in results.get("checks", [])
-        ]
+        rows = _check_results(self._checks(), results)
         for r in rows:
             if not r["passed"]:
                 self.log.warning("check %s (%s) failed: %s", r["check_name"], r["severity"], r["detail"])

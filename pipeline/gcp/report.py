@@ -26,7 +26,7 @@ def summarize(
     figures: list[dict[str, Any]],
     duration_seconds: float | None,
 ) -> dict[str, Any]:
-    """Turn the figure rows of `bigquery.report_figures_sql()` into the report (pure)."""
+    """Turn the figure rows of `runs/report_figures.sql` into the report (pure)."""
     files = [f for f in figures if f["kind"] == "file"]
     checks = [f for f in figures if f["kind"] == "check"]
     totals = {
@@ -37,17 +37,19 @@ def summarize(
         "duplicates_replaced_in_silver": sum(int(f["a"]) for f in figures if f["kind"] == "displaced"),
     }
     data_quality = [
-        {"check_name": c["name"], "severity": c["detail"], "passed": bool(c["b"]), "failures": int(c["a"])}
-        for c in sorted(checks, key=lambda c: str(c["name"]))
+        {"check_name": c["figure"], "severity": c["detail"], "passed": bool(c["b"]), "failures": int(c["a"])}
+        for c in sorted(checks, key=lambda c: str(c["figure"]))
     ]
     warnings = sum(1 for c in data_quality if not c["passed"])
     outcome = local_report._outcome(states, totals["rows_quarantined"], warnings)
-    gold_rows = {str(f["name"]): int(f["a"]) for f in figures if f["kind"] == "gold"}
+    gold_rows = {str(f["figure"]): int(f["a"]) for f in figures if f["kind"] == "gold"}
     nothing_new = None
     days = [date.fromisoformat(d) for d in affected_days]
     if states.get("claim_files") == "success" and plan.nothing_new(len(claims), days):
         runs = {
-            str(f["kind"]): str(f["name"]) for f in figures if f["kind"] in ("previous_run", "last_file_run")
+            str(f["kind"]): str(f["figure"])
+            for f in figures
+            if f["kind"] in ("previous_run", "last_file_run")
         }
         nothing_new = local_report.nothing_new_note(runs.get("previous_run"), runs.get("last_file_run"))
     summary = {
@@ -65,10 +67,10 @@ def summarize(
         "outcome": outcome,
         "task_states": states,
         "totals": totals,
-        "quarantine_reasons": {str(f["name"]): int(f["a"]) for f in figures if f["kind"] == "reason"},
+        "quarantine_reasons": {str(f["figure"]): int(f["a"]) for f in figures if f["kind"] == "reason"},
         "files": [
             {
-                "source_file": f["name"],
+                "source_file": f["figure"],
                 "rows_read": f["a"],
                 "rows_valid": f["b"],
                 "rows_quarantined": f["c"],
@@ -101,10 +103,9 @@ def build_and_write(settings: Settings, context: Any, gcp_conn_id: str) -> dict[
     affected = (ti.xcom_pull(task_ids="load_silver") or {}).get("affected_days", [])
     hook = BigQueryHook(gcp_conn_id=gcp_conn_id, location=settings.bq_location)
     project = settings.project or hook.project_id
-    figures_sql = bigquery.report_figures_sql()
     job = hook.insert_job(
-        configuration=bigquery.query_job(
-            figures_sql, {"run_id": run.run_id, "logical_date": run.logical_date}
+        configuration=bigquery.file_job(
+            plan.REPORT_FIGURES_SQL, {"run_id": run.run_id, "logical_date": run.logical_date}
         ),
         project_id=project,
         location=settings.bq_location,
@@ -135,7 +136,7 @@ def build_and_write(settings: Settings, context: Any, gcp_conn_id: str) -> dict[
         "outcome": built["outcome"],
     }
     hook.insert_job(
-        configuration=bigquery.query_job(bigquery.pipeline_run_script(), values),
+        configuration=bigquery.file_job(plan.PIPELINE_RUN_SQL, values),
         project_id=project,
         location=settings.bq_location,
     )

@@ -29,10 +29,10 @@ class GoldPlanOperator(BigQueryJobsOperator):
     """Which gold tables the run restates (`pipeline.restate`): the recorded fingerprints and the days
     in silver, read with the same files as the local target, then the same plan."""
 
-    def jobs(self, context: Context) -> list[Job]:
+    def jobs(self, context: Context, results: Mapping[str, list[dict[str, Any]]]) -> list[Job]:
         return [
-            Job("recorded", bigquery.query_job(catalog.read_sql(restate.RECORDED_SQL)), fetch=True),
-            Job("history", bigquery.query_job(catalog.read_sql(restate.HISTORY_SQL)), fetch=True),
+            Job("recorded", bigquery.file_job(restate.RECORDED_SQL), fetch=True),
+            Job("history", bigquery.file_job(restate.HISTORY_SQL), fetch=True),
         ]
 
     def finish(self, context: Context, results: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
@@ -60,8 +60,12 @@ def gold_values(step: plan.GoldStep, context: Context, settings: Settings) -> di
 def reset_then_merge(step: plan.GoldStep, merge_text: str) -> str:
     """A restated merge step as one script: its state emptied, then its MERGE, in one transaction (a
     failure leaves the old state, never an empty one)."""
-    reset = bigquery.statement(catalog.read_sql(restate.reset_sql(step)))
-    return f"BEGIN TRANSACTION;\n{reset};\n{bigquery.statement(merge_text)};\nCOMMIT TRANSACTION;\n"
+    return bigquery.script(
+        catalog.read_sql(plan.BEGIN_SQL),
+        catalog.read_sql(restate.reset_sql(step)),
+        merge_text,
+        catalog.read_sql(plan.COMMIT_SQL),
+    )
 
 
 def finalize_gold(
@@ -81,7 +85,7 @@ def record_job(gold_plan: Mapping[str, Any] | None, run_id: str) -> dict[str, An
     values = restate.records(gold_plan)
     if not values["table_names"]:
         return None
-    return bigquery.query_job(catalog.read_sql(restate.RECORD_SQL), {**values, "run_id": run_id})
+    return bigquery.file_job(restate.RECORD_SQL, {**values, "run_id": run_id})
 
 
 def record_fingerprints(settings: Settings, gold_plan: Mapping[str, Any] | None, run_id: str) -> list[str]:

@@ -115,8 +115,8 @@ def archive_files() -> dict[str, Any]:
     if days:
         hook = BigQueryHook(gcp_conn_id=GCP_CONN_ID, location=settings.bq_location)
         job = hook.insert_job(
-            configuration=bigquery.query_job(
-                bigquery.BUILT_DAYS_SQL, {"days": [date.fromisoformat(d) for d in days]}
+            configuration=bigquery.file_job(
+                plan.BUILT_DAYS_SQL, {"days": [date.fromisoformat(d) for d in days]}
             ),
             project_id=settings.project or hook.project_id,
             location=settings.bq_location,

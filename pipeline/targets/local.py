@@ -139,9 +139,8 @@ def load_silver() -> dict[str, Any]:
         with warehouse.connect(settings.warehouse_path) as con:
             return {"affected_days": silver_load.pending_days(con), "merged": {}}
     output = Path(clean["output"])
-    run_files = [f["source_file"] for f in (_xcom("claim_files") or {}).get("files", [])]
     with warehouse.connect(settings.warehouse_path) as con:
-        loaded = silver_load.load_run(con, output, run.run_id, run_files)
+        loaded = silver_load.load_run(con, output, run.run_id)
     # Quarantined rows also stay as Parquet beside the warehouse, per run.
     target = settings.quarantine_dir / run.key
     if target.exists():
@@ -228,11 +227,11 @@ def archive_files() -> dict[str, Any]:
     run = window(get_current_context())
     days = _days((_xcom("load_silver") or {}).get("affected_days", []))
     with warehouse.connect(settings.warehouse_path) as con:
-        con.execute("BEGIN TRANSACTION")
+        warehouse.execute_file(con, plan.BEGIN_SQL)
         silver_load.mark_days_built(con, days)
         files = mark_processed(con, run.run_id)
         recorded = restate.record(con, _xcom(plan.GOLD_PLAN_TASK_ID), run.run_id)
-        con.execute("COMMIT")
+        warehouse.execute_file(con, plan.COMMIT_SQL)
     return {"files": files, "fingerprints_recorded": recorded}
 
 

@@ -1,7 +1,12 @@
--- Silver transactions the staged load replaces with a different record, shaped as
--- audit.quarantine rows (reason DUPLICATE_KEY), read before the merge.
--- Grain: one row per displaced silver row. Reloading the same file replaces a row with the same
--- record (same source_file and record_number): that is a rerun, not a duplicate.
+-- Quarantine the silver transactions the staged load replaces with a different record (reason
+-- DUPLICATE_KEY): run before the merge, in its transaction.
+-- Grain: one audit.quarantine row per displaced silver row. Reloading the same file replaces a
+-- row with the same record (same source_file and record_number): that is a rerun, not a
+-- duplicate.
+insert into audit.quarantine (
+    run_id, entity, source_file, record_number, reason, detail, raw_record
+)
+
 with
 
 staged_transactions as (
@@ -52,4 +57,12 @@ final as (
     from displaced_records
 )
 
-select * from final
+select
+    run_id,
+    entity,
+    source_file,
+    record_number,
+    reason,
+    detail,
+    raw_record
+from final

@@ -224,14 +224,31 @@ def test_gold_without_affected_days_binds_an_empty_date_array(gcp_dag: Any) -> N
 # --- BigQuery: silver and checks -------------------------------------------------------------------
 
 
-def planned_jobs(gcp_dag: Any, task_id: str, monkeypatch: pytest.MonkeyPatch, listed: list[str]) -> list[Any]:
+def planned_jobs(
+    gcp_dag: Any,
+    task_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+    listed: list[str],
+    results: dict[str, list[dict[str, Any]]] | None = None,
+    xcoms: dict[str, Any] | None = None,
+) -> list[Any]:
+    """The jobs a BigQueryJobsOperator plans, given the results of the jobs before (`results`)."""
     # Listing the batch output is the one GCS call; answer it here (no credentials, no network).
     monkeypatch.setenv(
         "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", json.dumps({"conn_type": "google_cloud_platform"})
     )
     monkeypatch.setattr(GCSHook, "list", lambda self, bucket_name, prefix, match_glob=None: listed)
-    task = render(gcp_dag, task_id)
-    return task.jobs(sample_context(gcp_dag, task))  # type: ignore[no-any-return]
+    task = render(gcp_dag, task_id, **({"xcoms": xcoms} if xcoms is not None else {}))
+    context = sample_context(gcp_dag, task, **({"xcoms": xcoms} if xcoms is not None else {}))
+    return task.jobs(context, results or {})  # type: ignore[no-any-return]
+
+
+def query_of(configuration: dict[str, Any]) -> str:
+    return str(configuration["query"]["query"])
+
+
+def parameter(configuration: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(p for p in configuration["query"]["queryParameters"] if p["name"] == name)
 
 
 def test_load_silver_jobs(gcp_dag: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -242,7 +259,8 @@ def test_load_silver_jobs(gcp_dag: Any, monkeypatch: pytest.MonkeyPatch) -> None
         f"{prefix}quarantine/part-0000.parquet",
         f"{prefix}file_stats/part-0000.parquet",
     ]
-    jobs = planned_jobs(gcp_dag, "load_silver", monkeypatch, listed)
+    affected = {"affected_days": [{"day": d} for d in AFFECTED_DAYS]}
+    jobs = planned_jobs(gcp_dag, "load_silver", monkeypatch, listed, affected)
     by_name = {j.name: j.configuration for j in jobs}
     assert list(by_name) == [
         "silver.transactions_staging",
@@ -252,112 +270,112 @@ def test_load_silver_jobs(gcp_dag: Any, monkeypatch: pytest.MonkeyPatch) -> None
         "silver.agents_staging",
         "audit.quarantine_staging",
         "audit.file_stats_staging",
+        "affected_days",
         "silver",
     ]
     for configuration in by_name.values():
         assert_valid_job(configuration)
     load = by_name["silver.transactions_staging"]["load"]
     assert load["sourceUris"] == ["gs://cdi-test-staging/runs/x/clean-1/silver/transactions/*.parquet"]
-    # A load job fills no JSON column from Parquet: `extra` lands as STRING, then is parsed.
+    # A load job fills no JSON column from Parquet: `extra` lands as STRING in the `_load` table,
+    # then the parse file makes the staging table from it.
     schema = catalog.table("silver.transactions").schema_json()
     assert [f for f in schema if f["type"] == "JSON"] == [f for f in schema if f["name"] == "extra"]
     assert load["schema"]["fields"] == [
         {**f, "type": "STRING"} if f["name"] == "extra" else f for f in schema
     ]
-    parse = by_name["silver.transactions_staging:json"]["query"]
-    assert parse["query"] == (
-        "CREATE OR REPLACE TABLE silver.transactions_staging AS\n"
-        "SELECT * REPLACE (PARSE_JSON(extra) AS extra)\nFROM silver.transactions_staging"
-    )
-    assert "destinationTable" not in parse
-    assert load["writeDisposition"] == "WRITE_TRUNCATE"
-    assert load["sourceFormat"] == "PARQUET"
     assert load["destinationTable"] == {
         "projectId": PROJECT,
         "datasetId": "silver",
-        "tableId": "transactions_staging",
+        "tableId": "transactions_load",
     }
+    parse = by_name["silver.transactions_staging:json"]["query"]
+    assert parse["query"] == catalog.read_sql("staging/silver_transactions_parse_json.sql")
+    assert "destinationTable" not in parse
+    assert load["writeDisposition"] == "WRITE_TRUNCATE"
+    assert load["sourceFormat"] == "PARQUET"
+    # No JSON column: the load writes the staging table itself.
+    assert by_name["audit.quarantine_staging"]["load"]["destinationTable"]["tableId"] == "quarantine_staging"
     # No agents in this run's files: an empty staging table, so the MERGE is a no-op.
-    empty = by_name["silver.agents_staging"]["query"]["query"]
-    assert empty.startswith("CREATE OR REPLACE TABLE silver.agents_staging AS")
-    script = by_name["silver"]["query"]["query"]
-    for relative in (
-        "silver/affected_days.sql",
-        "silver/transactions_displaced.sql",
-        *(f"silver/{e}_merge.sql" for e in plan.SILVER_ENTITIES),
-    ):
-        assert file_statement(relative) in script, relative
-    order = [script.index(file_statement(f"silver/{e}_merge.sql")) for e in plan.SILVER_ENTITIES]
-    assert script.index(file_statement("silver/transactions_displaced.sql")) < min(order)
-    assert script.index("BEGIN TRANSACTION") < min(order)
-    assert script.index("COMMIT TRANSACTION") > max(order)
-    assert "INSERT INTO audit.run_days" in script
-    assert script.index("INSERT INTO audit.run_days") < script.index("COMMIT TRANSACTION")
-    # A rerun queues again the days it recorded before (as silver_load.record_days does locally).
-    requeue = "UPDATE audit.run_days SET status = 'pending' WHERE run_id = @run_id;"
-    assert (
-        script.index("BEGIN TRANSACTION") < script.index(requeue) < script.index("INSERT INTO audit.run_days")
-    )
-    assert script.rstrip().endswith(bigquery.PENDING_DAYS_SQL)
+    assert query_of(by_name["silver.agents_staging"]) == catalog.read_sql("staging/silver_agents_empty.sql")
+    assert query_of(by_name["affected_days"]) == catalog.read_sql("silver/affected_days.sql")
+    # The script: exactly the files of the local load, in its order, and the pending days.
+    files = [
+        plan.BEGIN_SQL,
+        *plan.SILVER_AUDIT_FILES,
+        *plan.SILVER_MERGE_FILES,
+        plan.COMMIT_SQL,
+        plan.PENDING_DAYS_SQL,
+    ]
+    assert query_of(by_name["silver"]) == "".join(f"{file_statement(f)};\n" for f in files)
+    # Bound to the days the job before read, with their bounds: what the local load binds.
+    days = parameter(by_name["silver"], "days")["parameterValue"]["arrayValues"]
+    assert [d["value"] for d in days] == sorted(AFFECTED_DAYS)
+    assert parameter(by_name["silver"], "first_day")["parameterValue"]["value"] == min(AFFECTED_DAYS)
+    assert parameter(by_name["silver"], "last_day")["parameterValue"]["value"] == max(AFFECTED_DAYS)
+    assert parameter(by_name["silver"], "run_id")["parameterValue"]["value"] == RUN_ID
 
 
-def test_silver_script_binds_the_affected_days_to_the_day_bounded_files() -> None:
-    """The displaced query and the transactions MERGE take @days, @first_day and @last_day, known only
-    once the script has read the affected days: they run with EXECUTE IMMEDIATE, bound from script
-    variables set from the affected_days temp table. The job itself binds only @run_id."""
-    script = bigquery.silver_script()
-    assert bigquery.used_parameters(script) == {"run_id"}
-    set_days = script.index("SET (affected_day_list, first_affected_day, last_affected_day)")
-    assert script.index("CREATE TEMP TABLE affected_days") < set_days < script.index("BEGIN TRANSACTION")
-    for name in bigquery.SILVER_DAY_VARIABLES.values():
-        assert f"DECLARE {name} " in script
-    for relative in ("silver/transactions_displaced.sql", "silver/transactions_merge.sql"):
-        text = file_statement(relative)
-        assert {"days", "first_day", "last_day"} <= bigquery.used_parameters(text)
-        start = script.index(text)
-        assert script[:start].rstrip().endswith('r"""') or script[:start].rstrip().endswith("FROM (")
-        end = script.index('"""', start)
-        using = script[end:].split(";", 1)[0]
-        assert "affected_day_list AS days" in using
-        assert "first_affected_day AS first_day" in using
-        assert "last_affected_day AS last_day" in using
-    for entity in ("customers", "agents"):
-        assert f'EXECUTE IMMEDIATE r"""\n{file_statement(f"silver/{entity}_merge.sql")}' not in script
+def test_staging_files_cover_every_staged_table_and_its_json_columns() -> None:
+    """Each staged table has its empty staging file, and a table with JSON columns a parse file
+    that parses exactly those columns (from the `_load` table the Parquet load writes)."""
+    for qualified in plan.STAGED_TABLES:
+        empty = sqlglot.parse_one(catalog.read_sql(bigquery.empty_staging_file(qualified)), read="bigquery")
+        assert empty.this.sql("bigquery") == bigquery.staging_table(qualified)
+        parse = bigquery.parse_json_file(qualified)
+        if parse is None:
+            assert not bigquery.json_columns(qualified)
+            continue
+        tree = sqlglot.parse_one(catalog.read_sql(parse), read="bigquery")
+        assert tree.this.sql("bigquery") == bigquery.staging_table(qualified)
+        parsed = {f.this.name for f in tree.find_all(sqlglot.exp.ParseJSON)}
+        assert parsed == set(bigquery.json_columns(qualified)), parse
+        assert {t.sql("bigquery") for t in tree.expression.find_all(sqlglot.exp.Table)} == {
+            bigquery.load_table(qualified)
+        }
 
 
 def test_empty_partitioned_staging_satisfies_the_partition_filter() -> None:
-    text = bigquery.empty_staging_job("silver.transactions")["query"]["query"]
-    assert "WHERE transaction_ts < TIMESTAMP '0001-01-01 00:00:00+00'" in text
+    text = catalog.read_sql(bigquery.empty_staging_file("silver.transactions"))
+    assert "where transaction_ts < timestamp '0001-01-01 00:00:00+00'" in text
 
 
 def test_load_silver_without_files_only_reads_the_pending_days(gcp_dag: Any) -> None:
     task = render(gcp_dag, "load_silver", xcoms={"clean_raw": {"files": 0}})
-    jobs = task.jobs(sample_context(gcp_dag, task, xcoms={"clean_raw": {"files": 0}}))
+    jobs = task.jobs(sample_context(gcp_dag, task, xcoms={"clean_raw": {"files": 0}}), {})
     assert [j.name for j in jobs] == ["silver"]
     assert_valid_job(jobs[0].configuration)
-    assert jobs[0].configuration["query"]["query"] == bigquery.PENDING_DAYS_SQL
+    assert query_of(jobs[0].configuration) == catalog.read_sql(plan.PENDING_DAYS_SQL)
 
 
 @pytest.mark.parametrize(("task_id", "stage"), [("dq_checks", "silver"), ("reconcile", "gold")])
 def test_check_jobs(gcp_dag: Any, monkeypatch: pytest.MonkeyPatch, task_id: str, stage: str) -> None:
+    """Each check file is its own job; then dq/results_merge.sql records what they returned."""
     checks = plan.checks(stage)
     assert checks, f"no {stage} checks under sql/checks"
-    jobs = planned_jobs(gcp_dag, task_id, monkeypatch, [])
-    assert len(jobs) == 1
-    assert jobs[0].fetch
-    configuration = jobs[0].configuration
-    assert_valid_job(configuration)
-    script = configuration["query"]["query"]
-    for check in checks:
-        assert file_statement(check.sql) in script, check.sql
-        assert f"'{check.name}' AS check_name, '{check.severity}' AS severity" in script
-    names = next(p for p in configuration["query"]["queryParameters"] if p["name"] == "check_names")
-    assert [v["value"] for v in names["parameterValue"]["arrayValues"]] == [c.name for c in checks]
+    results = {c.name: [{"failures": i, "detail": None if i == 0 else f"d{i}"}] for i, c in enumerate(checks)}
+    jobs = planned_jobs(gcp_dag, task_id, monkeypatch, [], results)
+    assert [j.name for j in jobs] == [*(c.name for c in checks), "recorded"]
+    for job, check in zip(jobs, checks, strict=False):
+        assert job.fetch
+        assert_valid_job(job.configuration)
+        assert query_of(job.configuration) == catalog.read_sql(check.sql)
+    record = jobs[-1].configuration
+    assert_valid_job(record)
+    assert query_of(record) == catalog.read_sql(plan.CHECK_RESULTS_SQL)
+
+    def values(name: str) -> list[str]:
+        return [v["value"] for v in parameter(record, name)["parameterValue"]["arrayValues"]]
+
+    assert values("check_names") == [c.name for c in checks]
+    assert values("severities") == [c.severity for c in checks]
+    assert values("failures") == [str(i) for i in range(len(checks))]
+    assert values("details") == ["" if i == 0 else f"d{i}" for i in range(len(checks))]
 
 
 def test_report_jobs_are_valid() -> None:
     figures = {"run_id": RUN_ID, "logical_date": date.fromisoformat(AFFECTED_DAYS[-1])}
-    assert_valid_job(bigquery.query_job(bigquery.report_figures_sql(), figures))
+    assert_valid_job(bigquery.file_job(plan.REPORT_FIGURES_SQL, figures))
     values = {
         "run_id": RUN_ID,
         "logical_date": AFFECTED_DAYS[0],
@@ -370,7 +388,7 @@ def test_report_jobs_are_valid() -> None:
         "step_seconds": "{}",
         "outcome": "success",
     }
-    assert_valid_job(bigquery.query_job(bigquery.pipeline_run_script(), values))
+    assert_valid_job(bigquery.file_job(plan.PIPELINE_RUN_SQL, values))
 
 
 def test_parameters_are_read_outside_comments_and_strings() -> None:

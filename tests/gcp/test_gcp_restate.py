@@ -87,7 +87,7 @@ def test_plan_gold_is_a_deferrable_bigquery_task_between_the_gate_and_gold(gcp_d
 
 def test_plan_gold_reads_the_fingerprints_and_the_days_with_the_sql_files(gcp_dag: Any) -> None:
     task = render(gcp_dag, plan.GOLD_PLAN_TASK_ID)
-    jobs = task.jobs(sample_context(gcp_dag, task))
+    jobs = task.jobs(sample_context(gcp_dag, task), {})
     assert [(j.name, j.fetch) for j in jobs] == [("recorded", True), ("history", True)]
     for job, relative in zip(jobs, (restate.RECORDED_SQL, restate.HISTORY_SQL), strict=True):
         assert_valid_job(job.configuration)
@@ -173,7 +173,10 @@ def test_a_restated_state_is_reset_then_merged_in_one_transaction(gcp_dag: Any) 
     step = next(s for s in plan.GOLD_STEPS if s.table == "gold.customer_state")
     reset = bigquery.statement(catalog.read_sql(restate.reset_sql(step)))
     merge = bigquery.statement(catalog.read_sql(step.sql))
-    assert configuration["query"]["query"] == f"BEGIN TRANSACTION;\n{reset};\n{merge};\nCOMMIT TRANSACTION;\n"
+    begin, commit = (bigquery.statement(catalog.read_sql(f)) for f in (plan.BEGIN_SQL, plan.COMMIT_SQL))
+    assert configuration["query"]["query"] == f"{begin};\n{reset};\n{merge};\n{commit};\n"
+    assert begin.endswith("begin transaction")
+    assert commit.endswith("commit transaction")
     assert parameter(configuration, "first_day") == HISTORY[0].isoformat()
     assert parameter(configuration, "run_date") == "2025-01-30"
     assert {p["name"] for p in configuration["query"]["queryParameters"]} == bigquery.used_parameters(merge)
@@ -288,7 +291,7 @@ def test_a_restatement_runs_on_the_bigquery_stand_in(gcp_dag: Any, stand_in: Any
 
     def plan_gold(params: dict[str, Any] | None = None) -> dict[str, Any]:
         context = {**sample_context(gcp_dag, task), "params": params or {}}
-        results = {j.name: run_job(con, j.configuration) for j in task.jobs(context)}
+        results = {j.name: run_job(con, j.configuration) for j in task.jobs(context, {})}
         return task.finish(context, results)  # type: ignore[no-any-return]
 
     # An empty audit table: the fingerprints are recorded as they are.

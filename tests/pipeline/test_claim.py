@@ -219,13 +219,13 @@ def test_the_load_of_a_file_claimed_again_replaces_what_its_earlier_attempt_left
         [order(x.source_file, 1, "r1", 1), order(x.source_file, 2, "r1", 2)],
         [rejected(x.source_file, 3, "r1", "FUTURE_TIMESTAMP")],
     )
-    first = silver_load.load_run(con, out1, "r1", [x.source_file])
+    first = silver_load.load_run(con, out1, "r1")
     assert first["affected_days"] == ["2025-01-01", "2025-01-02"]
     claim.mark_processed(con, "r1")
     silver_load.mark_days_built(con, [date(2025, 1, 1), date(2025, 1, 2)])
 
     # Attempt 2 of the same bytes under other settings: record 2 now rejected, record 3 valid.
-    (again,) = run_claims(con, landing, "r2", reprocess=[x.source_file])
+    run_claims(con, landing, "r2", reprocess=[x.source_file])
     assert claim.retried_files(con, "r2") == [x.source_file]
     out2 = job_output(
         tmp_path / "job2",
@@ -234,7 +234,7 @@ def test_the_load_of_a_file_claimed_again_replaces_what_its_earlier_attempt_left
         [order(x.source_file, 1, "r2", 1), order(x.source_file, 3, "r2", 3)],
         [rejected(x.source_file, 2, "r2", "BAD_DATE")],
     )
-    second = silver_load.load_run(con, out2, "r2", [again.source_file])
+    second = silver_load.load_run(con, out2, "r2")
     # Day 2 lost its row: it is rebuilt too.
     assert second["affected_days"] == ["2025-01-01", "2025-01-02", "2025-01-03"]
     rows = con.execute(
@@ -262,7 +262,7 @@ def test_the_load_of_a_file_claimed_again_replaces_what_its_earlier_attempt_left
         [order(x.source_file, 1, "r3", 1), order(x.source_file, 3, "r3", 3)],
         [rejected(x.source_file, 2, "r3", "BAD_DATE")],
     )
-    silver_load.load_run(con, out3, "r3", [x.source_file])
+    silver_load.load_run(con, out3, "r3")
     assert con.execute(
         "SELECT record_number, 'silver' FROM silver.transactions UNION ALL "
         "SELECT record_number, reason FROM audit.quarantine ORDER BY ALL"
@@ -279,7 +279,6 @@ def test_rows_of_another_content_at_the_same_path_stay(
         con,
         job_output(tmp_path / "j1", v1.source_file, "r1", [order(v1.source_file, 1, "r1", 1)], []),
         "r1",
-        [v1.source_file],
     )
     claim.mark_processed(con, "r1")
     # A new content lands at the same path (its record 1 is another order), then is reprocessed.
@@ -288,9 +287,7 @@ def test_rows_of_another_content_at_the_same_path_stay(
     assert v2.attempt == 2
     assert v2.content_sha256 != v1.content_sha256
     v2_order = {**order(v2.source_file, 1, "r2", 5), "transaction_id": "T9"}
-    silver_load.load_run(
-        con, job_output(tmp_path / "j2", v2.source_file, "r2", [v2_order], []), "r2", [v2.source_file]
-    )
+    silver_load.load_run(con, job_output(tmp_path / "j2", v2.source_file, "r2", [v2_order], []), "r2")
     claim.mark_processed(con, "r2")
     (v2_again,) = run_claims(con, landing, "r3", reprocess=[v2.source_file])
     assert v2_again.content_sha256 == v2.content_sha256
@@ -298,7 +295,6 @@ def test_rows_of_another_content_at_the_same_path_stay(
         con,
         job_output(tmp_path / "j3", v2.source_file, "r3", [{**v2_order, "run_id": "r3"}], []),
         "r3",
-        [v2.source_file],
     )
     assert con.execute("SELECT transaction_id, run_id FROM silver.transactions ORDER BY 1").fetchall() == [
         ("T1", "r1"),

@@ -34,9 +34,9 @@ def test_nothing_new_note(previous_run: str | None, last_file_run: str | None, e
 
 def _summarize(claims: list[dict[str, Any]], affected_days: list[str], **states: str) -> dict[str, Any]:
     figures = [
-        {"kind": "check", "name": "freshness", "a": 0, "b": 1, "c": 0, "detail": "warn"},
-        {"kind": "previous_run", "name": SATURDAY, "a": 0, "b": 0, "c": 0, "detail": None},
-        {"kind": "last_file_run", "name": FRIDAY, "a": 1, "b": 0, "c": 0, "detail": None},
+        {"kind": "check", "figure": "freshness", "a": 0, "b": 1, "c": 0, "detail": "warn"},
+        {"kind": "previous_run", "figure": SATURDAY, "a": 0, "b": 0, "c": 0, "detail": None},
+        {"kind": "last_file_run", "figure": FRIDAY, "a": 1, "b": 0, "c": 0, "detail": None},
     ]
     return gcp_report.summarize(
         run_id="scheduled__2025-01-06T00:00:00+00:00",

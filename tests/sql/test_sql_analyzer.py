@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from pipeline import plan, restate, sql_analyzer
+from pipeline import plan, restate, sql_analyzer, warehouse
 from sql import catalog
 
 FILES = sql_analyzer.statement_files()
@@ -40,7 +40,21 @@ def test_gold_output_types_match_the_table_schema(relative):
 
 def test_displaced_rows_have_the_types_of_audit_quarantine():
     statement = sql_analyzer.analyze_file("silver/transactions_displaced.sql")
-    assert output_types(statement) == schema_types("audit.quarantine")
+    inserted = [(c.name, c.type.type_name()) for c in statement.insert_column_list]
+    assert inserted == schema_types("audit.quarantine")
+    assert [t for _, t in inserted] == [c.type.type_name() for c in statement.query_output_column_list]
+
+
+@pytest.mark.parametrize("relative", FILES)
+def test_an_insert_writes_each_column_a_value_of_its_own_type(relative):
+    """No INSERT relies on a coercion (BigQuery and DuckDB coerce differently): every value has the
+    type of the column it goes into."""
+    statement = sql_analyzer.analyze_file(relative)
+    if type(statement).__name__ != "ResolvedInsertStmt":
+        return
+    columns = [(c.name, c.type.type_name()) for c in statement.insert_column_list]
+    values = [c.type.type_name() for c in statement.query_output_column_list]
+    assert [t for _, t in columns] == values, relative
 
 
 def test_the_key_index_has_the_types_of_its_table():
@@ -121,9 +135,12 @@ def test_declared_parameters_are_the_ones_the_dag_binds():
     bound = plan.query_parameters(
         run_id="run-1", days=[], run_date=dt.date(2025, 1, 1), reporting_tz="UTC", rows_valid=0
     )
-    # Besides the run's parameters, the ones recording the gold SQL fingerprints (pipeline/restate.py).
+    # Besides the run's parameters, the ones recording the gold SQL fingerprints (pipeline/restate.py),
+    # the check results (dq/results_merge.sql) and the run's row (runs/pipeline_run_merge.sql).
     recorded = set(restate.records(None))
-    assert set(bound) | recorded == set(sql_analyzer.QUERY_PARAMETER_TYPES)
+    checks = set(plan.check_result_parameters([]))
+    run_row = set(warehouse.parameters(catalog.read_sql(plan.PIPELINE_RUN_SQL)))
+    assert set(bound) | recorded | checks | run_row == set(sql_analyzer.QUERY_PARAMETER_TYPES)
     types = sql_analyzer.QUERY_PARAMETER_TYPES
     assert (types["first_day"], types["last_day"]) == ("DATE", "DATE")
     # No days: an empty range, first_day > last_day, so the day-bounded files read nothing.

@@ -38,6 +38,37 @@ PARAMETERS: dict[str, set[str]] = {
     "restate/history_days.sql": set(),
     "restate/gold_fingerprints.sql": set(),
     "restate/gold_fingerprints_merge.sql": {"table_names", "fingerprints", "run_id"},
+    "silver/run_quarantine_delete.sql": {"run_id"},
+    "silver/run_file_stats_delete.sql": {"run_id"},
+    "silver/quarantine_insert.sql": set(),
+    "silver/file_stats_insert.sql": set(),
+    "runs/pending_days.sql": set(),
+    "runs/built_days.sql": {"days"},
+    "runs/requeue_days.sql": {"run_id"},
+    "runs/queue_days.sql": {"run_id", "days"},
+    "runs/pipeline_run_merge.sql": {
+        "run_id",
+        "logical_date",
+        "target",
+        "files",
+        "rows_read",
+        "rows_valid",
+        "rows_quarantined",
+        "affected_days",
+        "step_seconds",
+        "outcome",
+    },
+    "runs/report_figures.sql": {"run_id", "logical_date"},
+    "runs/run_recorded.sql": {"run_id"},
+    "dq/results_merge.sql": {"run_id", "check_names", "severities", "failures", "details"},
+    "transaction/begin.sql": set(),
+    "transaction/commit.sql": set(),
+    **{f"staging/{t.replace('.', '_')}_empty.sql": set() for t in plan.STAGED_TABLES},
+    **{
+        f"staging/{t.replace('.', '_')}_parse_json.sql": set()
+        for t in plan.STAGED_TABLES
+        if any(f.type == "JSON" for f in catalog.table(t).fields)
+    },
 }
 REQUIRED_CHECKS = {
     "silver_transactions_key_unique",
@@ -70,6 +101,14 @@ def text_of(relative: str) -> str:
     return catalog.read_sql(relative)
 
 
+def test_every_folder_of_statements_is_analyzed():
+    """A new folder under sql/ is linted, analyzed and run here only if it is listed."""
+    folders = {
+        p.name for p in catalog.SQL_DIR.iterdir() if p.is_dir() and p.name not in ("schemas", "__pycache__")
+    }
+    assert folders == set(sql_analyzer.STATEMENT_FOLDERS)
+
+
 def test_the_interface_files_exist():
     assert set(PARAMETERS) <= set(FILES)
     assert {f for f in FILES if not f.startswith("checks/")} == set(PARAMETERS)
@@ -97,9 +136,12 @@ def test_takes_the_parameters_of_its_interface(relative):
 def test_names_tables_dataset_qualified_without_project(relative):
     tree = sqlglot.parse_one(text_of(relative), read="bigquery")
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
-    known = {t.qualified_name for t in catalog.tables()} | {
-        warehouse.staging_name(t.qualified_name) for t in catalog.tables("silver")
-    }
+    known = (
+        {t.qualified_name for t in catalog.tables()}
+        | {warehouse.staging_name(t.qualified_name) for t in catalog.tables("silver")}
+        | {warehouse.staging_name(t) for t in plan.STAGED_TABLES}
+        | {f"{t}_load" for t in plan.STAGED_TABLES}
+    )
     for table in tree.find_all(exp.Table):
         if not table.db and table.name in ctes:
             continue
@@ -115,9 +157,10 @@ def test_check_header_gives_severity_stage_and_description(relative):
 
 @pytest.mark.parametrize("relative", FILES)
 def test_is_lowercase_with_a_final_select(relative):
+    """Lowercase; a query (not DML, DDL or a transaction) ends `select * from final`."""
     code = "\n".join(line for line in text_of(relative).splitlines() if not line.lstrip().startswith("--"))
-    assert not re.search(r"\b(SELECT|FROM|WHERE|WITH|MERGE|JOIN)\b", code)
-    if not relative.endswith(("_merge.sql", "_reset.sql")):
+    assert not re.search(r"\b(SELECT|FROM|WHERE|WITH|MERGE|JOIN|INSERT|UPDATE|DELETE|CREATE)\b", code)
+    if isinstance(sqlglot.parse_one(text_of(relative), read="bigquery"), exp.Query):
         assert code.rstrip().endswith("select * from final")
 
 
@@ -133,7 +176,53 @@ def loaded(wh, orders, order_days):
         wh.stage(entity, [])
     wh.stage("transactions", [{**o, "source_file": "other.csv", "run_id": "run-1"} for o in orders[:30]])
     wh.build_gold(order_days, run_date=ALL_PARAMS["run_date"], reporting_tz="Europe/Paris")
+    # The audit rows the cleaning job staged, and what an earlier attempt of the run left.
+    stats = {
+        "run_id": "run-1",
+        "entity": "transactions",
+        "rows_read": 30,
+        "rows_valid": 30,
+        "rows_quarantined": 0,
+    }
+    bad = {"run_id": "run-1", "entity": "transactions", "reason": "BAD_AMOUNT", "raw_record": "{}"}
+    for qualified, rows in (
+        ("audit.file_stats", [{**stats, "source_file": "other.csv"}]),
+        ("audit.quarantine", [{**bad, "source_file": "other.csv"}]),
+    ):
+        wh.con.execute(
+            warehouse.create_table_sql(catalog.table(qualified), warehouse.staging_name(qualified))
+        )
+        wh.insert(warehouse.staging_name(qualified), rows)
+    wh.insert("audit.file_stats", [{**stats, "source_file": "other.csv"}])
+    wh.insert("audit.quarantine", [{**bad, "source_file": "other.csv"}, {**bad, "source_file": "kept.csv"}])
+    # What a BigQuery Parquet load writes for a table with a JSON column: the JSON as text.
+    for entity in plan.SILVER_ENTITIES:
+        wh.con.execute(
+            f"create table silver.{entity}_load as "
+            f"select * replace (cast(extra as varchar) as extra) from silver.{entity}_staging"
+        )
+    wh.insert("audit.run_days", [{"run_id": "run-0", "day": order_days[0], "status": "pending"}])
     return wh
+
+
+# What the report task records (runs/pipeline_run_merge.sql) and the checks' results.
+RUN_ROW = {
+    "logical_date": dt.date(2025, 4, 3),
+    "target": "local",
+    "files": 1,
+    "rows_read": 30,
+    "rows_valid": 30,
+    "rows_quarantined": 0,
+    "affected_days": "[]",
+    "step_seconds": "{}",
+    "outcome": "success",
+}
+CHECK_RESULTS = plan.check_result_parameters(
+    [
+        {"check_name": "freshness", "severity": "warn", "failures": 0, "detail": None},
+        {"check_name": "orphan_agents", "severity": "error", "failures": 2, "detail": "A7, A8"},
+    ]
+)
 
 
 @pytest.mark.parametrize("relative", FILES)
@@ -141,6 +230,13 @@ def test_runs_on_duckdb_through_the_transpile(loaded, relative):
     params = dict(ALL_PARAMS)
     # What the run records once gold is built (pipeline/restate.py).
     params.update(table_names=["gold.aov_daily", "gold.peak_hours"], fingerprints=["f1", "f2"])
+    params.update(RUN_ROW, **CHECK_RESULTS)
+    if relative == "transaction/commit.sql":
+        warehouse.execute_file(loaded.con, "transaction/begin.sql")
+    if relative.startswith("runs/"):
+        # The day queued by the run before (pending) and no other.
+        days = [r[0] for r in loaded.rows("select day from audit.run_days")]
+        params.update(days=days, **plan.day_bounds(days))
     if relative.startswith("silver/"):
         # The load binds the days silver/affected_days.sql returns for the staged rows.
         days = [r["day"] for r in loaded.run("silver/affected_days.sql")]
@@ -166,8 +262,46 @@ def test_runs_on_duckdb_through_the_transpile(loaded, relative):
         assert columns == ["day"]
         assert result
     elif name == "transactions_displaced":
-        assert columns == list(catalog.table("audit.quarantine").column_names)
-        assert len(result) == 30
+        assert loaded.rows("select count(*) from audit.quarantine where reason = 'DUPLICATE_KEY'") == [(30,)]
+    elif name == "run_quarantine_delete":
+        assert loaded.rows("select source_file from audit.quarantine") == [("kept.csv",)]
+    elif name == "run_file_stats_delete":
+        assert loaded.rows("select count(*) from audit.file_stats") == [(0,)]
+    elif name in ("quarantine_insert", "file_stats_insert"):
+        table = f"audit.{name.removesuffix('_insert')}"
+        assert loaded.rows(f"select count(*) from {table} where source_file = 'other.csv'") == [(2,)]
+    elif name == "pending_days":
+        assert columns == ["day"]
+        assert result == [(d,) for d in params["days"]]
+    elif name == "queue_days":
+        queued = loaded.rows("select day from audit.run_days where run_id = 'run-1' and status = 'pending'")
+        assert [r[0] for r in queued] == params["days"]
+    elif name == "built_days":
+        assert loaded.rows("select status from audit.run_days") == [("built",)]
+    elif name == "requeue_days":
+        assert loaded.rows("select status from audit.run_days") == [("pending",)]
+    elif name == "pipeline_run_merge":
+        assert loaded.rows("select run_id, outcome from audit.pipeline_runs") == [("run-1", "success")]
+    elif name == "report_figures":
+        assert columns == ["kind", "figure", "a", "b", "c", "detail"]
+        gold = sorted(r[1] for r in result if r[0] == "gold")
+        assert gold == sorted(s.table for s in plan.GOLD_STEPS), "every gold table is counted"
+    elif name == "results_merge":
+        assert loaded.rows(
+            "select check_name, passed, failures, detail from audit.dq_results order by 1"
+        ) == [
+            ("freshness", True, 0, None),
+            ("orphan_agents", False, 2, "A7, A8"),
+        ]
+    elif dataset == "staging" and name.endswith("_empty"):
+        staging = name.removesuffix("_empty").replace("_", ".", 1) + "_staging"
+        assert loaded.rows(f"select count(*) from {staging}") == [(0,)]
+    elif dataset == "staging" and name.endswith("_parse_json"):
+        staging = name.removesuffix("_parse_json").replace("_", ".", 1) + "_staging"
+        types = dict(loaded.rows(f"select column_name, column_type from (describe {staging})"))
+        assert types["extra"] == "JSON"
+    elif name == "begin":
+        loaded.con.rollback()  # the transaction it opened
     elif name == "history_days":
         assert columns == ["day"]
         in_silver = loaded.rows("select distinct cast(transaction_ts as date) from silver.transactions")

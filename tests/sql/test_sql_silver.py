@@ -41,7 +41,14 @@ def merge(wh, entity: str) -> None:
 
 
 def quarantine_rows(wh, run_id: str) -> list[dict]:
-    return wh.run("silver/transactions_displaced.sql", {"run_id": run_id, **day_params(wh)})
+    """The audit.quarantine rows silver/transactions_displaced.sql writes for the run."""
+    warehouse.execute_file(wh.con, "silver/transactions_displaced.sql", {"run_id": run_id, **day_params(wh)})
+    columns = catalog.table("audit.quarantine").column_names
+    rows = wh.rows(
+        f"select {', '.join(columns)} from audit.quarantine where run_id = ? and reason = 'DUPLICATE_KEY'",
+        [run_id],
+    )
+    return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
 # affected_days -----------------------------------------------------------------------------------
@@ -94,12 +101,7 @@ def test_displaced_rows_are_quarantine_rows_naming_the_winner(wh):
 def test_displaced_rows_load_into_audit_quarantine(wh):
     wh.insert("silver.transactions", [order("T1", D1, source_file="a.csv")])
     wh.stage("transactions", [order("T1", D1, source_file="b.csv")])
-    text = catalog.read_sql("silver/transactions_displaced.sql")
-    columns = ", ".join(catalog.table("audit.quarantine").column_names)
-    wh.con.execute(
-        f"insert into audit.quarantine ({columns}) select {columns} from ({warehouse.transpile(text)})",
-        warehouse.bind(text, {"run_id": "run-2", **day_params(wh)}),
-    )
+    warehouse.execute_file(wh.con, "silver/transactions_displaced.sql", {"run_id": "run-2", **day_params(wh)})
     assert wh.rows("select run_id, source_file, reason from audit.quarantine") == [
         ("run-2", "a.csv", "DUPLICATE_KEY")
     ]

@@ -1,0 +1,3 @@
+-- Open the transaction of a multi-statement step (the silver load, the restatement record).
+-- BigQuery: a script's transaction; DuckDB: BEGIN.
+begin transaction

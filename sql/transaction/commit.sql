@@ -1,0 +1,2 @@
+-- Commit the transaction that transaction/begin.sql opened.
+commit transaction
