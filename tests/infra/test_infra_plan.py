@@ -94,3 +94,23 @@ def test_the_command_line_of_make_plan() -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert "gcp:kms/cryptoKey:CryptoKey  cdi-cmek-data-key  [protected]" in result.stdout
     assert "Policy pack cdi-guardrails" in result.stdout
+
+
+def test_the_prod_plan_shows_what_a_first_deploy_must_get_right(prod_run: StackRun) -> None:
+    """Issue 15's review items, as `make plan STACK=prod` shows them: each service agent created
+    before it is bound, the connection secrets with their values redacted, the two CI identities
+    with their impersonation bindings, and the batches' CMEK key handed to the DAG."""
+    text = plan.render(prod_run)
+    agents = {r.inputs["service"] for r in prod_run.of_type("gcp:projects/serviceIdentity:ServiceIdentity")}
+    assert agents
+    assert all(f"service: {service}" in text for service in agents)
+    assert "gcp:secretmanager/secret:Secret  cdi-connections-smtp_default" in text
+    version = text.split("gcp:secretmanager/secretVersion:SecretVersion", 1)[1].split("\n│  ├", 1)[0]
+    assert 'secretData: "[secret]"' in version
+    assert "offline-placeholder" not in text, "a secret value reached the plan"
+    for account in ("cdi-ci@cdi-prod", "cdi-ci-preview@cdi-prod"):
+        binding = f"serviceAccountId: projects/cdi-prod/serviceAccounts/{account}.iam.gserviceaccount.com"
+        assert binding in text, account
+    assert "attribute.ref/refs/heads/main" in text
+    key = prod_run.outputs["kms_keys"]["regional"]
+    assert f'"CDI_DATAPROC_KMS_KEY": "{key}"' in text
