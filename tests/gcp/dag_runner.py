@@ -67,7 +67,7 @@ def resume_like_the_triggerer() -> None:
     """Resume a deferred task with the kwargs it deferred with plus the trigger's event, as the
     triggerer does (`airflow.models.trigger.handle_event_submit`).
 
-    `dag.test()` of Airflow 3.3.2 resumes with the event alone, so a resume method taking its own
+    `dag.test()` of Airflow 3.3.1 (the image's) and 3.3.2 resumes with the event alone, so a resume method taking its own
     kwargs (`BigQueryJobsOperator.resume`) fails there only; apache/airflow#69942 fixes `dag.test()`
     the same way. Until a release has it: keep the DeferTask each run returned, and when its trigger
     fires, put the event into that DeferTask's kwargs and report no event, so that `dag.test()` resumes
@@ -105,8 +105,8 @@ def resume_like_the_triggerer() -> None:
 def look_up_deadlines_like_the_scheduler() -> None:
     """Let a run of a DAG with a deadline succeed under `dag.test()`.
 
-    `dag.test()` of Airflow 3.3.1 (the Composer image's, versions.toml) and 3.3.2 builds its scheduler DAG by an in-memory serialization round trip,
-    which leaves `dag.deadline` holding the encoded alerts where the scheduler's DAG (read from
+    `dag.test()` of Airflow 3.3.1 (the Composer image's, versions.toml) and 3.3.2 builds its
+    scheduler DAG by an in-memory serialization round trip, which leaves `dag.deadline` holding the encoded alerts where the scheduler's DAG (read from
     `serialized_dag`) holds their ids; when the run succeeds, `DagRun.update_state()` looks each one up
     with `DeadlineAlert.get_by_id()`, which fails on a dict ("'dict' object has no attribute 'hex'").
     apache/airflow#73428 (fix proposed in apache/airflow#73430, not released) reads an encoded alert
