@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +84,21 @@ def post_webhook(message: Message, *, webhook_conn_id: str) -> None:
     )
 
 
+def _send(channel: str, conn_id: str, required: Collection[str], send: Callable[[], None]) -> str:
+    """One channel's outcome: sent, failed (with why), or skipped when the stack did not configure
+    it (`required`); a configured channel whose connection is missing is a failure, never a skip."""
+    if _connection(conn_id) is None:
+        if conn_id in required:
+            return f"failed: connection {conn_id} is configured for this stack but missing"
+        return f"skipped: no connection {conn_id}"
+    try:
+        send()
+    except Exception as err:
+        log.exception("%s alert failed", channel)
+        return f"failed: {err}"
+    return "sent"
+
+
 def deliver(
     message: Message,
     *,
@@ -98,36 +113,19 @@ def deliver(
     """
     required = set(Settings.from_env().required_connections if required is None else required)
     outcome: dict[str, str] = {}
-    if smtp_conn_id in required and not to:
-        outcome["email"] = f"failed: {smtp_conn_id} is configured for this stack but there are no recipients"
-    elif not to:
-        outcome["email"] = "skipped: no recipients"
-    elif _connection(smtp_conn_id) is None:
+    if not to:
         outcome["email"] = (
-            f"failed: connection {smtp_conn_id} is configured for this stack but missing"
+            f"failed: {smtp_conn_id} is configured for this stack but there are no recipients"
             if smtp_conn_id in required
-            else f"skipped: no connection {smtp_conn_id}"
+            else "skipped: no recipients"
         )
     else:
-        try:
-            send_email(message, to=to, smtp_conn_id=smtp_conn_id)
-            outcome["email"] = "sent"
-        except Exception as err:
-            log.exception("email alert failed")
-            outcome["email"] = f"failed: {err}"
-    if _connection(webhook_conn_id) is None:
-        outcome["webhook"] = (
-            f"failed: connection {webhook_conn_id} is configured for this stack but missing"
-            if webhook_conn_id in required
-            else f"skipped: no connection {webhook_conn_id}"
+        outcome["email"] = _send(
+            "email", smtp_conn_id, required, lambda: send_email(message, to=to, smtp_conn_id=smtp_conn_id)
         )
-    else:
-        try:
-            post_webhook(message, webhook_conn_id=webhook_conn_id)
-            outcome["webhook"] = "sent"
-        except Exception as err:
-            log.exception("webhook alert failed")
-            outcome["webhook"] = f"failed: {err}"
+    outcome["webhook"] = _send(
+        "webhook", webhook_conn_id, required, lambda: post_webhook(message, webhook_conn_id=webhook_conn_id)
+    )
     log.info("notification %r: %s", message.subject, outcome)
     if all(v.startswith("skipped") for v in outcome.values()):
         log.warning("notification %r went nowhere: no channel is configured (%s)", message.subject, outcome)
