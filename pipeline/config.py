@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pipeline import names  # noqa: F401  (re-exported: the names that are the same in every environment)
-
 Target = Literal["local", "gcp"]
 
 DAG_ID = "customer_analytics"

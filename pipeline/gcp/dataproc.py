@@ -21,9 +21,6 @@ from spark.runtime import DATAPROC_RUNTIME_VERSION, JVM_OPTIONS
 # spark/runtime.py; both deployed beside the DAG so Composer can import them).
 RUNTIME_VERSION = DATAPROC_RUNTIME_VERSION
 
-# Where infra uploads the packaged job (`spark/package.py` writes dist/spark/job.py + cdi_spark.zip).
-JOB_MAIN, JOB_ZIP = names.JOB_MAIN, names.JOB_ZIP
-
 # Spark settings of every batch: the job computes in UTC like BigQuery and DuckDB.
 SPARK_PROPERTIES = {
     "spark.sql.session.timeZone": "UTC",
@@ -115,8 +112,8 @@ def batch(settings: Settings) -> dict[str, Any]:
         execution["staging_bucket"] = settings.staging_bucket
     return {
         "pyspark_batch": {
-            "main_python_file_uri": f"{artifacts}/{JOB_MAIN}",
-            "python_file_uris": [f"{artifacts}/{JOB_ZIP}"],
+            "main_python_file_uri": f"{artifacts}/{names.JOB_MAIN}",
+            "python_file_uris": [f"{artifacts}/{names.JOB_ZIP}"],
             "args": [],
         },
         "runtime_config": {"version": RUNTIME_VERSION, "properties": dict(SPARK_PROPERTIES)},

