@@ -148,6 +148,8 @@ class _FileRun:
     raw: read.RawFile
     settings: SourceSettings
     mapping: transform.ColumnMapping | None = None
+    shape: int = 0
+    """Index of `mapping` among the distinct headers of the entity's files."""
     reading: transform.FileReading = field(default_factory=transform.FileReading)
     missing_message: str | None = None
 
@@ -167,28 +169,50 @@ def _configure_session(spark: SparkSession) -> None:
     spark.conf.set("spark.sql.inMemoryColumnarStorage.compressed", "false")
 
 
+def _distinct_frames(files: Sequence[_FileRun]) -> list[DataFrame]:
+    """The raw frames of the files, each once (the files of one scan share theirs)."""
+    frames: dict[int, DataFrame] = {}
+    for f in files:
+        if f.raw.frame is not None:
+            frames.setdefault(id(f.raw.frame), f.raw.frame)
+    return list(frames.values())
+
+
+def _canonical(
+    spark: SparkSession, entity: str, files: list[_FileRun], shapes: list[transform.ColumnMapping]
+) -> DataFrame:
+    """The entity's raw rows, all files in one frame, with their file's lineage and reading joined
+    on `_file`, renamed to the contract (`transform.to_canonical`)."""
+    raw = functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), _distinct_frames(files))
+    table = spark.createDataFrame(
+        [
+            transform.file_row(
+                f.raw.key, position, f.item.source_file, f.shape, f.mapping, f.reading, f.missing_message
+            )
+            for position, f in enumerate(files)
+            if f.mapping is not None
+        ],
+        transform.FILE_COLUMNS,
+    )
+    return raw.join(F.broadcast(table), read.FILE).transform(transform.to_canonical(shapes))
+
+
 def _classify_entity(
-    spark: SparkSession, config: JobConfig, entity: str, files: list[_FileRun], currencies: frozenset[str]
+    spark: SparkSession,
+    config: JobConfig,
+    entity: str,
+    files: list[_FileRun],
+    shapes: list[transform.ColumnMapping],
+    currencies: frozenset[str],
 ) -> tuple[DataFrame, DataFrame]:
-    """Union the entity's readable files and clean them: one row per record with `_reason` and
-    the typed values, before duplicates are marked; and the duplicate candidates (cached).
+    """Clean the entity's readable files: one row per record with `_reason` and the typed values,
+    before duplicates are marked; and the duplicate candidates (cached).
 
     Raw strings are kept only for the rows already rejected and for the duplicate candidates (keys
     seen more than once, found by a key-only pass), so the frame the job caches holds typed values;
     `raw_record` is built from them once duplicates are marked (`_mark_duplicates`).
     """
-    frames: list[DataFrame] = []
-    for position, f in enumerate(files):
-        assert f.raw.frame is not None
-        assert f.mapping is not None
-        frames.append(
-            f.raw.frame.transform(
-                transform.to_canonical(f.mapping, position, f.item.source_file, f.reading, f.missing_message)
-            )
-        )
-    union = frames[0]
-    for frame in frames[1:]:
-        union = union.unionByName(frame)
+    union = _canonical(spark, entity, files, shapes)
     reading = transform.EntityReading.of([f.reading for f in files])
     if entity == "transactions":
         # A literal when every file agrees (the common case), else each row's file's value.
@@ -211,7 +235,7 @@ def _classify_entity(
     else:
         cleaner = transform.clean_agents(reading)
     spec = contract.ENTITIES[entity]
-    candidates = _duplicate_candidates(_keys(spark, entity, files))
+    candidates = _duplicate_candidates(union.select(spec.key).transform(transform.with_key(entity)))
     cleaned = (
         union.transform(cleaner)
         .transform(transform.key_of_cleaned(entity))
@@ -219,6 +243,7 @@ def _classify_entity(
         .transform(transform.keep_raw_values_of_suspects(entity))
         .select(
             transform.FILE_INDEX,
+            transform.SHAPE,
             read.RECORD_NUMBER,
             read.CORRUPT,
             transform.CANDIDATE,
@@ -233,21 +258,6 @@ def _classify_entity(
     return cleaned, candidates
 
 
-def _keys(spark: SparkSession, entity: str, files: list[_FileRun]) -> DataFrame:
-    """`transform.with_key` over the key field of every record of the entity's files, the field
-    read by itself (`read.RawFile.field_values`): a few more values than records at most."""
-    key = contract.ENTITIES[entity].key
-    frames = [
-        f.raw.field_values(f.mapping.contract_index[key]).select(F.col(read.FIELD_VALUE).alias(key))
-        for f in files
-        if f.mapping is not None and key in f.mapping.contract_index
-    ]
-    fields = (
-        functools.reduce(DataFrame.union, frames) if frames else spark.createDataFrame([], f"`{key}` string")
-    )
-    return fields.transform(transform.with_key(entity))
-
-
 def _duplicate_candidates(keyed: DataFrame) -> DataFrame:
     """`transform.duplicate_candidates`, computed and cached before the cleaning pass.
 
@@ -259,15 +269,20 @@ def _duplicate_candidates(keyed: DataFrame) -> DataFrame:
     return candidates
 
 
-def _mark_duplicates(entity: str, keyed: DataFrame, winners: DataFrame, files: list[_FileRun]) -> DataFrame:
+def _mark_duplicates(
+    entity: str,
+    keyed: DataFrame,
+    winners: DataFrame,
+    files: list[_FileRun],
+    shapes: list[transform.ColumnMapping],
+) -> DataFrame:
     """The cleaned rows (with `_key`) with duplicates marked, their source file and `raw_record`
     for every rejected row."""
     spec = contract.ENTITIES[entity]
     source_files = [f.item.source_file for f in files]
-    mappings = [f.mapping for f in files if f.mapping is not None]
     return (
         keyed.transform(transform.mark_duplicates(entity, winners, source_files))
-        .transform(transform.with_raw_record(mappings))
+        .transform(transform.with_raw_record(shapes))
         .withColumn(
             transform.SOURCE_FILE, transform.source_file_of(F.col(transform.FILE_INDEX), source_files)
         )
@@ -311,22 +326,28 @@ def _resolve_readings(spark: SparkSession, entity: str, files: list[_FileRun]) -
         to_scan.append((f, index))
     if not to_scan:
         return
+    # One query: each file's date column, from the frame its scan shares with others.
     first, second = (F.regexp_extract("v", sniff.NUMERIC_DATE_RE, i).cast("int") for i in (1, 2))
+    by_frame: dict[tuple[int, int], list[_FileRun]] = {}
+    for f, index in to_scan:
+        by_frame.setdefault((id(f.raw.frame), index), []).append(f)
     frames = [
-        f.raw.frame.select(F.lit(n).alias("f"), F.col(read.source_column(index)).alias("v"))
-        for n, (f, index) in enumerate(to_scan)
-        if f.raw.frame is not None
+        group[0]
+        .raw.frame.where(F.col(read.FILE).isin([f.raw.key for f in group]))
+        .select(F.col(read.FILE).alias("f"), F.col(read.source_column(index)).alias("v"))
+        for (_, index), group in by_frame.items()
+        if group[0].raw.frame is not None
     ]
     evidence = {
-        int(r["f"]): sniff.DateEvidence(int(r["first_max"]), int(r["second_max"]), int(r["values"]))
+        str(r["f"]): sniff.DateEvidence(int(r["first_max"]), int(r["second_max"]), int(r["values"]))
         for r in functools.reduce(DataFrame.union, frames)
         .where(F.col("v").rlike(sniff.NUMERIC_DATE_RE))
         .groupBy("f")
         .agg(F.max(first).alias("first_max"), F.max(second).alias("second_max"), F.count("v").alias("values"))
         .collect()
     }
-    for n, (f, _) in enumerate(to_scan):
-        found = evidence.get(n, sniff.DateEvidence(0, 0, 0))
+    for f, _ in to_scan:
+        found = evidence.get(f.raw.key, sniff.DateEvidence(0, 0, 0))
         if found.order is not None:
             f.reading = replace(f.reading, date_order=found.order)
             f.raw.read_settings.update(date_order=found.order, date_order_source="inferred")
@@ -368,11 +389,205 @@ def _unreadable_rows(spark: SparkSession, run_id: str, files: Sequence[_FileRun]
     return spark.createDataFrame(rows, schema.struct_type(QUARANTINE_TABLE))
 
 
-def _counts_by_file(df: DataFrame) -> dict[str, int]:
-    return {
-        r["source_file"]: int(r["n"])
-        for r in df.groupBy("source_file").agg(F.count(F.lit(1)).alias("n")).collect()
-    }
+def _written_by_file(spark: SparkSession, output: str) -> dict[tuple[str, bool], int]:
+    """(source file, valid?) -> rows, read back from the written silver and quarantine (one job)."""
+    valid = [
+        spark.read.parquet(_uri(output, "silver", entity)).select("source_file", F.lit(True).alias("valid"))
+        for entity in contract.ENTITIES
+    ]
+    quarantined = (
+        spark.read.parquet(_uri(output, "quarantine"))
+        .where(F.col("record_number").isNotNull())
+        .select("source_file", F.lit(False).alias("valid"))
+    )
+    rows = (
+        functools.reduce(DataFrame.union, [*valid, quarantined])
+        .groupBy("source_file", "valid")
+        .count()
+        .collect()
+    )
+    return {(r["source_file"], bool(r["valid"])): int(r["count"]) for r in rows}
+
+
+@dataclass
+class _Classified:
+    """The entity's rows with their reason (null: valid), duplicates marked, ready to write."""
+
+    frame: DataFrame
+    files: list[_FileRun]
+    cached: list[DataFrame]
+
+
+def _read(spark: SparkSession, config: JobConfig, work_dir: str) -> list[_FileRun]:
+    """Every file read (or found unreadable), its header mapped to the contract and its reading
+    (decimal separator, date order, zone, currency) decided: before any row is written."""
+    runs: list[_FileRun] = []
+    for entity in contract.ENTITIES:
+        items = [(i, item) for i, item in enumerate(config.inputs) if item.entity == entity]
+        if not items:
+            continue
+        raws = read.read_files(
+            spark, [(item.uri, config.settings_of(item)) for _, item in items], work_dir=work_dir
+        )
+        shapes: list[transform.ColumnMapping] = []
+        for (index, item), raw in zip(items, raws, strict=True):
+            run = _FileRun(index, item, raw, raw.settings)
+            runs.append(run)
+            if not raw.readable:
+                log_event(
+                    "unreadable file",
+                    run_id=config.run_id,
+                    step="read",
+                    source_file=item.source_file,
+                    error=raw.error,
+                )
+                continue
+            run.mapping = transform.map_columns(entity, raw.header, dict(raw.settings.columns))
+            if run.mapping not in shapes:
+                shapes.append(run.mapping)
+            run.shape = shapes.index(run.mapping)
+            if run.mapping.missing_required:
+                other = None
+                if raw.file_format == "csv":
+                    other = sniff.other_delimiter_in(sniff.first_line(raw.head_text), raw.delimiter)
+                run.missing_message = transform.missing_column_message(run.mapping, other_delimiter=other)
+        _resolve_readings(spark, entity, [r for r in runs if r.item.entity == entity and r.mapping])
+    return sorted(runs, key=lambda r: r.index)
+
+
+def _shapes(files: list[_FileRun]) -> list[transform.ColumnMapping]:
+    """The distinct mappings of the files, by `_FileRun.shape`."""
+    by_shape = {f.shape: f.mapping for f in files if f.mapping is not None}
+    return [by_shape[i] for i in sorted(by_shape)]
+
+
+def _clean(spark: SparkSession, config: JobConfig, runs: list[_FileRun]) -> dict[str, _Classified]:
+    """Each entity parsed and cleaned once and cached (typed values; raw strings only for rejected
+    rows and duplicate candidates), since the duplicate winners, the file figures and both outputs
+    read it. The winners are an aggregate of the candidate rows alone."""
+    currencies = refdata.currency_codes()
+    classified: dict[str, _Classified] = {}
+    for entity in contract.ENTITIES:
+        files = [r for r in runs if r.item.entity == entity and r.raw.readable]
+        if not files:
+            continue
+        shapes = _shapes(files)
+        cleaned, candidates = _classify_entity(spark, config, entity, files, shapes, currencies)
+        cleaned = cleaned.persist(StorageLevel.MEMORY_AND_DISK)
+        keyed = cleaned.transform(transform.key_of_cleaned(entity))
+        winners = transform.duplicate_winners(keyed.where(transform.CANDIDATE)).persist(
+            StorageLevel.MEMORY_AND_DISK
+        )
+        frame = _mark_duplicates(entity, keyed, winners, files, shapes)
+        classified[entity] = _Classified(frame, files, [candidates, cleaned, winners])
+    return classified
+
+
+@dataclass
+class _FileCounts:
+    rows_valid: int = 0
+    rows_quarantined: int = 0
+    types_coerced: dict[str, int] = field(default_factory=dict)
+
+
+def _count(classified: dict[str, _Classified]) -> tuple[dict[int, _FileCounts], dict[str, int]]:
+    """Valid and quarantined rows and coerced values per file (by `_FileRun.index`), and rows per
+    reason: one aggregate per entity (which also fills the caches)."""
+    counts: dict[int, _FileCounts] = {}
+    reasons: dict[str, int] = {}
+    for entity, c in classified.items():
+        coerce_cols = transform.COERCIBLE[entity]
+        rows = (
+            c.frame.groupBy(transform.FILE_INDEX, transform.REASON)
+            .agg(
+                F.count(F.lit(1)).alias("n"),
+                *[F.sum(F.col(transform.coerced(col)).cast("int")).alias(col) for col in coerce_cols],
+            )
+            .collect()
+        )
+        for r in rows:
+            stats = counts.setdefault(c.files[r[transform.FILE_INDEX]].index, _FileCounts())
+            if r[transform.REASON] is None:
+                stats.rows_valid += r["n"]
+            else:
+                stats.rows_quarantined += r["n"]
+                reasons[r[transform.REASON]] = reasons.get(r[transform.REASON], 0) + r["n"]
+            for col in coerce_cols:
+                if r[col]:
+                    stats.types_coerced[col] = stats.types_coerced.get(col, 0) + int(r[col])
+    return counts, reasons
+
+
+def _write(
+    spark: SparkSession, config: JobConfig, runs: list[_FileRun], classified: dict[str, _Classified]
+) -> None:
+    """Silver (one folder per entity, empty when the run has no file of it) and the quarantine."""
+    for entity, table in SILVER_TABLES.items():
+        if entity in classified:
+            silver = classified[entity].frame.transform(transform.silver_rows(entity, config.run_id))
+        else:
+            silver = schema.empty_frame(spark, table)
+        silver.write.options(**_dictionary_off(entity)).mode("overwrite").parquet(
+            _uri(config.output, "silver", entity)
+        )
+    quarantine = _unreadable_rows(spark, config.run_id, [r for r in runs if not r.raw.readable])
+    for entity, c in classified.items():
+        quarantine = quarantine.unionByName(
+            c.frame.transform(transform.quarantine_rows(entity, config.run_id))
+        )
+    quarantine.write.mode("overwrite").parquet(_uri(config.output, "quarantine"))
+
+
+def _file_stats(
+    config: JobConfig, runs: list[_FileRun], counts: dict[int, _FileCounts]
+) -> list[dict[str, Any]]:
+    """An `audit.file_stats` row per file: rows read are the records its read counted in the file."""
+    rows = []
+    for run in runs:
+        found = counts.get(run.index, _FileCounts())
+        mapping = run.mapping
+        error = f"{run.item.source_file}: {run.raw.error}" if run.raw.error else None
+        if mapping is not None and mapping.missing_required:
+            error = f"{run.item.source_file}: {run.missing_message}"
+        rows.append(
+            {
+                "run_id": config.run_id,
+                "entity": run.item.entity,
+                "source_file": run.item.source_file,
+                "file_format": run.raw.file_format,
+                "rows_read": run.raw.records or 0,
+                "rows_valid": found.rows_valid,
+                "rows_quarantined": found.rows_quarantined,
+                "columns_added": json.dumps(list(mapping.added)) if mapping else None,
+                "columns_missing": json.dumps(list(mapping.missing)) if mapping else None,
+                "columns_renamed": json.dumps(mapping.renamed) if mapping else None,
+                "error": error,
+                "types_coerced": json.dumps(found.types_coerced, sort_keys=True),
+                "read_settings": json.dumps(run.raw.read_settings, sort_keys=True),
+                "max_quarantine_pct": run.settings.max_quarantine_pct,
+            }
+        )
+    return rows
+
+
+def _conservation(spark: SparkSession, output: str, file_stats: list[dict[str, Any]]) -> list[str]:
+    """Files whose records read (counted by the read, in the file) are not the rows written to
+    silver plus the rows written to quarantine, or whose written rows are not what the job counted."""
+    written = _written_by_file(spark, output)
+    expected: dict[str, list[int]] = {}
+    for s in file_stats:
+        figures = expected.setdefault(s["source_file"], [0, 0, 0])
+        for k, name in enumerate(("rows_read", "rows_valid", "rows_quarantined")):
+            figures[k] += s[name]
+    broken = []
+    for src, (n_read, n_valid, n_quarantined) in expected.items():
+        valid, quarantined = written.get((src, True), 0), written.get((src, False), 0)
+        if n_read != valid + quarantined or valid != n_valid or quarantined != n_quarantined:
+            broken.append(
+                f"{src}: rows_read={n_read} rows_valid={valid} rows_quarantined={quarantined}"
+                f" (counted valid={n_valid} quarantined={n_quarantined})"
+            )
+    return broken
 
 
 def run_job(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
@@ -389,155 +604,20 @@ def run_job(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     work_dir = _uri(config.output, "_work")
     log_event("job start", run_id=config.run_id, step="start", files=len(config.inputs), output=config.output)
 
-    # EXTRACT: every file read (or found unreadable) before any row is written.
-    runs: list[_FileRun] = []
     with steps.step("read", files=len(config.inputs)):
-        for index, item in enumerate(config.inputs):
-            settings = config.settings_of(item)
-            raw = read.read_file(spark, item.uri, settings=settings, work_dir=work_dir)
-            run = _FileRun(index, item, raw, settings)
-            if raw.readable:
-                run.mapping = transform.map_columns(item.entity, raw.header, dict(settings.columns))
-                if run.mapping.missing_required:
-                    other = None
-                    if raw.file_format == "csv":
-                        other = sniff.other_delimiter_in(sniff.first_line(raw.head_text), raw.delimiter)
-                    run.missing_message = transform.missing_column_message(run.mapping, other_delimiter=other)
-            else:
-                log_event(
-                    "unreadable file",
-                    run_id=config.run_id,
-                    step="read",
-                    source_file=item.source_file,
-                    error=raw.error,
-                )
-            runs.append(run)
-
-        for entity in contract.ENTITIES:
-            _resolve_readings(spark, entity, [r for r in runs if r.item.entity == entity and r.mapping])
-
-    # TRANSFORM: each entity parsed and cleaned once and cached (typed values; raw strings only
-    # for rejected rows and duplicate candidates), since the duplicate winners, the file figures
-    # and both outputs read it. The winners are an aggregate of the candidate rows alone.
-    currencies = refdata.currency_codes()
-    classified: dict[str, DataFrame] = {}
-    entity_files: dict[str, list[_FileRun]] = {}
-    cached: list[DataFrame] = []
+        runs = _read(spark, config, work_dir)
     with steps.step("clean"):
-        for entity in contract.ENTITIES:
-            files = [r for r in runs if r.item.entity == entity and r.raw.readable]
-            if files:
-                cleaned, candidates = _classify_entity(spark, config, entity, files, currencies)
-                cleaned = cleaned.persist(StorageLevel.MEMORY_AND_DISK)
-                keyed = cleaned.transform(transform.key_of_cleaned(entity))
-                winners = transform.duplicate_winners(keyed.where(transform.CANDIDATE)).persist(
-                    StorageLevel.MEMORY_AND_DISK
-                )
-                cached += [candidates, cleaned, winners]
-                classified[entity] = _mark_duplicates(entity, keyed, winners, files)
-                entity_files[entity] = files
-
-    # Per-file figures from the classified rows (one pass, also materializes the caches).
-    per_file: dict[tuple[str, int], dict[str, Any]] = {}
-    reasons: dict[str, int] = {}
+        classified = _clean(spark, config, runs)
     with steps.step("classify"):
-        for entity, frame in classified.items():
-            coerce_cols = transform.COERCIBLE[entity]
-            rows = (
-                frame.groupBy(transform.FILE_INDEX, transform.REASON)
-                .agg(
-                    F.count(F.lit(1)).alias("n"),
-                    *[F.sum(F.col(transform.coerced(c)).cast("int")).alias(c) for c in coerce_cols],
-                )
-                .collect()
-            )
-            for r in rows:
-                stats = per_file.setdefault(
-                    (entity, r[transform.FILE_INDEX]),
-                    {"rows_read": 0, "rows_valid": 0, "rows_quarantined": 0, "types_coerced": {}},
-                )
-                stats["rows_read"] += r["n"]
-                if r[transform.REASON] is None:
-                    stats["rows_valid"] += r["n"]
-                else:
-                    stats["rows_quarantined"] += r["n"]
-                    reasons[r[transform.REASON]] = reasons.get(r[transform.REASON], 0) + r["n"]
-                for c in coerce_cols:
-                    if r[c]:
-                        stats["types_coerced"][c] = stats["types_coerced"].get(c, 0) + int(r[c])
-
-    # LOAD
+        counts, reasons = _count(classified)
     with steps.step("write"):
-        for entity, table in SILVER_TABLES.items():
-            target = _uri(config.output, "silver", entity)
-            if entity in classified:
-                silver = classified[entity].transform(transform.silver_rows(entity, config.run_id))
-            else:
-                silver = schema.empty_frame(spark, table)
-            silver.write.options(**_dictionary_off(entity)).mode("overwrite").parquet(target)
-        unreadable = [r for r in runs if not r.raw.readable]
-        quarantine = _unreadable_rows(spark, config.run_id, unreadable)
-        for entity, frame in classified.items():
-            quarantine = quarantine.unionByName(
-                frame.transform(transform.quarantine_rows(entity, config.run_id))
-            )
-        quarantine.write.mode("overwrite").parquet(_uri(config.output, "quarantine"))
-    for frame in cached:
-        frame.unpersist()
-
-    # File stats and conservation, checked against what was written.
-    file_stats: list[dict[str, Any]] = []
+        _write(spark, config, runs, classified)
+    for c in classified.values():
+        for frame in c.cached:
+            frame.unpersist()
     with steps.step("check"):
-        written_valid: dict[str, int] = {}
-        for entity in contract.ENTITIES:
-            for k, v in _counts_by_file(spark.read.parquet(_uri(config.output, "silver", entity))).items():
-                written_valid[k] = written_valid.get(k, 0) + v
-        written_quarantine = _counts_by_file(
-            spark.read.parquet(_uri(config.output, "quarantine")).where(F.col("record_number").isNotNull())
-        )
-        expected_valid: dict[str, int] = {}
-        expected_quarantine: dict[str, int] = {}
-        read_by_file: dict[str, int] = {}
-        for run in runs:
-            entity = run.item.entity
-            position = next((i for i, f in enumerate(entity_files.get(entity, [])) if f is run), None)
-            found = per_file.get((entity, position)) if position is not None else None
-            stats = found or {"rows_read": 0, "rows_valid": 0, "rows_quarantined": 0, "types_coerced": {}}
-            mapping = run.mapping
-            error = f"{run.item.source_file}: {run.raw.error}" if run.raw.error else None
-            if mapping is not None and mapping.missing_required:
-                error = f"{run.item.source_file}: {run.missing_message}"
-            file_stats.append(
-                {
-                    "run_id": config.run_id,
-                    "entity": entity,
-                    "source_file": run.item.source_file,
-                    "file_format": run.raw.file_format,
-                    "rows_read": stats["rows_read"],
-                    "rows_valid": stats["rows_valid"],
-                    "rows_quarantined": stats["rows_quarantined"],
-                    "columns_added": json.dumps(list(mapping.added)) if mapping else None,
-                    "columns_missing": json.dumps(list(mapping.missing)) if mapping else None,
-                    "columns_renamed": json.dumps(mapping.renamed) if mapping else None,
-                    "error": error,
-                    "types_coerced": json.dumps(stats["types_coerced"], sort_keys=True),
-                    "read_settings": json.dumps(run.raw.read_settings, sort_keys=True),
-                    "max_quarantine_pct": run.settings.max_quarantine_pct,
-                }
-            )
-            src = run.item.source_file
-            read_by_file[src] = read_by_file.get(src, 0) + stats["rows_read"]
-            expected_valid[src] = expected_valid.get(src, 0) + stats["rows_valid"]
-            expected_quarantine[src] = expected_quarantine.get(src, 0) + stats["rows_quarantined"]
-        broken = []
-        for src, n_read in read_by_file.items():
-            valid, quarantined = written_valid.get(src, 0), written_quarantine.get(src, 0)
-            if (
-                n_read != valid + quarantined
-                or valid != expected_valid[src]
-                or quarantined != expected_quarantine[src]
-            ):
-                broken.append(f"{src}: rows_read={n_read} rows_valid={valid} rows_quarantined={quarantined}")
+        file_stats = _file_stats(config, runs, counts)
+        broken = _conservation(spark, config.output, file_stats)
         stats_frame = spark.createDataFrame(
             [tuple(s[c] for c in catalog.table(FILE_STATS_TABLE).column_names) for s in file_stats],
             schema.struct_type(FILE_STATS_TABLE),
@@ -548,29 +628,7 @@ def run_job(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     unreadable_count = sum(1 for r in runs if not r.raw.readable)
     if unreadable_count:
         reasons["UNREADABLE_FILE"] = unreadable_count
-    entities: dict[str, dict[str, int]] = {}
-    for s in file_stats:
-        e = entities.setdefault(
-            s["entity"], {"files": 0, "rows_read": 0, "rows_valid": 0, "rows_quarantined": 0}
-        )
-        e["files"] += 1
-        for k in ("rows_read", "rows_valid", "rows_quarantined"):
-            e[k] += s[k]
-    metrics: dict[str, Any] = {
-        "run_id": config.run_id,
-        "output": config.output,
-        "logical_end": config.logical_end.astimezone(UTC).isoformat(),
-        "files": len(runs),
-        "files_unreadable": unreadable_count,
-        "rows_read": sum(s["rows_read"] for s in file_stats),
-        "rows_valid": sum(s["rows_valid"] for s in file_stats),
-        "rows_quarantined": sum(s["rows_quarantined"] for s in file_stats),
-        "entities": entities,
-        "reasons": dict(sorted(reasons.items())),
-        "file_stats": file_stats,
-        "steps_seconds": steps.seconds,
-        "conservation": {"ok": not broken, "files_checked": len(read_by_file), "broken": broken},
-    }
+    metrics = _metrics(config, runs, file_stats, reasons, steps, broken)
     read.write_text(spark, _uri(config.output, "metrics.json"), json.dumps(metrics, indent=2, default=str))
     log_event(
         "job done",
@@ -586,6 +644,43 @@ def run_job(spark: SparkSession, config: JobConfig) -> dict[str, Any]:
     if broken:
         raise ConservationError("rows not conserved: " + "; ".join(broken))
     return metrics
+
+
+def _metrics(
+    config: JobConfig,
+    runs: list[_FileRun],
+    file_stats: list[dict[str, Any]],
+    reasons: dict[str, int],
+    steps: _Steps,
+    broken: list[str],
+) -> dict[str, Any]:
+    entities: dict[str, dict[str, int]] = {}
+    for s in file_stats:
+        e = entities.setdefault(
+            s["entity"], {"files": 0, "rows_read": 0, "rows_valid": 0, "rows_quarantined": 0}
+        )
+        e["files"] += 1
+        for k in ("rows_read", "rows_valid", "rows_quarantined"):
+            e[k] += s[k]
+    return {
+        "run_id": config.run_id,
+        "output": config.output,
+        "logical_end": config.logical_end.astimezone(UTC).isoformat(),
+        "files": len(runs),
+        "files_unreadable": sum(1 for r in runs if not r.raw.readable),
+        "rows_read": sum(s["rows_read"] for s in file_stats),
+        "rows_valid": sum(s["rows_valid"] for s in file_stats),
+        "rows_quarantined": sum(s["rows_quarantined"] for s in file_stats),
+        "entities": entities,
+        "reasons": dict(sorted(reasons.items())),
+        "file_stats": file_stats,
+        "steps_seconds": steps.seconds,
+        "conservation": {
+            "ok": not broken,
+            "files_checked": len({s["source_file"] for s in file_stats}),
+            "broken": broken,
+        },
+    }
 
 
 # Entry point ------------------------------------------------------------------------------------

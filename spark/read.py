@@ -1,8 +1,16 @@
-"""Thin I/O: read one landing file as all-string columns with record numbers, or say why not.
+"""Thin I/O: read a run's landing files as all-string columns with record numbers, or say why not.
 
 Everything goes through Spark and the Hadoop FileSystem API (through the JVM), so a `gs://` URI
 works exactly like a local path. A file is read whole or not at all: every check that can reject
 it runs before any of its rows is handed on.
+
+A feed is often many small files (a file per store per day, an hourly drop): what a file costs
+must be its rows, not a Spark job of its own. So `read_files` looks at each file on the driver
+(size, gzip trailer, encoding, delimiter: a few kilobytes through the FileSystem API, no Spark
+job), then reads every CSV file of one delimiter in ONE text scan: one job finds the files that
+are not valid UTF-8, counts each file's records and tells which files have quotes; the rows carry
+their file in `_file` (Spark's `_metadata.file_path`). Only files that need a parser of their own
+(quoted CSV, JSON, Parquet) are read one by one.
 
 - Format by name only (`spark.contract.FILE_FORMATS`, optionally `.gz`); anything else is unreadable.
 - 0-byte and missing files, corrupt or truncated gzip (the whole stream is inflated in the JVM,
@@ -18,8 +26,11 @@ import codecs
 import dataclasses
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812
@@ -31,8 +42,10 @@ from spark.sources import AUTO, SourceSettings
 # Internal column names of a raw frame (source columns are `_c0`, `_c1`, ... in header order).
 RECORD_NUMBER = "_record_number"
 CORRUPT = "_corrupt"
+FILE = "_file"
+"""The file a row comes from, as its frame names it (`RawFile.key`): the key of the file table the
+job joins to every row."""
 _MID = "_mid"
-FIELD_VALUE = "_value"
 # monotonically_increasing_id() puts the partition index in the upper 31 bits.
 _PARTITION_SHIFT = 33
 
@@ -42,13 +55,14 @@ def source_column(index: int) -> str:
     return f"_c{index}"
 
 
-@dataclass(frozen=True)
+@dataclass
 class RawFile:
     """One landing file read as strings.
 
     `frame` has the columns `_c0.._cN` (strings, in `header` order), `_record_number` (long,
-    1-based) and `_corrupt` (the raw text of a record that could not be parsed, else null).
-    `frame` is None and `error` says why when the file is unreadable.
+    1-based), `_corrupt` (the raw text of a record that could not be parsed, else null) and
+    `_file` (`key`). Files read by one scan share one `frame`: its rows of this file are those
+    whose `_file` is `key`. `frame` is None and `error` says why when the file is unreadable.
     """
 
     uri: str
@@ -56,34 +70,25 @@ class RawFile:
     header: tuple[str, ...] = ()
     frame: DataFrame | None = None
     error: str | None = None
-    lines: DataFrame | None = None
-    """A splittable CSV file's text lines (`value`), header and blank lines included."""
     delimiter: str = ","
     head_text: str = ""
     """The decoded first bytes of a text file (`sniff.HEAD_BYTES`), for the checks of its values."""
     read_settings: dict[str, Any] = field(default_factory=dict)
     """How the file was read and whether each choice was set or detected (reported per file)."""
+    records: int | None = None
+    """Records the read counted in the file itself (CSV: non-blank lines but the header; JSON
+    Lines: non-blank lines; Parquet and JSON arrays: rows): what the job must account for."""
+    key: str = ""
+    """The value of `_file` on this file's rows."""
+    source: str = ""
+    """Where the rows are read from: `uri`, or a UTF-8 copy of it."""
+    settings: SourceSettings = field(default_factory=SourceSettings)
+    split_by_lines: bool = False
+    """An unquoted CSV file, read by splitting its lines (`_split_lines`) instead of by the CSV parser."""
 
     @property
     def readable(self) -> bool:
         return self.error is None
-
-    def field_values(self, index: int) -> DataFrame:
-        """The header's `index`-th field of every record (column `_value`), as cheaply as the
-        format allows, for a pass that reads one field (`transform.duplicate_candidates`).
-
-        A splittable CSV file's field is cut out of each line (`substring_index` works on the
-        bytes) instead of splitting the whole line: about half the CPU of that pass at 10M rows.
-        The values may then be a few more than the records': the header line's name, and a
-        short line's last field in place of a missing one.
-        """
-        assert self.frame is not None
-        if self.lines is None:
-            return self.frame.select(F.col(source_column(index)).alias(FIELD_VALUE))
-        field = F.substring_index(F.col("value"), self.delimiter, index + 1)
-        if index:
-            field = F.substring_index(field, self.delimiter, -1)
-        return self.lines.select(field.alias(FIELD_VALUE))
 
 
 class UnreadableFileError(Exception):
@@ -278,84 +283,7 @@ def _unique_header(names: list[str | None]) -> tuple[str, ...]:
     return tuple(out)
 
 
-# Formats ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _TextStats:
-    splittable: bool
-    """No record can span lines: no quote character, no carriage return inside a line and no
-    line of whitespace only, so the file may be parsed line by line in parallel, with the same
-    records and record numbers."""
-    lines_by_partition: dict[int, int]
-    """Non-blank lines per scan partition (the CSV scan of the same file has the same splits)."""
-
-    @property
-    def lines(self) -> int:
-        """Non-blank lines."""
-        return sum(self.lines_by_partition.values())
-
-
-def _text_check(spark: SparkSession, uri: str) -> _TextStats:
-    """One pass over a text file: every line valid UTF-8, no NUL byte, and the line counts.
-
-    The costly tests (regexes, splitting on CR) run only on the rare lines that need them, and
-    byte searches (`contains`) stand in for `instr`, which counts characters.
-    """
-    # Split on LF only, so a carriage return inside a line is seen; non-blank lines are counted
-    # as Hadoop splits them (CR, LF, CRLF).
-    value = F.col("value")
-    has_cr = value.contains("\r")
-    cr_inside = F.when(has_cr, F.regexp_replace(value, "\r$", "").contains("\r")).otherwise(False)
-    non_blank = F.when(has_cr, F.exists(F.split(value, "\r"), lambda p: F.length(F.btrim(p)) > 0)).otherwise(
-        F.btrim(value) != F.lit("")
-    )
-    blank_only = F.when(F.ascii(value) <= 32, value.rlike("^[\\x00-\\x20]+$")).otherwise(False)
-    rows = (
-        spark.read.option("lineSep", "\n")
-        .text(uri)
-        .groupBy(F.spark_partition_id().alias("p"))
-        .agg(
-            F.sum(F.when(~F.is_valid_utf8(value), 1).otherwise(0)).alias("bad_utf8"),
-            F.sum(F.when(value.contains("\x00"), 1).otherwise(0)).alias("nul"),
-            F.count(F.when(non_blank, 1)).alias("lines"),
-            F.count(F.when(value.contains('"') | cr_inside | blank_only, 1)).alias("unsplittable"),
-        )
-        .collect()
-    )
-    bad_utf8 = sum(r["bad_utf8"] for r in rows)
-    if bad_utf8:
-        raise UnreadableFileError(f"not valid UTF-8 text ({bad_utf8} line(s) with invalid bytes)")
-    if sum(r["nul"] for r in rows):
-        raise UnreadableFileError("binary content (NUL bytes) in a text format")
-    return _TextStats(
-        splittable=not sum(r["unsplittable"] for r in rows),
-        lines_by_partition={int(r["p"]): int(r["lines"]) for r in rows},
-    )
-
-
-def _split_lines(
-    lines: DataFrame, delimiter: str, width: int, lines_by_partition: dict[int, int]
-) -> DataFrame:
-    """A splittable CSV file (`_TextStats.splittable`) read as text lines split on the delimiter.
-
-    Without a quote character a record is a line and a field the text between two delimiters, so
-    this gives what Spark's CSV reader gives: the same values, empty fields as null, and a record
-    with more or fewer fields than the header flagged with its line in `_corrupt`, its first
-    fields kept (`tests/spark/test_spark_read.py` compares the two). The CSV reader decodes every
-    line into a Java string, tokenizes it character by character and encodes every field back:
-    at 10M rows that was over half of the cleaning pass's CPU.
-    """
-    tokens = "_tokens"
-    lines = (
-        lines.where(F.col("value") != F.lit(""))
-        .withColumn(_MID, F.monotonically_increasing_id())
-        .select(F.split(F.col("value"), re.escape(delimiter), -1).alias(tokens), "value", _MID)
-    )
-    fields = [F.nullif(F.get(F.col(tokens), i), F.lit("")).alias(source_column(i)) for i in range(width)]
-    frame = lines.select(*fields, F.when(F.size(tokens) != width, F.col("value")).alias(CORRUPT), _MID)
-    # The header is the file's first non-blank line: record number 0, dropped.
-    return _with_record_numbers(frame, lines_by_partition, first=0).where(F.col(RECORD_NUMBER) > 0)
+# CSV: one text scan per delimiter -----------------------------------------------------------------
 
 
 def csv_options(delimiter: str, *, multi_line: bool) -> dict[str, str]:
@@ -370,23 +298,169 @@ def csv_options(delimiter: str, *, multi_line: bool) -> dict[str, str]:
     }
 
 
-def _read_csv(spark: SparkSession, uri: str, delimiter: str) -> RawFile:
-    text = _text_check(spark, uri)
-    if text.lines == 0:
-        raise UnreadableFileError("no header row (the file holds no text)")
-    # multiLine makes one file one partition (one core parses it all); needed only when a quoted
-    # field may hold a line break. A splittable file's records are read by `_split_lines`, in
-    # parallel; the CSV reader reads only its header.
-    options = csv_options(delimiter, multi_line=not text.splittable)
-    first = spark.read.options(header="false", **options).csv(uri).first()
-    if first is None:
-        raise UnreadableFileError("no header row")
-    header = _unique_header(list(first))
-    if text.splittable:
-        lines = spark.read.text(uri)
-        frame = _split_lines(lines, delimiter, len(header), text.lines_by_partition)
-        return RawFile(uri, "csv", header, frame, lines=lines, delimiter=delimiter)
-    return RawFile(uri, "csv", header, _csv_records(spark, uri, options, len(header)))
+def _scan_key(path: str) -> str:
+    """A file's path in one spelling, whichever way it was written (`/tmp/a b.csv`,
+    `file:///tmp/a%20b.csv`, Spark's `file:/tmp/a%20b.csv`), to match a scan's `_metadata.file_path`
+    to the file the job asked for."""
+    parts = urlsplit(path)
+    if not parts.scheme:
+        return "file://" + str(Path(path).absolute())
+    return f"{parts.scheme}://{parts.netloc}{unquote(parts.path)}"
+
+
+@dataclass
+class _ScanStats:
+    """What one pass over a CSV scan found in one file."""
+
+    path: str = ""
+    """The file as the scan names it (`_metadata.file_path`)."""
+    lines: int = 0
+    """Non-empty lines, the header's included."""
+    non_blank: int = 0
+    bad_utf8: int = 0
+    nul: int = 0
+    quoted: int = 0
+    """Lines with a quote character or of whitespace only: a record may then span lines, so the
+    file needs the CSV parser (one partition) instead of being split line by line."""
+    chunks: list[tuple[int, int, int]] = field(default_factory=list)
+    """(block start, first row id, rows) per split of the file."""
+
+
+def _scan_lines(spark: SparkSession, sources: list[str]) -> DataFrame:
+    """Every non-empty line of the files (Hadoop's line breaks: LF, CR, CRLF) with its file, the
+    split it was read in, and a row id (`_mid`) that is the same in every pass over the scan."""
+    value = F.col("value")
+    return (
+        spark.read.text(sources)
+        .select(
+            value,
+            F.col("_metadata.file_path").alias(FILE),
+            F.col("_metadata.file_block_start").alias("_block"),
+        )
+        .where(value != F.lit(""))
+        .withColumn(_MID, F.monotonically_increasing_id())
+    )
+
+
+def _scan_stats(lines: DataFrame) -> dict[str, _ScanStats]:
+    """One job over the scan: per file, the checks that make it unreadable and its line counts."""
+    value = F.col("value")
+    blank_only = F.when(F.ascii(value) <= 32, value.rlike("^[\\x00-\\x20]+$")).otherwise(False)
+    rows = (
+        lines.groupBy(FILE, "_block")
+        .agg(
+            F.min(_MID).alias("first"),
+            F.count(F.lit(1)).alias("lines"),
+            F.count(F.when(F.btrim(value) != F.lit(""), 1)).alias("non_blank"),
+            F.count(F.when(~F.is_valid_utf8(value), 1)).alias("bad_utf8"),
+            F.count(F.when(value.contains("\x00"), 1)).alias("nul"),
+            F.count(F.when(value.contains('"') | blank_only, 1)).alias("quoted"),
+        )
+        .collect()
+    )
+    found: dict[str, _ScanStats] = {}
+    for r in rows:
+        stats = found.setdefault(_scan_key(r[FILE]), _ScanStats(path=r[FILE]))
+        for name in ("lines", "non_blank", "bad_utf8", "nul", "quoted"):
+            setattr(stats, name, getattr(stats, name) + int(r[name]))
+        stats.chunks.append((int(r["_block"]), int(r["first"]), int(r["lines"])))
+    return found
+
+
+def _header_line(text: str) -> str:
+    """The first non-empty line of a file's first bytes, as Hadoop breaks lines (BOM removed)."""
+    for line in re.split("\r\n|\r|\n", text.lstrip("\ufeff")):
+        if line:
+            return line
+    return ""
+
+
+def _split_lines(lines: DataFrame, files: list[tuple[RawFile, _ScanStats]], delimiter: str) -> DataFrame:
+    """The lines of unquoted CSV files split on the delimiter, numbered per file.
+
+    Without a quote character a record is a line and a field the text between two delimiters, so
+    this gives what Spark's CSV reader gives: the same values, empty fields as null, and a record
+    with more or fewer fields than its file's header flagged with its line in `_corrupt`, its first
+    fields kept (`tests/spark/test_spark_read.py` compares the two). Kept because it pays on the
+    data: the CSV reader decodes every line into a Java string, tokenizes it character by
+    character and encodes every field back, over half of the cleaning pass's CPU at 10M rows.
+
+    A record's number is its line's position in its file: the row id minus the first row id of
+    its split, plus the lines of the file's earlier splits (the header is line 0, dropped).
+    """
+    spark = lines.sparkSession
+    chunks = []
+    for raw, stats in files:
+        before = 0
+        for block, first, count in sorted(stats.chunks):
+            chunks.append((stats.path, block, before - first, len(raw.header)))
+            before += count
+    table = spark.createDataFrame(chunks, f"{FILE} string, _block long, _base long, _width int")
+    width = max(len(raw.header) for raw, _ in files)
+    tokens = "_tokens"
+    split = lines.join(F.broadcast(table), [FILE, "_block"]).select(
+        F.split(F.col("value"), re.escape(delimiter), -1).alias(tokens),
+        "value",
+        FILE,
+        (F.col(_MID) + F.col("_base")).alias(RECORD_NUMBER),
+        "_width",
+    )
+    return split.select(
+        *[F.nullif(F.get(F.col(tokens), i), F.lit("")).alias(source_column(i)) for i in range(width)],
+        F.when(F.size(tokens) != F.col("_width"), F.col("value")).alias(CORRUPT),
+        F.col(RECORD_NUMBER).cast(T.LongType()).alias(RECORD_NUMBER),
+        FILE,
+    ).where(F.col(RECORD_NUMBER) > 0)
+
+
+def _read_csv_scan(spark: SparkSession, files: list[RawFile]) -> None:
+    """Read CSV files of one delimiter: one scan and one job for all of them; the quoted ones then
+    by Spark's CSV reader, each in one partition (a quoted field may hold a line break)."""
+    delimiter = files[0].delimiter
+    lines = _scan_lines(spark, [f.source for f in files])
+    found = _scan_stats(lines)
+    unquoted: list[tuple[RawFile, _ScanStats]] = []
+    for raw in files:
+        stats = found.get(_scan_key(raw.source), _ScanStats())
+        if stats.bad_utf8:
+            raw.error = f"not valid UTF-8 text ({stats.bad_utf8} line(s) with invalid bytes)"
+        elif stats.nul:
+            raw.error = "binary content (NUL bytes) in a text format"
+        elif stats.non_blank == 0:
+            raw.error = "no header row (the file holds no text)"
+        elif stats.quoted:
+            _read_quoted_csv(spark, raw)
+        else:
+            raw.header = _unique_header(
+                [name or None for name in _header_line(raw.head_text).split(delimiter)]
+            )
+            raw.records = stats.lines - 1
+            raw.key = stats.path
+            raw.split_by_lines = True
+            unquoted.append((raw, stats))
+    if unquoted:
+        frame = _split_lines(lines, unquoted, delimiter)
+        for raw, _ in unquoted:
+            raw.frame = frame
+
+
+def _read_quoted_csv(spark: SparkSession, raw: RawFile) -> None:
+    options = csv_options(raw.delimiter, multi_line=True)
+    try:
+        first = spark.read.options(header="false", **options).csv(raw.source).first()
+        if first is None:
+            raise UnreadableFileError("no header row")
+        raw.header = _unique_header(list(first))
+        frame = _csv_records(spark, raw.source, options, len(raw.header))
+        raw.records = frame.count()
+    except UnreadableFileError as exc:
+        raw.error = str(exc)
+        return
+    except Exception as exc:  # a Spark/Hadoop read error
+        raw.error = f"cannot be read as csv: {_java_cause(exc)}"
+        return
+    raw.key = raw.uri
+    raw.frame = frame.withColumn(FILE, F.lit(raw.key))
 
 
 def _csv_records(spark: SparkSession, uri: str, options: dict[str, str], width: int) -> DataFrame:
@@ -405,7 +479,7 @@ def _csv_records(spark: SparkSession, uri: str, options: dict[str, str], width: 
     return _with_record_numbers(frame, {0: 0})
 
 
-def _read_jsonl(spark: SparkSession, uri: str) -> tuple[tuple[str, ...], DataFrame]:
+def _read_jsonl(spark: SparkSession, uri: str) -> tuple[tuple[str, ...], DataFrame, int]:
     value = F.regexp_replace(F.col("value"), "^\ufeff", "")
     lines = (
         spark.read.text(uri)
@@ -448,7 +522,7 @@ def _read_jsonl(spark: SparkSession, uri: str) -> tuple[tuple[str, ...], DataFra
         F.when(F.col("_keys").isNull(), F.col("value")).alias(CORRUPT),
         _MID,
     )
-    return header, _with_record_numbers(frame, {int(r["p"]): int(r["n"]) for r in stats})
+    return header, _with_record_numbers(frame, {int(r["p"]): int(r["n"]) for r in stats}), records
 
 
 def _as_text(field: T.StructField) -> Column:
@@ -464,7 +538,7 @@ def _as_text(field: T.StructField) -> Column:
     return col.cast(T.StringType())
 
 
-def _read_parquet(spark: SparkSession, uri: str) -> tuple[tuple[str, ...], DataFrame]:
+def _read_parquet(spark: SparkSession, uri: str) -> tuple[tuple[str, ...], DataFrame, int]:
     source = spark.read.parquet(uri)
     header = _unique_header(list(source.columns))
     frame = source.select(
@@ -478,10 +552,11 @@ def _read_parquet(spark: SparkSession, uri: str) -> tuple[tuple[str, ...], DataF
         .agg(F.count(F.lit(1)).alias("n"), checksum.alias("checksum"))
         .collect()
     )
-    return header, _with_record_numbers(frame, {int(r["p"]): int(r["n"]) for r in rows})
+    counts = {int(r["p"]): int(r["n"]) for r in rows}
+    return header, _with_record_numbers(frame, counts), sum(counts.values())
 
 
-def _read_json_array(spark: SparkSession, uri: str) -> tuple[tuple[str, ...], DataFrame]:
+def _read_json_array(spark: SparkSession, uri: str) -> tuple[tuple[str, ...], DataFrame, int]:
     """A `.json` file holding one JSON array of records: a record per element, numbered in array
     order (the whole file is one partition: a JSON array cannot be split)."""
     source = spark.read.options(
@@ -497,7 +572,8 @@ def _read_json_array(spark: SparkSession, uri: str) -> tuple[tuple[str, ...], Da
     ).withColumn(_MID, F.monotonically_increasing_id())
     rows = frame.groupBy(F.shiftright(F.col(_MID), _PARTITION_SHIFT).alias("p")).count().collect()
     header = _unique_header([f.name for f in fields])
-    return header, _with_record_numbers(frame, {int(r["p"]): int(r["count"]) for r in rows})
+    counts = {int(r["p"]): int(r["count"]) for r in rows}
+    return header, _with_record_numbers(frame, counts), sum(counts.values())
 
 
 def _utf8_copy(
@@ -534,63 +610,18 @@ def _utf8_copy(
     return target, False, text, decided
 
 
-def _read_text_format(
-    spark: SparkSession, uri: str, fmt: str, compressed: bool, settings: SourceSettings, work_dir: str | None
-) -> RawFile:
-    """A CSV, JSON Lines or JSON file, decoded as its settings say or as its first bytes show."""
-    source, _, text, decided = _utf8_copy(spark, uri, compressed, settings, work_dir)
-    if fmt == "json":
-        layout = sniff.json_layout(text)
-        decided["json_layout"] = layout
-        if layout == "array":
-            header, frame = _read_json_array(spark, source)
-            return RawFile(uri, "json", header, frame, head_text=text, read_settings=decided)
-        if layout is None:
-            raise UnreadableFileError(
-                "not JSON: a .json file holds an array of records or one record per line"
-            )
-        fmt = "jsonl"
-    if fmt == "jsonl":
-        header, frame = _read_jsonl(spark, source)
-        return RawFile(uri, "jsonl", header, frame, head_text=text, read_settings=decided)
-    header_line = sniff.first_line(text)
-    if settings.delimiter == AUTO:
-        delimiter = sniff.delimiter_of(header_line)
-        decided.update(delimiter=delimiter, delimiter_source="detected")
-    else:
-        delimiter = settings.delimiter
-        decided.update(delimiter=delimiter, delimiter_source="set")
-    raw = _read_csv(spark, source, delimiter)
-    return RawFile(
-        uri,
-        "csv",
-        raw.header,
-        raw.frame,
-        lines=raw.lines,
-        delimiter=delimiter,
-        head_text=text,
-        read_settings=decided,
-    )
-
-
-def read_file(
-    spark: SparkSession, uri: str, *, settings: SourceSettings | None = None, work_dir: str | None = None
-) -> RawFile:
-    """Read one landing file as all-string columns, or decide it is unreadable.
-
-    :param uri: local path or `gs://` URI; its name decides the format.
-    :param settings: how to read it (`spark.sources`): encoding and delimiter, each set or `auto`.
-    :param work_dir: folder for a decompressed `.parquet.gz` copy or a UTF-8 copy of another encoding.
-    :returns: a `RawFile`; never raises for a bad file (the error says which setting fixes it).
-    """
-    settings = settings or SourceSettings()
+def _open_file(spark: SparkSession, uri: str, settings: SourceSettings, work_dir: str | None) -> RawFile:
+    """Everything about a file that its name and first bytes tell, through the FileSystem API (no
+    Spark job): format, size, gzip trailer, encoding (a UTF-8 copy when it is another) and the CSV
+    delimiter. JSON and Parquet files, which need a parser of their own, are read here too; a CSV
+    file is left for its scan (`frame` None, no error)."""
     fmt, compressed = file_format(uri)
+    raw = RawFile(uri, fmt, source=uri, settings=settings)
     if fmt is None:
-        return RawFile(
-            uri,
-            None,
-            error="unknown file extension (expected .csv, .json, .jsonl, .ndjson or .parquet, optionally .gz)",
+        raw.error = (
+            "unknown file extension (expected .csv, .json, .jsonl, .ndjson or .parquet, optionally .gz)"
         )
+        return raw
     try:
         size = file_size(spark, uri)
         if size is None:
@@ -602,32 +633,113 @@ def read_file(
                 _check_gzip(spark, uri)
             except Exception as exc:
                 raise UnreadableFileError(f"corrupt or truncated gzip: {_java_cause(exc)}") from exc
-        if fmt != "parquet":
-            try:
-                return _read_text_format(spark, uri, fmt, compressed, settings, work_dir)
-            except UnreadableFileError as exc:
-                if "not valid UTF-8" not in str(exc) or settings.encoding != AUTO:
-                    raise
-                # Plain ASCII at the start, other bytes later: detect from more of the file.
-                sample = head_bytes(spark, uri, compressed, sniff.DETECT_BYTES)
-                found = sniff.encoding_of(sample, complete=len(sample) < sniff.DETECT_BYTES)
-                if found is None or found.name == sniff.UTF8:
-                    raise UnreadableFileError(
-                        f"{exc}: set `encoding` for this file in sources.yaml (e.g. cp1252 or latin-1)"
-                    ) from exc
-                detected = dataclasses.replace(settings, encoding=found.name)
-                raw = _read_text_format(spark, uri, fmt, compressed, detected, work_dir)
-                raw.read_settings.update(encoding_source="detected", encoding_confidence=found.confidence)
+        if fmt == "parquet":
+            target = uri
+            if compressed:
+                if work_dir is None:
+                    raise UnreadableFileError("a .parquet.gz file needs a work folder to be inflated into")
+                target = f"{work_dir.rstrip('/')}/{hashlib.sha256(uri.encode()).hexdigest()[:16]}.parquet"
+                _gunzip_to(spark, uri, target)
+            raw.header, frame, raw.records = _read_parquet(spark, target)
+            _own_frame(raw, frame)
+            return raw
+        raw.source, _, raw.head_text, raw.read_settings = _utf8_copy(
+            spark, uri, compressed, settings, work_dir
+        )
+        if fmt == "json":
+            layout = sniff.json_layout(raw.head_text)
+            raw.read_settings["json_layout"] = layout
+            if layout is None:
+                raise UnreadableFileError(
+                    "not JSON: a .json file holds an array of records or one record per line"
+                )
+            if layout == "array":
+                raw.header, frame, raw.records = _read_json_array(spark, raw.source)
+                _own_frame(raw, frame)
                 return raw
-        target = uri
-        if compressed:
-            if work_dir is None:
-                raise UnreadableFileError("a .parquet.gz file needs a work folder to be inflated into")
-            target = f"{work_dir.rstrip('/')}/{hashlib.sha256(uri.encode()).hexdigest()[:16]}.parquet"
-            _gunzip_to(spark, uri, target)
-        header, frame = _read_parquet(spark, target)
+            fmt = raw.file_format = "jsonl"
+        if fmt == "jsonl":
+            raw.header, frame, raw.records = _read_jsonl(spark, raw.source)
+            _own_frame(raw, frame)
+            return raw
+        if settings.delimiter == AUTO:
+            raw.delimiter = sniff.delimiter_of(sniff.first_line(raw.head_text))
+            raw.read_settings.update(delimiter=raw.delimiter, delimiter_source="detected")
+        else:
+            raw.delimiter = settings.delimiter
+            raw.read_settings.update(delimiter=raw.delimiter, delimiter_source="set")
     except UnreadableFileError as exc:
-        return RawFile(uri, fmt, error=str(exc))
+        raw.error = str(exc)
     except Exception as exc:  # a Spark/Hadoop read error: the file is not what its name says
-        return RawFile(uri, fmt, error=f"cannot be read as {fmt}: {_java_cause(exc)}")
-    return RawFile(uri, fmt, header=header, frame=frame)
+        raw.error = f"cannot be read as {fmt}: {_java_cause(exc)}"
+    return raw
+
+
+def _own_frame(raw: RawFile, frame: DataFrame) -> None:
+    raw.key = raw.uri
+    raw.frame = frame.withColumn(FILE, F.lit(raw.key))
+
+
+def _retry_detected(spark: SparkSession, raw: RawFile, work_dir: str | None) -> RawFile | None:
+    """A file left to `auto` that is plain ASCII at the start and another encoding later: its
+    encoding detected from more of the file, or None when that does not tell."""
+    _, compressed = file_format(raw.uri)
+    sample = head_bytes(spark, raw.uri, compressed, sniff.DETECT_BYTES)
+    found = sniff.encoding_of(sample, complete=len(sample) < sniff.DETECT_BYTES)
+    if found is None or found.name == sniff.UTF8:
+        return None
+    retried = _open_file(spark, raw.uri, dataclasses.replace(raw.settings, encoding=found.name), work_dir)
+    retried.settings = raw.settings
+    retried.read_settings.update(encoding_source="detected", encoding_confidence=found.confidence)
+    return retried
+
+
+def read_files(
+    spark: SparkSession,
+    files: Sequence[tuple[str, SourceSettings | None]],
+    *,
+    work_dir: str | None = None,
+) -> list[RawFile]:
+    """Read landing files as all-string columns, or decide each one is unreadable.
+
+    :param files: (local path or `gs://` URI, how to read it: `spark.sources`, encoding and
+        delimiter each set or `auto`; None for auto) per file; a file's name decides its format.
+    :param work_dir: folder for a decompressed `.parquet.gz` copy or a UTF-8 copy of another encoding.
+    :returns: a `RawFile` per file, in order; never raises for a bad file (the error says which
+        setting fixes it).
+    """
+    raws = [_open_file(spark, uri, settings or SourceSettings(), work_dir) for uri, settings in files]
+    _read_csv_files(spark, [r for r in raws if r.file_format == "csv" and r.readable and r.frame is None])
+    retry = [
+        (i, r)
+        for i, r in enumerate(raws)
+        if r.error and r.error.startswith("not valid UTF-8") and r.settings.encoding == AUTO
+    ]
+    if retry:
+        retried = {i: _retry_detected(spark, r, work_dir) for i, r in retry}
+        _read_csv_files(
+            spark,
+            [r for r in retried.values() if r and r.file_format == "csv" and r.readable and r.frame is None],
+        )
+        for i, r in retry:
+            again = retried[i]
+            if again is None:
+                r.error = f"{r.error}: set `encoding` for this file in sources.yaml (e.g. cp1252 or latin-1)"
+            else:
+                raws[i] = again
+    return raws
+
+
+def _read_csv_files(spark: SparkSession, files: list[RawFile]) -> None:
+    by_delimiter: dict[str, list[RawFile]] = {}
+    for raw in files:
+        by_delimiter.setdefault(raw.delimiter, []).append(raw)
+    for group in by_delimiter.values():
+        _read_csv_scan(spark, group)
+
+
+def read_file(
+    spark: SparkSession, uri: str, *, settings: SourceSettings | None = None, work_dir: str | None = None
+) -> RawFile:
+    """`read_files` for one file."""
+    return read_files(spark, [(uri, settings)], work_dir=work_dir)[0]

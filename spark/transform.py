@@ -33,7 +33,7 @@ from pyspark.sql import functions as F  # noqa: N812
 from pyspark.sql import types as T  # noqa: N812
 
 from spark import contract, schema, sniff
-from spark.read import CORRUPT, RECORD_NUMBER, source_column
+from spark.read import CORRUPT, FILE, RECORD_NUMBER, source_column
 from sql import catalog
 
 # Internal columns of the job (the output frames never carry them).
@@ -201,6 +201,10 @@ DATE_ORDER = "_date_order"
 DECIMAL = "_decimal"
 SOURCE_TZ = "_source_tz"
 DEFAULT_CURRENCY = "_default_currency"
+SHAPE = "_shape"
+"""Index of the file's header among the distinct headers of the entity's files (`to_canonical`)."""
+FILE_DATE_ISSUE = "_file_date_issue"
+"""Why the file's date order is not determined (`FileReading.date_issue`), null when it is."""
 
 # A number written with a decimal comma, optionally with `.`, space or no-break space between
 # thousands: `12,50`, `1.234,50`, `1 234`.
@@ -249,12 +253,12 @@ def numeric_date_as_iso(value: Column, order: str) -> Column:
     return F.when(_looks_numeric_date(value), iso).otherwise(value)
 
 
-def _ambiguous_date(value: Column, column: str, issue: str) -> Column:
+def _ambiguous_date(value: Column, column: str, issue: Column) -> Column:
     """The AMBIGUOUS_DATE detail of a numeric date whose day and month differ, in a file whose
     order is not determined (a date whose two numbers are equal reads the same either way)."""
     first, second = _numeric_date_parts(value)[:2]
     differ = _looks_numeric_date(value) & (first.cast("int") != second.cast("int"))
-    return F.when(differ, F.concat(F.lit(f"{column}="), _quoted(value), F.lit(f" {issue}")))
+    return F.when(differ, F.concat(F.lit(f"{column}="), _quoted(value), F.lit(" "), issue))
 
 
 @dataclass(frozen=True)
@@ -288,63 +292,117 @@ class EntityReading:
         return F.when(F.col(DECIMAL) == F.lit(","), decimal_comma_number(value)).otherwise(value)
 
 
-def to_canonical(
-    mapping: ColumnMapping,
+FILE_COLUMNS = T.StructType(
+    [
+        T.StructField(FILE, T.StringType(), False),
+        T.StructField(FILE_INDEX, T.IntegerType(), False),
+        T.StructField(SOURCE_FILE, T.StringType(), False),
+        T.StructField(SHAPE, T.IntegerType(), False),
+        T.StructField(MISSING_COLUMN, T.StringType()),
+        T.StructField(FILE_DATE_ISSUE, T.StringType()),
+        T.StructField(DATE_ORDER, T.StringType()),
+        T.StructField(DECIMAL, T.StringType()),
+        T.StructField(SOURCE_TZ, T.StringType()),
+        T.StructField(DEFAULT_CURRENCY, T.StringType()),
+    ]
+)
+"""One row per file of an entity (`file_row`): what `to_canonical` needs of a row's file, joined
+to the rows on `_file`, so that many files cost one frame, not a branch each."""
+
+
+def file_row(
+    key: str,
     file_index: int,
     source_file: str,
-    reading: FileReading | None = None,
+    shape: int,
+    mapping: ColumnMapping,
+    reading: FileReading,
     missing_message: str | None = None,
-) -> Callable[[DataFrame], DataFrame]:
-    """Rename a raw frame's columns to the contract, as raw strings, with lineage, and the file's
-    `reading` as columns (the cleaners read numbers and numeric dates by it: one order per file,
-    never per row; the raw strings stay as they were, for quarantine).
+) -> tuple[Any, ...]:
+    """A `FILE_COLUMNS` row.
 
-    :param mapping: from `map_columns` for this file.
+    :param key: the file's `_file` value (`read.RawFile.key`).
     :param file_index: position of the file in the run's claim order (later wins duplicates).
     :param source_file: landing path recorded in lineage.
+    :param shape: index of the file's `mapping` in the list given to `to_canonical`.
     :param reading: the file's decimal separator, date order, time zone and currency.
     :param missing_message: the MISSING_COLUMN detail (`missing_column_message`).
-    :returns: a transform whose output has `_file_idx`, `_source_file`, `_record_number`,
-        `_corrupt`, `_missing_column`, `_date_issue`, `_date_order`, `_decimal`, `_source_tz`,
-        `_default_currency`, every
-        contract source column (string; null when the file lacks it) and `extra` (JSON object
-        text of the other columns, or null when there are none).
     """
-    spec = contract.ENTITIES[mapping.entity]
-    reading = reading or FileReading()
     missing = None
     if mapping.missing_required:
         missing = missing_message or "missing required column " + ", ".join(mapping.missing_required)
-    date_column = DATE_COLUMNS[mapping.entity]
+    return (
+        key,
+        file_index,
+        source_file,
+        shape,
+        missing,
+        reading.date_issue if reading.date_order is None else None,
+        reading.date_order,
+        reading.decimal,
+        reading.source_tz,
+        reading.default_currency,
+    )
+
+
+def to_canonical(shapes: Sequence[ColumnMapping]) -> Callable[[DataFrame], DataFrame]:
+    """Rename a raw frame's columns to the contract, as raw strings, with lineage and each row's
+    file's reading (the cleaners read numbers and numeric dates by it: one order per file, never
+    per row; the raw strings stay as they were, for quarantine).
+
+    :param shapes: `map_columns` of each distinct header among the files; a row's `_shape` (from
+        its file's `FILE_COLUMNS` row, already joined) says which one is its file's. A feed of
+        many files has one or a few: the expressions grow with the headers, not the files.
+    :returns: a transform whose output has `_file_idx`, `_source_file`, `_record_number`,
+        `_corrupt`, `_missing_column`, every contract source column (string; null when the file
+        lacks it), `extra` (JSON object text of the other columns, or null when there are none),
+        `_date_issue`, `_date_order`, `_decimal`, `_source_tz`, `_default_currency` and `_shape`.
+    """
+    entity = shapes[0].entity
+    spec = contract.ENTITIES[entity]
+    date_column = DATE_COLUMNS[entity]
+
+    def by_shape(value_of: Callable[[ColumnMapping], Column]) -> Column:
+        if len(shapes) == 1:
+            return value_of(shapes[0])
+        result: Column | None = None
+        for index, mapping in enumerate(shapes):
+            is_shape = F.col(SHAPE) == F.lit(index)
+            value = value_of(mapping)
+            result = F.when(is_shape, value) if result is None else result.when(is_shape, value)
+        assert result is not None
+        return result
+
+    def column_of(name: str) -> Callable[[ColumnMapping], Column]:
+        def value_of(mapping: ColumnMapping) -> Column:
+            index = mapping.contract_index.get(name)
+            return F.col(source_column(index)) if index is not None else F.lit(None).cast(T.StringType())
+
+        return value_of
+
+    def extra_of(mapping: ColumnMapping) -> Column:
+        if not mapping.extras:
+            return F.lit(None).cast(T.StringType())
+        return F.to_json(
+            F.struct(*[F.col(source_column(i)).alias(k) for i, k in mapping.extras]), _JSON_OPTIONS
+        )
 
     def _(df: DataFrame) -> DataFrame:
-        columns = [
-            F.lit(file_index).alias(FILE_INDEX),
-            F.lit(source_file).alias(SOURCE_FILE),
-            F.col(RECORD_NUMBER),
-            F.col(CORRUPT),
-            F.lit(missing).cast(T.StringType()).alias(MISSING_COLUMN),
-        ]
+        columns = [F.col(c) for c in (FILE_INDEX, SOURCE_FILE, RECORD_NUMBER, CORRUPT, MISSING_COLUMN)]
         issue = F.lit(None).cast(T.StringType())
         for name in spec.source_columns:
-            index = mapping.contract_index.get(name)
-            value = F.col(source_column(index)) if index is not None else F.lit(None).cast(T.StringType())
-            if index is not None and name == date_column and reading.date_order is None:
-                issue = _ambiguous_date(value, name, reading.date_issue)
+            value = by_shape(column_of(name))
+            if name == date_column and any(name in m.contract_index for m in shapes):
+                # Undetermined: the dates whose day and month are equal read the same in either order.
+                issue = F.when(
+                    F.col(FILE_DATE_ISSUE).isNotNull(), _ambiguous_date(value, name, F.col(FILE_DATE_ISSUE))
+                )
             columns.append(value.alias(name))
-        extra = (
-            F.to_json(F.struct(*[F.col(source_column(i)).alias(k) for i, k in mapping.extras]), _JSON_OPTIONS)
-            if mapping.extras
-            else F.lit(None).cast(T.StringType())
-        )
         columns += [
-            extra.alias(EXTRA),
+            by_shape(extra_of).alias(EXTRA),
             issue.alias(DATE_ISSUE),
-            # Undetermined: the dates whose day and month are equal read the same in either order.
-            F.lit(reading.date_order or "dmy").alias(DATE_ORDER),
-            F.lit(reading.decimal).alias(DECIMAL),
-            F.lit(reading.source_tz).alias(SOURCE_TZ),
-            F.lit(reading.default_currency).alias(DEFAULT_CURRENCY),
+            F.coalesce(F.col(DATE_ORDER), F.lit("dmy")).alias(DATE_ORDER),
+            *[F.col(c) for c in (DECIMAL, SOURCE_TZ, DEFAULT_CURRENCY, SHAPE)],
         ]
         return df.select(*columns)
 
@@ -990,8 +1048,8 @@ def raw_record(mappings: Sequence[ColumnMapping]) -> Column:
     """The original values of a row as JSON text keyed by the original header names.
 
     Rebuilt from the canonical raw strings and `extra` with each file's header (mapping i is the
-    file with index i), so nothing extra travels with the valid rows; a malformed record also
-    carries its raw text under `_corrupt_record`.
+    header of the rows whose `_shape` is i), so nothing extra travels with the valid rows; a
+    malformed record also carries its raw text under `_corrupt_record`.
     """
     extra_map = F.from_json(F.col(EXTRA), "map<string,string>")  # pyspark 4.0 types a schema as DDL or struct
     result: Column | None = None
@@ -1009,8 +1067,8 @@ def raw_record(mappings: Sequence[ColumnMapping]) -> Column:
         plain = F.to_json(F.struct(*fields), _JSON_OPTIONS) if fields else F.lit("{}")
         with_corrupt = F.to_json(F.struct(*fields, F.col(CORRUPT).alias("_corrupt_record")), _JSON_OPTIONS)
         value = F.when(F.col(CORRUPT).isNotNull(), with_corrupt).otherwise(plain)
-        is_file = F.col(FILE_INDEX) == index
-        result = F.when(is_file, value) if result is None else result.when(is_file, value)
+        is_shape = F.col(SHAPE) == index
+        result = F.when(is_shape, value) if result is None else result.when(is_shape, value)
     return result if result is not None else F.lit(None).cast(T.StringType())
 
 

@@ -70,6 +70,7 @@ def canonical(spark: SparkSession) -> CanonicalFactory:
                 *[T.StructField(c, T.StringType()) for c in columns],
                 T.StructField(transform.EXTRA, T.StringType()),
                 *[T.StructField(c, T.StringType()) for c in READING_DEFAULTS],
+                T.StructField(transform.SHAPE, T.IntegerType()),
             ]
         )
         data = [
@@ -82,6 +83,7 @@ def canonical(spark: SparkSession) -> CanonicalFactory:
                 *[row.get(c) for c in columns],
                 row.get(transform.EXTRA),
                 *[row.get(c, default) for c, default in READING_DEFAULTS.items()],
+                row.get(transform.SHAPE, 0),
             )
             for i, row in enumerate(rows)
         ]

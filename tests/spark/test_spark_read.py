@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import io
-from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -16,11 +15,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F  # noqa: N812
+from pyspark.sql import SparkSession
 from pyspark.testing import assertDataFrameEqual
 
-from spark import read, transform
+from spark import read
 from spark.read import CORRUPT, RECORD_NUMBER
 from spark.sources import SourceSettings
 
@@ -99,48 +97,19 @@ def test_a_splittable_csv_split_on_its_delimiter_reads_as_the_csv_reader_reads_i
     spark: SparkSession, tmp_path: Path, delimiter: str, newline: str
 ) -> None:
     path = tmp_path / "t.csv"
-    # A line of whitespace only (a CRLF blank line, tabs alone) leaves a file to the CSV reader.
+    # A line of whitespace only (tabs alone) leaves a file to the CSV reader.
     body = [line.format(d=delimiter) for line in _UNQUOTED_LINES]
-    body = [line for line in body if not (line.isspace() or (newline == "\r\n" and not line))]
+    body = [line for line in body if not line.isspace()]
     lines = [f"id{delimiter}note{delimiter}n", *body]
     path.write_bytes(("\ufeff" + newline.join(lines) + newline).encode())
-    text = read._text_check(spark, str(path))
-    assert text.splittable
+    raw = read.read_file(spark, str(path), settings=SourceSettings(delimiter=delimiter))
+    assert raw.split_by_lines
+    assert raw.frame is not None
     options = read.csv_options(delimiter, multi_line=False)
     expected = read._csv_records(spark, str(path), options, 3)  # one scan partition: numbered in order
-    actual = read._split_lines(spark.read.text(str(path)), delimiter, 3, text.lines_by_partition)
+    actual = raw.frame.drop(read.FILE)
     assertDataFrameEqual(actual, expected)
     assert actual.count() == len([line for line in body if line])
-
-
-@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
-def test_field_values_of_a_splittable_csv_hold_every_record_field(
-    spark: SparkSession, tmp_path: Path, delimiter: str
-) -> None:
-    """Cut out of the lines, a field's values are the records' (trimmed, non-empty), plus at most
-    the header's name and the last field of a line too short to have it."""
-    path = tmp_path / "t.csv"
-    # A line of whitespace only (tabs alone) leaves a file to the CSV reader.
-    body = [line.format(d=delimiter) for line in _UNQUOTED_LINES if not line.format(d=delimiter).isspace()]
-    header = ["id", "note", "n"]
-    path.write_text("\n".join([delimiter.join(header), *body]) + "\n", encoding="utf-8")
-    raw = read.read_file(spark, str(path), settings=SourceSettings(delimiter=delimiter))
-    assert raw.frame is not None
-    assert raw.lines is not None  # splittable: the cheap path is the one under test
-
-    def values(frame: DataFrame, column: str) -> Counter[str]:
-        rows = frame.select(transform.text(F.col(column)).alias("v")).where("v IS NOT NULL").collect()
-        return Counter(r["v"] for r in rows)
-
-    for index in range(len(header)):
-        records = values(raw.frame, read.source_column(index))
-        fields = values(raw.field_values(index), read.FIELD_VALUE)
-        assert records, index
-        assert not records - fields, index
-        allowed = {header[index]} | {
-            line.split(delimiter)[-1].strip() for line in body if len(line.split(delimiter)) <= index
-        }
-        assert set(fields - records) <= allowed, index
 
 
 def test_csv_with_only_a_header_is_readable_with_no_rows(spark: SparkSession, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from pyspark.sql import types as T  # noqa: N812
 from pyspark.testing import assertDataFrameEqual
 
 from spark import refdata, transform
-from spark.read import CORRUPT, RECORD_NUMBER
+from spark.read import CORRUPT, FILE, RECORD_NUMBER
 
 CanonicalFactory = Callable[..., DataFrame]
 
@@ -62,17 +62,26 @@ def test_map_columns_makes_extra_keys_unique() -> None:
 # to_canonical and raw_record ----------------------------------------------------------------------
 
 
+def _with_file(raw: DataFrame, *rows: tuple[Any, ...]) -> DataFrame:
+    """`raw` with its rows' file, as the job joins it (`transform.FILE_COLUMNS`)."""
+    files = raw.sparkSession.createDataFrame(list(rows), transform.FILE_COLUMNS)
+    return raw.join(files, FILE)
+
+
 def test_to_canonical_renames_fills_missing_with_null_and_packs_extras_as_json(spark: SparkSession) -> None:
     raw = spark.createDataFrame(
-        [("T1", "5", "x", 1, None), ("T2", None, None, 2, None)],
-        f"_c0 string, _c1 string, _c2 string, {RECORD_NUMBER} long, {CORRUPT} string",
+        [("T1", "5", "x", 1, None, "k"), ("T2", None, None, 2, None, "k")],
+        f"_c0 string, _c1 string, _c2 string, {RECORD_NUMBER} long, {CORRUPT} string, {FILE} string",
     )
     mapping = transform.map_columns("agents", ["Agent", "Team Name", "Desk"])
-    actual = raw.transform(transform.to_canonical(mapping, 3, "landing/agents/a.csv"))
+    files = _with_file(
+        raw, transform.file_row("k", 3, "landing/agents/a.csv", 0, mapping, transform.FileReading())
+    )
+    actual = files.transform(transform.to_canonical([mapping]))
     expected = spark.createDataFrame(
         [
-            (3, "landing/agents/a.csv", 1, None, None, "T1", None, "5", None, '{"desk":"x"}', *READING),
-            (3, "landing/agents/a.csv", 2, None, None, "T2", None, None, None, '{"desk":null}', *READING),
+            (3, "landing/agents/a.csv", 1, None, None, "T1", None, "5", None, '{"desk":"x"}', *READING, 0),
+            (3, "landing/agents/a.csv", 2, None, None, "T2", None, None, None, '{"desk":null}', *READING, 0),
         ],
         actual.schema,
     )
@@ -93,6 +102,7 @@ def test_to_canonical_renames_fills_missing_with_null_and_packs_extras_as_json(s
         transform.DECIMAL,
         transform.SOURCE_TZ,
         transform.DEFAULT_CURRENCY,
+        transform.SHAPE,
     ]
 
 
@@ -102,10 +112,41 @@ READING = (None, "ymd", ".", "UTC", "USD")
 
 
 def test_to_canonical_marks_every_row_of_a_file_missing_a_required_column(spark: SparkSession) -> None:
-    raw = spark.createDataFrame([("Al", 1, None)], f"_c0 string, {RECORD_NUMBER} long, {CORRUPT} string")
+    raw = spark.createDataFrame(
+        [("Al", 1, None, "k")], f"_c0 string, {RECORD_NUMBER} long, {CORRUPT} string, {FILE} string"
+    )
     mapping = transform.map_columns("agents", ["name"])
-    actual = raw.transform(transform.to_canonical(mapping, 0, "f")).select(transform.MISSING_COLUMN, "extra")
+    files = _with_file(raw, transform.file_row("k", 0, "f", 0, mapping, transform.FileReading()))
+    actual = files.transform(transform.to_canonical([mapping])).select(transform.MISSING_COLUMN, "extra")
     assertDataFrameEqual(actual, [("missing required column agent_id", None)])
+
+
+def test_to_canonical_reads_each_row_by_its_files_header_and_reading(spark: SparkSession) -> None:
+    """Files of two headers in one frame: each row's values come from its own file's columns, and
+    only the file whose date order is not determined gets AMBIGUOUS_DATE details."""
+    raw = spark.createDataFrame(
+        [("A1", "03/04/2021", 1, None, "a"), ("03/04/2021", "A2", 1, None, "b")],
+        f"_c0 string, _c1 string, {RECORD_NUMBER} long, {CORRUPT} string, {FILE} string",
+    )
+    first = transform.map_columns("agents", ["agent_id", "hire_date"])
+    second = transform.map_columns("agents", ["hire_date", "agent_id"])
+    files = _with_file(
+        raw,
+        transform.file_row("a", 0, "a.csv", 0, first, transform.FileReading(date_order="dmy")),
+        transform.file_row(
+            "b", 1, "b.csv", 1, second, transform.FileReading(date_order=None, date_issue="why")
+        ),
+    )
+    actual = files.transform(transform.to_canonical([first, second])).select(
+        transform.SOURCE_FILE, "agent_id", "hire_date", transform.DATE_ISSUE, transform.DATE_ORDER
+    )
+    assertDataFrameEqual(
+        actual,
+        [
+            ("a.csv", "A1", "03/04/2021", None, "dmy"),
+            ("b.csv", "A2", "03/04/2021", "hire_date='03/04/2021' why", "dmy"),
+        ],
+    )
 
 
 def test_raw_record_rebuilds_the_original_header_and_values_of_each_file(spark: SparkSession) -> None:
@@ -115,7 +156,7 @@ def test_raw_record_rebuilds_the_original_header_and_values_of_each_file(spark: 
     ]
     frame = spark.createDataFrame(
         [(0, "A1", None, '{"desk":"7"}', None), (1, "A2", "Bo", None, "A2,Bo,extra")],
-        f"{transform.FILE_INDEX} int, agent_id string, agent_name string, extra string, {CORRUPT} string",
+        f"{transform.SHAPE} int, agent_id string, agent_name string, extra string, {CORRUPT} string",
     )
     actual = frame.select(transform.raw_record(mappings).alias("raw"))
     assertDataFrameEqual(
