@@ -27,7 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812
 from pyspark.testing import assertDataFrameEqual
 
-from spark import job, schema
+from spark import job, read, schema
 from spark.job import InputFile, JobConfig, run_job
 
 RUN_ID = "run-corpus"
@@ -694,6 +694,43 @@ def test_a_run_that_loses_rows_fails_naming_the_file(
         return lambda df: real(entity, run_id)(df).limit(1)
 
     monkeypatch.setattr(job.transform, "silver_rows", lossy)
+    config = JobConfig(
+        run_id="r",
+        inputs=(InputFile("transactions", str(landing), "landing/transactions/lost.csv"),),
+        output=str(tmp_path / "out"),
+        logical_end=LOGICAL_END,
+    )
+    with pytest.raises(
+        job.ConservationError, match=r"landing/transactions/lost.csv: rows_read=2 rows_valid=1"
+    ):
+        run_job(spark, config)
+
+
+@pytest.mark.parametrize("lose", ["in the read", "in the cleaning"])
+def test_a_row_lost_before_it_is_classified_fails_the_run(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lose: str
+) -> None:
+    """Rows read are counted in the file by the read itself, not from the rows the job classified:
+    a row that vanishes anywhere on the way (here from the raw frame, or from the canonical one)
+    leaves the file one row short of what it holds."""
+    landing = tmp_path / "lost.csv"
+    landing.write_bytes(_good("L"))
+    if lose == "in the read":
+        real_read = job.read.read_files
+
+        def lossy_read(*args: Any, **kwargs: Any) -> list[read.RawFile]:
+            raws = real_read(*args, **kwargs)
+            for raw in raws:
+                assert raw.frame is not None
+                raw.frame = raw.frame.where(F.col(read.RECORD_NUMBER) != 1)
+            return raws
+
+        monkeypatch.setattr(job.read, "read_files", lossy_read)
+    else:
+        real_canonical = job._canonical
+        monkeypatch.setattr(
+            job, "_canonical", lambda *a: real_canonical(*a).where(F.col(read.RECORD_NUMBER) != 2)
+        )
     config = JobConfig(
         run_id="r",
         inputs=(InputFile("transactions", str(landing), "landing/transactions/lost.csv"),),
