@@ -88,6 +88,13 @@ def manual_run_id(run_after: datetime) -> str:
     return f"manual__{run_after.astimezone(UTC).isoformat()}"
 
 
+def _landed_files(landing: Path) -> bool:
+    """Whether the landing folder holds any file: then the run will most likely clean some, and
+    the JVM is worth starting before Airflow is up (a day with nothing new pays a few seconds of
+    background CPU for it)."""
+    return landing.is_dir() and any(p.is_file() for p in landing.rglob("*"))
+
+
 def run_dag(
     run_after: datetime, output: Path, term: Terminal, run_conf: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -97,6 +104,10 @@ def run_dag(
     term.capture_to(log)
     if not term.verbose:
         term.say(f"  logs: {log}")
+    if _landed_files(Path(os.environ[ENV["landing_dir"]])):
+        from pipeline.spark_session import start_in_background
+
+        start_in_background()
     with term.status("starting Airflow"):
         migrate_airflow_db(output)
         from pipeline.config import Settings

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -32,3 +33,9 @@ def get_spark() -> SparkSession:
     )
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def start_in_background() -> None:
+    """Start the session on a daemon thread; `get_spark` then returns it (the builder's lock makes
+    a caller that comes early wait for this start instead of starting a second one)."""
+    threading.Thread(target=get_spark, name="spark-start", daemon=True).start()
