@@ -8,10 +8,11 @@ The flow for one entity, each step a function here:
    (JSON text) and lineage; files of one entity are then unioned.
 3. `clean_transactions` / `clean_customers` / `clean_agents`: typed values in `_p_<column>`
    columns, and `_reason` / `_detail` for the first rule a row breaks (`contract.RULE_ORDER`).
-4. `dedupe_latest`: among rows that passed, one per key (latest file, then last record); the
-   others DUPLICATE_KEY. The job splits it to keep its cache narrow: `duplicate_candidates` (a
-   key-only pass) before cleaning, `flag_candidates` and `keep_raw_values_of_suspects` after,
-   then `duplicate_winners` over the candidates and `mark_duplicates`.
+4. Duplicates: among rows that passed, one per key (latest file, then last record); the others
+   DUPLICATE_KEY. `duplicate_winners` then `mark_duplicates`; the job runs the winners over the
+   rows whose key was seen more than once (`duplicate_candidates`, a key-only pass before
+   cleaning, then `flag_candidates`), so that only those rows keep their raw strings in its cache
+   (`keep_raw_values_of_suspects`): a daily file re-sends a few orders, not most.
 5. `with_raw_record`, `silver_rows`, `quarantine_rows`: the output frames.
 
 Only built-in functions on the transactions path (try_cast, try_to_timestamp, regexes); the one
@@ -436,13 +437,11 @@ def key_of_cleaned(entity: str) -> Callable[[DataFrame], DataFrame]:
 def text(col: Column) -> Column:
     """Trimmed text (spaces, tabs, line breaks, no-break spaces), null when empty.
 
-    Emptiness is tested on bytes: `length` counts characters. Kept small on purpose: it is
-    applied to every column, and the generated code of the cleaning stage must stay small enough
-    for the JIT. A guard sending values without tabs, line breaks or no-break spaces to `trim`
-    (which, unlike `btrim` with characters, does not copy a value with nothing to trim) cut the
-    10M-row run by a tenth but doubled that method to 19.7 KB. C1 then sometimes gave up on it
-    (`out of virtual registers`) after C2 had (`out of nodes`), and one run in eight left the
-    whole stage in the bytecode interpreter: 178 s instead of 85-105 s.
+    Every value of every row goes through it, so it stays the plainest form (one `btrim`, one
+    comparison on bytes, as `length` counts characters). A faster-looking variant that skips the
+    copy for values with nothing to trim made the 10M-row benchmark (`make bench-clean`) slower in
+    one run of eight by a factor of two: the cleaning step's compiled code grew past what the JVM
+    compiles reliably.
     """
     trimmed = F.btrim(col, F.lit(_WHITESPACE))
     return F.when(trimmed != F.lit(""), trimmed)
@@ -457,11 +456,10 @@ def _quoted(col: Column) -> Column:
 def _interpreted(value: Column, expression: Callable[[Column], Column]) -> Column:
     """`expression(value)`, evaluated by Spark's expression interpreter, not by generated code.
 
-    For the rare paths (the drifted spellings, tried only when the contract form fails). A
-    higher-order function is not compiled into the stage's generated method, and that method must
-    stay small: at 39 KB of bytecode (most of it the drifted number rewrites, inlined at every use)
-    C1 gave up on it and, until C2 had spent several seconds compiling it (more than once, after a
-    deoptimization), the 10M-row cleaning ran in the bytecode interpreter.
+    For the rare paths: the drifted spellings (`$1,234.50`, `1.234,50 EUR`), tried only for the
+    few values that fail the contract form. Kept out of the code every row runs through, which
+    they would have doubled in size; at 10M rows that made the cleaning step slower for all rows
+    to serve under 2% of them (`make bench-clean`).
     """
     return F.when(value.isNotNull(), F.get(F.transform(F.array(value), expression), 0))
 
@@ -1021,22 +1019,6 @@ def mark_duplicates(
             )
             .drop("_winner")
         )
-
-    return _
-
-
-def dedupe_latest(entity: str, source_files: Sequence[str]) -> Callable[[DataFrame], DataFrame]:
-    """Among rows without a reason, keep one per `_key`: the latest file, then the last record.
-
-    The others get DUPLICATE_KEY and a detail naming the winner. Rows with identical content but
-    different keys are all kept. `duplicate_winners` then `mark_duplicates`; the input is read
-    twice, so cache it when it is costly to compute (the job does).
-
-    :param source_files: landing paths by file index (for the detail).
-    """
-
-    def _(df: DataFrame) -> DataFrame:
-        return df.transform(mark_duplicates(entity, duplicate_winners(df), source_files))
 
     return _
 

@@ -20,6 +20,14 @@ from pyspark.sql import functions as F  # noqa: N812
 from spark import contract, refdata, transform
 from spark.job import InputFile, JobConfig, run_job
 
+
+def _dedupe(entity: str, source_files: list[str]) -> Callable[[DataFrame], DataFrame]:
+    """The job's duplicate marking over a whole frame: winners, then every other row of their key."""
+    return lambda df: df.transform(
+        transform.mark_duplicates(entity, transform.duplicate_winners(df), source_files)
+    )
+
+
 CanonicalFactory = Callable[..., DataFrame]
 END = datetime(2024, 7, 1, tzinfo=UTC)
 TX_COLUMNS = list(contract.ENTITIES["transactions"].source_columns)
@@ -57,7 +65,7 @@ def test_garbage_transaction_rows_each_end_valid_or_with_exactly_one_known_reaso
                 logical_end=END, currencies=refdata.currency_codes(), source_tz="Asia/Kolkata"
             )
         )
-        .transform(transform.dedupe_latest("transactions", ["f.csv"]))
+        .transform(_dedupe("transactions", ["f.csv"]))
         .transform(transform.with_raw_record([transform.map_columns("transactions", TX_COLUMNS)]))
     )
     silver = classified.transform(transform.silver_rows("transactions", "r"))

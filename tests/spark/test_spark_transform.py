@@ -25,6 +25,13 @@ CanonicalFactory = Callable[..., DataFrame]
 END = datetime(2024, 7, 1, tzinfo=UTC)
 
 
+def _dedupe(entity: str, source_files: list[str]) -> Callable[[DataFrame], DataFrame]:
+    """The job's duplicate marking over a whole frame: winners, then every other row of their key."""
+    return lambda df: df.transform(
+        transform.mark_duplicates(entity, transform.duplicate_winners(df), source_files)
+    )
+
+
 def _cases(spark: SparkSession, values: list[str | None]) -> DataFrame:
     return spark.createDataFrame([(i, v) for i, v in enumerate(values)], "case int, value string")
 
@@ -406,10 +413,10 @@ def test_clean_transactions_types_and_normalizes_valid_rows(
     assertDataFrameEqual(actual, expected)
 
 
-# dedupe_latest ------------------------------------------------------------------------------------
+# duplicates ---------------------------------------------------------------------------------------
 
 
-def test_dedupe_latest_keeps_the_later_file_then_the_later_row_and_flags_the_others(
+def test_duplicates_keeps_the_later_file_then_the_later_row_and_flags_the_others(
     spark: SparkSession, canonical: CanonicalFactory, currencies: frozenset[str]
 ) -> None:
     rows = [
@@ -427,7 +434,7 @@ def test_dedupe_latest_keeps_the_later_file_then_the_later_row_and_flags_the_oth
     actual = (
         canonical("transactions", rows)
         .transform(_clean(currencies))
-        .transform(transform.dedupe_latest("transactions", ["f0.csv", "f1.csv"]))
+        .transform(_dedupe("transactions", ["f0.csv", "f1.csv"]))
         .select(transform.FILE_INDEX, RECORD_NUMBER, transform.REASON)
     )
     assertDataFrameEqual(
@@ -485,7 +492,7 @@ def test_key_of_cleaned_is_the_key_with_key_gives(
     assert (before[1], before[2], before[4]) == ("K1", "K2", None)
 
 
-def test_dedupe_latest_detail_names_the_winning_record(
+def test_duplicates_detail_names_the_winning_record(
     canonical: CanonicalFactory, currencies: frozenset[str]
 ) -> None:
     rows = [
@@ -495,7 +502,7 @@ def test_dedupe_latest_detail_names_the_winning_record(
     actual = (
         canonical("transactions", rows)
         .transform(_clean(currencies))
-        .transform(transform.dedupe_latest("transactions", ["f0.csv", "f1.csv"]))
+        .transform(_dedupe("transactions", ["f0.csv", "f1.csv"]))
         .where(F.col(transform.REASON).isNotNull())
         .select(transform.DETAIL)
     )
