@@ -243,3 +243,40 @@ def test_text_helpers_round_trip_through_the_hadoop_filesystem(spark: SparkSessi
     assert read.file_size(spark, uri) == len('{"a": "é"}'.encode())
     read.delete(spark, str(tmp_path / "sub"))
     assert read.file_size(spark, uri) is None
+
+
+def test_csv_files_of_one_delimiter_are_checked_and_counted_by_one_spark_job(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """A file costs its rows, not a job: 3 files or 30, one of invalid UTF-8 and one with NUL
+    bytes among them, are read (and the bad ones found) by the same one query (two Spark jobs
+    with adaptive execution: the aggregate's shuffle, then its result)."""
+
+    def read_landing(n: int) -> tuple[int, list[read.RawFile]]:
+        folder = tmp_path / str(n)
+        folder.mkdir()
+        paths = []
+        for i in range(n):
+            path = folder / f"day{i:03d}.csv"
+            path.write_text(
+                "id,amount\n" + "".join(f"{i}-{k},{k}.5\n" for k in range(i + 1)), encoding="utf-8"
+            )
+            paths.append(str(path))
+        (folder / "day000.csv").write_bytes(b"id,amount\n1,caf\xe9\n")
+        (folder / "day001.csv").write_bytes(b"id,amount\n1,2\x00\n")
+        group = f"read-{n}"
+        spark.sparkContext.setJobGroup(group, group)
+        try:
+            raws = read.read_files(spark, [(p, SourceSettings(encoding="utf-8")) for p in paths])
+        finally:
+            spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+        return len(spark.sparkContext.statusTracker().getJobIdsForGroup(group)), raws
+
+    for n in (3, 30):
+        jobs, raws = read_landing(n)
+        assert jobs <= 2, n
+        assert raws[0].error is not None
+        assert raws[0].error.startswith("not valid UTF-8")
+        assert raws[1].error == "binary content (NUL bytes) in a text format"
+        assert [r.records for r in raws[2:]] == list(range(3, n + 1))
+        assert all(r.split_by_lines and r.frame is raws[2].frame for r in raws[2:])
