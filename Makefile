@@ -4,9 +4,10 @@ UV ?= uv
 INPUT ?=
 OUTPUT ?=
 ROWS ?= 10000000
+FILES ?= 365
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test lint typecheck sqllint pytest setup java fmt plan test-crash package-spark bench-clean bench-incremental clean
+.PHONY: run test lint typecheck sqllint pytest setup java fmt plan test-crash package-spark bench-clean bench-files bench-incremental clean
 
 setup: java
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
@@ -58,6 +59,10 @@ bench-incremental: setup
 
 bench-clean: setup
 	$(UV) run --locked python -m bench.clean --rows $(ROWS)
+
+# N files of about 1,000 transaction rows against the same rows in one file (bench/README.md).
+bench-files: setup
+	$(UV) run --locked python -m bench.files --files $(FILES)
 
 clean:
 	rm -rf var dist .pytest_cache .mypy_cache .ruff_cache

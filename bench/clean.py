@@ -74,7 +74,8 @@ START = datetime(2025, 1, 1, tzinfo=UTC)
 DAYS = 30
 LOGICAL_END = datetime(2025, 2, 1, tzinfo=UTC)
 RUN_ID = "bench-clean"
-SOURCE_FILE = "landing/transactions/bench.csv"
+LANDING = "landing/transactions/"
+SOURCE_FILE = f"{LANDING}bench.csv"
 GIB = 1 << 30
 
 # Defect kinds in the order they are dealt out (duplicates first, one defect per dirty row).
@@ -300,8 +301,20 @@ def generate(path: Path, rows: int, *, seed: int = 7) -> dict[str, int]:
 # 2. Spark ---------------------------------------------------------------------------------------
 
 
-def run_spark(path: Path, output: Path) -> dict[str, Any]:
-    """The real job on a local session; seconds include starting the session."""
+def _paths(path: Path | Sequence[Path]) -> list[Path]:
+    return [path] if isinstance(path, Path) else list(path)
+
+
+def source_file(path: Path, *, many: bool) -> str:
+    """The landing path recorded in lineage: `SOURCE_FILE` for one file, else each file's name
+    under `landing/transactions/` (as `bench.files` lands them)."""
+    return f"{LANDING}{path.name}" if many else SOURCE_FILE
+
+
+def run_spark(path: Path | Sequence[Path], output: Path) -> dict[str, Any]:
+    """The real job on a local session; seconds include starting the session. Several paths are
+    one run's files in claim order (for a duplicate key the later file wins)."""
+    paths = _paths(path)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     start = time.perf_counter()
     from pipeline.spark_session import get_spark
@@ -311,7 +324,7 @@ def run_spark(path: Path, output: Path) -> dict[str, Any]:
     started = time.perf_counter() - start
     config = JobConfig(
         run_id=RUN_ID,
-        inputs=(InputFile("transactions", str(path), SOURCE_FILE),),
+        inputs=tuple(InputFile("transactions", str(p), source_file(p, many=len(paths) > 1)) for p in paths),
         output=str(output),
         logical_end=LOGICAL_END,
     )
@@ -401,9 +414,24 @@ def _quoted(col: str) -> str:
     return f"coalesce('''' || substring({col}, 1, 200) || '''', 'null')"
 
 
-def duckdb_sql(path: Path, output: Path, currencies: Sequence[str], threads: int | None = None) -> list[str]:
-    """The statements of the DuckDB implementation (the last two write the outputs)."""
+def duckdb_sql(
+    path: Path | Sequence[Path], output: Path, currencies: Sequence[str], threads: int | None = None
+) -> list[str]:
+    """The statements of the DuckDB implementation (the last two write the outputs).
+
+    Several paths are read in one scan, in order, so the row order (the dedupe order: the later
+    file wins) is the files' order; each row keeps its file's name and its record number within
+    that file, as the job writes them."""
     ws = _sql_text
+    paths = _paths(path)
+    many = len(paths) > 1
+    files = "[" + ", ".join(f"'{p}'" for p in paths) + "]"
+    file_col = ", filename" if many else ""
+    # The record number within the file: rows are numbered across the scan, files in order.
+    file_record = (
+        "record_number - min(record_number) OVER (PARTITION BY filename) + 1" if many else "record_number"
+    )
+    source = f"'{LANDING}' || parse_filename(filename)" if many else f"'{SOURCE_FILE}'"
     statuses = " ".join(
         f"WHEN t_status = '{k}' THEN '{v}'" for k, v in sorted(contract.STATUS_SYNONYMS.items())
     )
@@ -414,12 +442,13 @@ def duckdb_sql(path: Path, output: Path, currencies: Sequence[str], threads: int
     return [
         "SET TimeZone = 'UTC'",
         *([f"SET threads = {threads}"] if threads else []),
-        # rowid follows the file order (insertion order is preserved): the record number.
-        f"""CREATE TEMP TABLE raw AS SELECT {raw_cols} FROM read_csv('{path}', header = true, all_varchar = true,
-            delim = ',', quote = '"', escape = '"', strict_mode = true)""",
+        # rowid follows the files and their rows in order (insertion order is preserved): the
+        # record number of one file, the order of several.
+        f"""CREATE TEMP TABLE raw AS SELECT {raw_cols}{file_col} FROM read_csv({files}, header = true,
+            all_varchar = true, delim = ',', quote = '"', escape = '"', strict_mode = true{", filename = true" if many else ""})""",
         f"""CREATE TEMP TABLE typed AS
         WITH t AS (
-          SELECT rowid + 1 AS record_number, {raw_cols},
+          SELECT rowid + 1 AS record_number, {raw_cols}{file_col},
             {ws("transaction_id")} AS p_transaction_id,
             {ws("customer_id")} AS p_customer_id,
             {ws("agent_id")} AS p_agent_id,
@@ -455,7 +484,7 @@ def duckdb_sql(path: Path, output: Path, currencies: Sequence[str], threads: int
             END AS p_amount
           FROM q
         )
-        SELECT *,
+        SELECT *, {file_record} AS file_record_number,
           CASE
             WHEN p_transaction_id IS NULL OR t_ts IS NULL OR p_customer_id IS NULL THEN 'MISSING_REQUIRED'
             WHEN p_ts IS NULL THEN 'BAD_TIMESTAMP'
@@ -476,11 +505,13 @@ def duckdb_sql(path: Path, output: Path, currencies: Sequence[str], threads: int
           SELECT p_transaction_id AS transaction_id, p_ts AS transaction_ts, p_customer_id AS customer_id,
             p_agent_id AS agent_id, p_channel AS channel, p_quantity AS quantity, p_unit_price AS unit_price,
             p_amount AS amount, p_currency AS currency, p_status AS status, p_payment_method AS payment_method,
-            NULL::VARCHAR AS extra, '{SOURCE_FILE}' AS source_file, record_number, '{RUN_ID}' AS run_id
+            NULL::VARCHAR AS extra, {source} AS source_file, file_record_number AS record_number,
+            '{RUN_ID}' AS run_id
           FROM classified WHERE final_reason IS NULL
         ) TO '{output / "silver.parquet"}' (FORMAT parquet)""",
         f"""COPY (
-          SELECT '{RUN_ID}' AS run_id, 'transactions' AS entity, '{SOURCE_FILE}' AS source_file, record_number,
+          SELECT '{RUN_ID}' AS run_id, 'transactions' AS entity, {source} AS source_file,
+            file_record_number AS record_number,
             final_reason AS reason,
             CASE final_reason
               WHEN 'MISSING_REQUIRED' THEN CASE WHEN p_transaction_id IS NULL THEN 'transaction_id is empty'
@@ -502,7 +533,7 @@ def duckdb_sql(path: Path, output: Path, currencies: Sequence[str], threads: int
     ]
 
 
-def run_duckdb(path: Path, output: Path) -> dict[str, Any]:
+def run_duckdb(path: Path | Sequence[Path], output: Path) -> dict[str, Any]:
     import duckdb
 
     from spark import refdata
@@ -587,7 +618,12 @@ def _tree_rss(pid: int) -> int:
 def _run_child(phase: str, path: Path, output: Path) -> _Measured:
     result_file = output.parent / f"{phase}.result.json"
     cmd = [sys.executable, "-m", "bench.clean", "--phase", phase, "--csv", str(path), "--output", str(output)]
-    cmd += ["--result", str(result_file)]
+    return measure(phase, [*cmd, "--result", str(result_file)], result_file)
+
+
+def measure(phase: str, cmd: Sequence[str], result_file: Path) -> _Measured:
+    """Run `cmd` in a fresh process, sampling its process tree's RSS; its result is the JSON it
+    writes to `result_file`, the wall time includes the interpreter's start."""
     start = time.perf_counter()
     child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     peak = 0
