@@ -267,7 +267,7 @@ def _with_record_numbers(df: DataFrame, counts: dict[int, int], first: int = 1) 
     offset = (
         F.coalesce(F.try_element_at(F.create_map(*offsets), partition), F.lit(0)) if offsets else F.lit(0)
     )
-    return df.withColumn(RECORD_NUMBER, (offset + within + first).cast(T.LongType())).drop(_MID)
+    return df.withColumn(RECORD_NUMBER, (offset + within + first).cast("bigint")).drop(_MID)
 
 
 def _unique_header(names: list[str | None]) -> tuple[str, ...]:
@@ -412,7 +412,7 @@ def _split_lines(lines: DataFrame, files: list[tuple[RawFile, _ScanStats]], deli
     return split.select(
         *[F.nullif(F.get(F.col(tokens), i), F.lit("")).alias(source_column(i)) for i in range(width)],
         F.when(F.size(tokens) != F.col("_width"), F.col("value")).alias(CORRUPT),
-        F.col(RECORD_NUMBER).cast(T.LongType()).alias(RECORD_NUMBER),
+        F.col(RECORD_NUMBER).cast("bigint").alias(RECORD_NUMBER),
         FILE,
     ).where(F.col(RECORD_NUMBER) > 0)
 
@@ -539,7 +539,7 @@ def _as_text(field: T.StructField) -> Column:
         return F.to_json(col)
     if isinstance(dtype, T.BinaryType):
         return F.base64(col)
-    return col.cast(T.StringType())
+    return col.cast("string")
 
 
 def _read_parquet(spark: SparkSession, uri: str) -> tuple[tuple[str, ...], DataFrame, int]:
@@ -547,7 +547,7 @@ def _read_parquet(spark: SparkSession, uri: str) -> tuple[tuple[str, ...], DataF
     header = _unique_header(list(source.columns))
     frame = source.select(
         *[_as_text(f).alias(source_column(i)) for i, f in enumerate(source.schema.fields)],
-        F.lit(None).cast(T.StringType()).alias(CORRUPT),
+        F.lit(None).cast("string").alias(CORRUPT),
     ).withColumn(_MID, F.monotonically_increasing_id())
     # The pass decodes every value, so a corrupt page is found here and not while writing.
     checksum = F.max(F.xxhash64(*[source_column(i) for i in range(len(header))])) if header else F.lit(0)
@@ -569,7 +569,7 @@ def _read_json_array(spark: SparkSession, uri: str) -> tuple[tuple[str, ...], Da
     fields = [f for f in source.schema.fields if f.name != CORRUPT]
     if not fields:
         raise UnreadableFileError("not a JSON array of records (no element is an object with keys)")
-    corrupt = F.col(CORRUPT) if CORRUPT in source.columns else F.lit(None).cast(T.StringType())
+    corrupt = F.col(CORRUPT) if CORRUPT in source.columns else F.lit(None).cast("string")
     frame = source.select(
         *[_as_text(f).alias(source_column(i)) for i, f in enumerate(fields)],
         corrupt.alias(CORRUPT),

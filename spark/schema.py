@@ -69,7 +69,11 @@ def conform(table: str) -> Callable[[DataFrame], DataFrame]:
     schema = struct_type(table)
 
     def _(df: DataFrame) -> DataFrame:
-        return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
+        # Cast by type name: a DataType object crosses Py4J as JSON the JVM parses, through a few
+        # calls per column, which a small run pays for every column of every output.
+        return df.select(
+            *[F.col(f.name).cast(f.dataType.simpleString()).alias(f.name) for f in schema.fields]
+        )
 
     return _
 

@@ -377,20 +377,20 @@ def to_canonical(shapes: Sequence[ColumnMapping]) -> Callable[[DataFrame], DataF
     def column_of(name: str) -> Callable[[ColumnMapping], Column]:
         def value_of(mapping: ColumnMapping) -> Column:
             index = mapping.contract_index.get(name)
-            return F.col(source_column(index)) if index is not None else F.lit(None).cast(T.StringType())
+            return F.col(source_column(index)) if index is not None else F.lit(None).cast("string")
 
         return value_of
 
     def extra_of(mapping: ColumnMapping) -> Column:
         if not mapping.extras:
-            return F.lit(None).cast(T.StringType())
+            return F.lit(None).cast("string")
         return F.to_json(
             F.struct(*[F.col(source_column(i)).alias(k) for i, k in mapping.extras]), _JSON_OPTIONS
         )
 
     def _(df: DataFrame) -> DataFrame:
         columns = [F.col(c) for c in (FILE_INDEX, SOURCE_FILE, RECORD_NUMBER, CORRUPT, MISSING_COLUMN)]
-        issue = F.lit(None).cast(T.StringType())
+        issue = F.lit(None).cast("string")
         for name in spec.source_columns:
             value = by_shape(column_of(name))
             if name == date_column and any(name in m.contract_index for m in shapes):
@@ -490,8 +490,10 @@ def drifted_number_text(value: Column) -> Column:
 def parse_number(value: Column, dtype: T.DecimalType) -> tuple[Column, Column]:
     """(decimal rounded half-up to `dtype`, coerced?) of trimmed text; null when not a number
     or out of range."""
-    plain = value.try_cast(dtype)
-    result = F.coalesce(plain, _interpreted(value, lambda v: drifted_number_text(v).try_cast(dtype)))
+    plain = value.try_cast(dtype.simpleString())
+    result = F.coalesce(
+        plain, _interpreted(value, lambda v: drifted_number_text(v).try_cast(dtype.simpleString()))
+    )
     return result, plain.isNull() & result.isNotNull()
 
 
@@ -511,7 +513,7 @@ def parse_timestamp(value: Column, source_tz: str | Column) -> tuple[Column, Col
             return naive if source_tz == "UTC" else F.to_utc_timestamp(naive, source_tz)
         return F.to_utc_timestamp(naive, source_tz)
 
-    as_timestamp = value.try_cast(T.TimestampType())
+    as_timestamp = value.try_cast("timestamp")
     standard = F.when(value.rlike(contract.ISO_TIMESTAMP_OFFSET_RE), as_timestamp).when(
         value.rlike(contract.ISO_TIMESTAMP_RE), from_source_tz(as_timestamp)
     )
@@ -524,8 +526,8 @@ def parse_timestamp(value: Column, source_tz: str | Column) -> tuple[Column, Col
                 F.try_to_timestamp(without_day_name, F.lit(f))
                 for f in contract.OTHER_TIMESTAMP_OFFSET_FORMATS
             ],
-            F.when(v.rlike(contract.EPOCH_SECONDS_RE), F.timestamp_seconds(v.try_cast(T.LongType()))),
-            F.when(v.rlike(contract.EPOCH_MILLIS_RE), F.timestamp_millis(v.try_cast(T.LongType()))),
+            F.when(v.rlike(contract.EPOCH_SECONDS_RE), F.timestamp_seconds(v.try_cast("bigint"))),
+            F.when(v.rlike(contract.EPOCH_MILLIS_RE), F.timestamp_millis(v.try_cast("bigint"))),
         )
 
     result = F.coalesce(standard, _interpreted(value, drifted))
@@ -538,7 +540,7 @@ def _try_to_date(value: Column, pattern: str) -> Column:
     Runtime 3.0's Spark (4.0.1, versions.toml) has no `try_to_date` (a later Spark's); a timestamp
     parsed at midnight of that date in the session time zone and cast back in the same zone is it.
     """
-    return F.try_to_timestamp(value, F.lit(pattern)).cast(T.DateType())
+    return F.try_to_timestamp(value, F.lit(pattern)).cast("date")
 
 
 def parse_date(value: Column) -> tuple[Column, Column]:
@@ -686,9 +688,9 @@ def clean_transactions(
             )
             .withColumn(
                 parsed("quantity"),
-                F.when(
-                    F.col("_t_quantity").isNull(), F.lit(contract.DEFAULT_QUANTITY).cast(T.LongType())
-                ).when(whole, F.col("_n_quantity").cast(T.LongType())),
+                F.when(F.col("_t_quantity").isNull(), F.lit(contract.DEFAULT_QUANTITY).cast("bigint")).when(
+                    whole, F.col("_n_quantity").cast("bigint")
+                ),
             )
             .withColumn(
                 parsed("amount"),
@@ -766,7 +768,7 @@ def clean_transactions(
                 ).otherwise(
                     F.concat(
                         F.lit("amount="),
-                        _quoted(F.coalesce(F.col("_t_amount"), F.col(parsed("amount")).cast(T.StringType()))),
+                        _quoted(F.coalesce(F.col("_t_amount"), F.col(parsed("amount")).cast("string"))),
                         F.lit(" is below 0"),
                     )
                 ),
@@ -967,7 +969,7 @@ def source_file_of(file_index: Column, source_files: Sequence[str]) -> Column:
 
 
 def _position() -> Column:
-    return F.col(FILE_INDEX).cast(T.LongType()) * F.lit(1 << _RECORD_BITS) + F.col(RECORD_NUMBER)
+    return F.col(FILE_INDEX).cast("bigint") * F.lit(1 << _RECORD_BITS) + F.col(RECORD_NUMBER)
 
 
 def duplicate_winners(df: DataFrame) -> DataFrame:
@@ -999,13 +1001,13 @@ def mark_duplicates(
     def _(df: DataFrame) -> DataFrame:
         winner = F.col("_winner")
         loser = F.col(REASON).isNull() & winner.isNotNull() & (winner != _position())
-        winner_file = source_file_of(F.shiftright(winner, _RECORD_BITS).cast(T.IntegerType()), source_files)
+        winner_file = source_file_of(F.shiftright(winner, _RECORD_BITS).cast("int"), source_files)
         winner_record = winner - F.shiftleft(F.shiftright(winner, _RECORD_BITS), _RECORD_BITS)
         detail = F.concat(
             F.lit(f"{key}="),
             _quoted(F.col(KEY)),
             F.lit(" superseded by record "),
-            winner_record.cast(T.StringType()),
+            winner_record.cast("string"),
             F.lit(" of "),
             F.coalesce(winner_file, F.lit("?")),
         )
@@ -1051,7 +1053,7 @@ def raw_record(mappings: Sequence[ColumnMapping]) -> Column:
         value = F.when(F.col(CORRUPT).isNotNull(), with_corrupt).otherwise(plain)
         is_shape = F.col(SHAPE) == index
         result = F.when(is_shape, value) if result is None else result.when(is_shape, value)
-    return result if result is not None else F.lit(None).cast(T.StringType())
+    return result if result is not None else F.lit(None).cast("string")
 
 
 def with_raw_record(mappings: Sequence[ColumnMapping]) -> Callable[[DataFrame], DataFrame]:
