@@ -7,11 +7,14 @@ ROWS ?= 10000000
 FILES ?= 365
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test lint typecheck sqllint pytest setup java fmt plan test-crash package-spark bench-clean bench-files bench-incremental clean
+.PHONY: run test lint typecheck sqllint pytest setup java fmt plan test-crash package-spark bench-clean bench-daily bench-files bench-incremental clean
 
+# Also writes, once per environment and Java, the JVM class archive that makes Spark start faster
+# (pipeline/spark_session.py).
 setup: java
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
 	@$(UV) sync --locked --quiet
+	@$(UV) run --locked python -m pipeline.spark_session
 
 # Spark needs a Java runtime (17+); install it with apt when this machine has none.
 java:
@@ -59,6 +62,10 @@ bench-incremental: setup
 
 bench-clean: setup
 	$(UV) run --locked python -m bench.clean --rows $(ROWS)
+
+# A one-file daily `cdi run`, cold, with and without the JVM class archive: Spark's share of it.
+bench-daily: setup
+	$(UV) run --locked python -m bench.daily
 
 # N files of about 1,000 transaction rows against the same rows in one file (bench/README.md).
 bench-files: setup

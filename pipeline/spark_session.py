@@ -1,19 +1,40 @@
 """The one local SparkSession of a process: started once per run, shared by every task.
 
 `dag.test()` runs all tasks in one process, so the JVM starts once per `make run`, not per task.
+
+A fresh JVM loads and verifies some 15,000 classes of Spark before its first row; a class-data
+sharing archive of them (JDK AppCDS, `-XX:SharedArchiveFile`) maps them in ready-made instead.
+`make setup` writes one per virtual environment and Java (`python -m pipeline.spark_session`: a
+small run of the cleaning job on sample data, whose classes the JVM dumps when it exits), under
+`~/.cache/cdi/`; without it the session starts as before. `make bench-daily` measures a one-file
+run with and without it (bench/README.md).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import sys
+import tempfile
 import threading
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+ARCHIVE_ENV = "CDI_SPARK_CLASS_ARCHIVE"
+"""`off`: start the JVM without the class archive (how the benchmark measures what it saves)."""
+
 
 def get_spark() -> SparkSession:
+    return _session(class_archive_options())
+
+
+def _session(archive_options: str) -> SparkSession:
     from pyspark.sql import SparkSession
 
     from spark.runtime import JVM_OPTIONS
@@ -23,10 +44,13 @@ def get_spark() -> SparkSession:
         SparkSession.builder.master(os.environ.get("CDI_SPARK_MASTER", "local[*]"))
         .appName("cdi-clean")
         .config("spark.driver.memory", os.environ.get("CDI_SPARK_DRIVER_MEMORY", "4g"))
-        .config("spark.driver.extraJavaOptions", JVM_OPTIONS)
+        .config("spark.driver.extraJavaOptions", f"{JVM_OPTIONS} {archive_options}".strip())
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", str(max(2, cores * 2)))
         .config("spark.ui.enabled", "false")
+        # The call site of every DataFrame call, sent to the JVM for error messages in notebooks:
+        # about half of the job's Py4J calls (a static setting, hence here and not in the job).
+        .config("spark.python.sql.dataFrameDebugging.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
         .getOrCreate()
@@ -39,3 +63,99 @@ def start_in_background() -> None:
     """Start the session on a daemon thread; `get_spark` then returns it (the builder's lock makes
     a caller that comes early wait for this start instead of starting a second one)."""
     threading.Thread(target=get_spark, name="spark-start", daemon=True).start()
+
+
+# The class-data sharing archive -------------------------------------------------------------------
+
+
+def _java() -> Path | None:
+    """The `java` Spark's launcher runs: $JAVA_HOME/bin/java, else the one on PATH."""
+    home = os.environ.get("JAVA_HOME")
+    found = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    return Path(found).resolve() if found and Path(found).exists() else None
+
+
+def class_archive() -> Path | None:
+    """Where the archive of this environment's Spark and this Java lives (None: no Java found).
+
+    An archive is valid only for the JVM build and the class path it was written with, so both are
+    in its name: the environment's pyspark (its jars) and the java binary (path, size, time).
+    """
+    java = _java()
+    if java is None:
+        return None
+    stat = java.stat()
+    venv = hashlib.sha256(sys.prefix.encode()).hexdigest()[:12]
+    jdk = hashlib.sha256(f"{java}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cdi"
+    return cache / f"spark-{version('pyspark')}-{venv}-{jdk}.jsa"
+
+
+def class_archive_options() -> str:
+    """The JVM option that maps the archive in, when there is one and it is not turned off."""
+    path = class_archive()
+    if os.environ.get(ARCHIVE_ENV) == "off" or path is None or not path.is_file():
+        return ""
+    return f"-XX:SharedArchiveFile={path}"
+
+
+def prepare_class_archive() -> Path | None:
+    """Write the archive unless it exists: a small run of the cleaning job on sample data in every
+    format, in a JVM that dumps the classes it loaded when it exits (20-30 s, once).
+
+    :returns: the archive, or None when there is no Java to write it for.
+    """
+    path = class_archive()
+    if path is None or path.is_file():
+        return path
+    from pyspark import SparkContext
+
+    from pipeline import sample_data
+    from spark.job import LOG, InputFile, JobConfig, run_job
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    # -Xlog: the dump notes every class it leaves out (generated code, signed jars): a thousand lines.
+    spark = _session(f"-XX:ArchiveClassesAtExit={partial} -Xlog:cds*=off")
+    with tempfile.TemporaryDirectory(prefix="cdi-class-archive-") as work:
+        landing = Path(work) / "landing"
+        spec = sample_data.SampleSpec(days=30, customers=60, agents=5, orders_per_day=20)
+        files = sample_data.generate(landing, spec)
+        inputs = tuple(
+            InputFile(p.relative_to(landing).parts[0], str(p), str(p.relative_to(landing))) for p in files
+        )
+        end = datetime.combine(spec.start, datetime.min.time(), UTC).replace(year=spec.start.year + 1)
+        LOG.disabled = True  # its step log is not news during `make setup`
+        try:
+            config = JobConfig(run_id="class-archive", inputs=inputs, output=f"{work}/out", logical_end=end)
+            run_job(spark, config)
+        finally:
+            LOG.disabled = False
+        spark.stop()
+    # The JVM writes the archive as it exits; it exits when its stdin (our pipe) closes.
+    process = SparkContext._gateway.proc  # type: ignore[union-attr]
+    process.stdin.close()
+    process.wait(timeout=300)
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+    if not partial.is_file():
+        return None
+    for stale in path.parent.glob(f"spark-*-{path.stem.split('-')[-2]}-*.jsa"):
+        stale.unlink()  # the same environment's archive of an older pyspark or Java
+    partial.replace(path)
+    return path
+
+
+def main() -> int:
+    """`python -m pipeline.spark_session`: prepare the archive (`make setup`), quiet when it exists."""
+    path = class_archive()
+    if path is not None and not path.is_file():
+        print(f"spark: writing the JVM class archive {path} (once, about 30 s)", flush=True)
+        path = prepare_class_archive()
+        size = f"{path.stat().st_size >> 20} MiB" if path else "not written"
+        print(f"spark: class archive {size}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import shutil
 import sys
 import zipfile
@@ -76,8 +77,13 @@ def build(out_dir: Path = REPO_ROOT / Path(runtime.ENTRY_FILE).parent) -> tuple[
     entry = out_dir / Path(runtime.ENTRY_FILE).name
     bundle = out_dir / Path(runtime.PY_FILES_ZIP).name
     out_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(REPO_ROOT / "spark" / "job.py", entry)
-    write_zip(bundle, zip_entries())
+    # Written aside, then renamed: a plan or a deploy reading `out_dir` meanwhile (or a second
+    # build) never sees half a zip.
+    partial = f".{os.getpid()}.partial"
+    shutil.copyfile(REPO_ROOT / "spark" / "job.py", entry.with_name(entry.name + partial))
+    write_zip(bundle.with_name(bundle.name + partial), zip_entries())
+    entry.with_name(entry.name + partial).replace(entry)
+    bundle.with_name(bundle.name + partial).replace(bundle)
     return entry, bundle
 
 

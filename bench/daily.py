@@ -1,0 +1,105 @@
+"""A one-file daily run, cold: how much of `cdi run` is Spark (issue 18, "fixed cost").
+
+`python -m bench.daily` (`make bench-daily`):
+
+1. **Land** (not timed) the demo's day-30 transactions file (about 1,000 rows) alone in a folder:
+   the shape of an ordinary day.
+2. **`cdi run` in a fresh process**, as a user starts it, `--repeat` times each way, alternating:
+   - `archive`: the JVM maps Spark's classes from the class-data sharing archive `make setup`
+     writes (`pipeline.spark_session`);
+   - `no archive`: `CDI_SPARK_CLASS_ARCHIVE=off`, the JVM loads them from the jars.
+   Timed: the process's wall time, and the `clean_raw` task from the run's report: the Spark
+   job, plus whatever of the session start the Airflow start-up did not hide (the session starts
+   on a thread while Airflow starts).
+3. **Check**: every run succeeds with the same row counts.
+
+Figures are medians per way; the load average is printed before and after. The last line is
+`daily: wall_s=X spark_s=Y share=S wall_off_s=X0 spark_off_s=Y0` (S = Y / X: the target is at most
+0.5, Spark no more than half of the run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench import clean
+from pipeline import sample_data
+from pipeline.spark_session import ARCHIVE_ENV, prepare_class_archive
+
+TARGET_SHARE = 0.5
+WAYS = {"archive": {}, "no archive": {ARCHIVE_ENV: "off"}}
+
+
+def _run(landing: Path, output: Path, env: dict[str, str]) -> tuple[float, dict[str, object]]:
+    """`cdi run` on `landing` in a fresh process: (wall seconds, its report)."""
+    shutil.rmtree(output, ignore_errors=True)
+    command = [sys.executable, "-m", "pipeline.cli", "run", "--input", str(landing), "--output", str(output)]
+    start = time.perf_counter()
+    done = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"cdi run failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    report: dict[str, object] = json.loads((output / "report.json").read_text())
+    return wall, report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.daily", description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=2, help="runs each way (default 2)")
+    args = parser.parse_args(argv)
+    if prepare_class_archive() is None:
+        raise SystemExit("no java found: the class archive cannot be written (see `make java`)")
+    work = Path(tempfile.mkdtemp(prefix="bench-daily-"))
+    try:
+        spec = sample_data.SampleSpec()
+        landing = work / "landing"
+        (day_file,) = sample_data.write_transaction_days(landing, spec, [spec.days - 1])
+        print(f"machine: {os.cpu_count()} CPUs; load average before: {clean._load()}")
+        print(f"landed (not timed): {day_file.relative_to(landing)}, {day_file.stat().st_size:,} bytes")
+        walls: dict[str, list[float]] = {way: [] for way in WAYS}
+        sparks: dict[str, list[float]] = {way: [] for way in WAYS}
+        counts: set[tuple[int, int]] = set()
+        for i in range(args.repeat):
+            for way, env in WAYS.items():
+                wall, report = _run(landing, work / "out", env)
+                spark = float(report["step_seconds"]["clean_raw"])  # type: ignore[index]
+                totals = report["totals"]
+                counts.add((int(totals["rows_valid"]), int(totals["rows_quarantined"])))  # type: ignore[index]
+                walls[way].append(wall)
+                sparks[way].append(spark)
+                print(
+                    f"run {i + 1} {way:10} {wall:6.1f} s wall, clean_raw {spark:5.1f} s ({spark / wall:.0%})"
+                )
+        print(f"load average after: {clean._load()}")
+        if len(counts) != 1:
+            print(f"counts DIFFER between runs: {sorted(counts)}")
+            return 1
+        ((valid, quarantined),) = counts
+        print(f"counts: every run {valid:,} valid, {quarantined:,} quarantined")
+        wall, spark = statistics.median(walls["archive"]), statistics.median(sparks["archive"])
+        wall_off, spark_off = statistics.median(walls["no archive"]), statistics.median(sparks["no archive"])
+        share = spark / wall
+        print(
+            f"target Spark share {share:.2f} <= {TARGET_SHARE}: {'met' if share <= TARGET_SHARE else 'MISSED'}"
+        )
+        print(
+            f"daily: wall_s={wall:.2f} spark_s={spark:.2f} share={share:.2f} "
+            f"wall_off_s={wall_off:.2f} spark_off_s={spark_off:.2f}"
+        )
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
