@@ -9,12 +9,17 @@ export PYTHONUNBUFFERED := 1
 
 .PHONY: run test lint typecheck sqllint pytest setup java fmt plan test-crash package-spark bench-clean bench-daily bench-files bench-incremental clean
 
-# Also writes, once per environment and Java, the JVM class archive that makes Spark start faster
-# (pipeline/spark_session.py).
-setup: java
+# The environment, once per change of the lock: packages compiled to bytecode (where
+# PYTHONDONTWRITEBYTECODE is set, as on CI machines and in containers, Python would otherwise
+# compile Airflow, FastAPI and the rest again in every new process: ~5 s of each `cdi run`), and
+# the JVM class archive that makes Spark start faster (pipeline/spark_session.py).
+setup: java .venv/.cdi-setup
+
+.venv/.cdi-setup: uv.lock pyproject.toml
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
-	@$(UV) sync --locked --quiet
+	@$(UV) sync --locked --quiet --compile-bytecode
 	@$(UV) run --locked python -m pipeline.spark_session
+	@touch $@
 
 # Spark needs a Java runtime (17+); install it with apt when this machine has none.
 java:
@@ -35,8 +40,11 @@ typecheck: setup
 sqllint: setup
 	$(UV) run --locked sqlfluff lint sql
 
+# Two workers, a test file each at a time (module fixtures stay in one process): the end-to-end
+# files spend much of their time in Airflow's single-threaded task start-up, which overlaps well.
+TEST_WORKERS ?= 2
 pytest: setup
-	$(UV) run --locked pytest
+	$(UV) run --locked pytest -n $(TEST_WORKERS) --dist loadfile
 
 test: lint typecheck sqllint pytest
 
