@@ -8,6 +8,7 @@ camelCase property names, Outputs resolved.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import threading
@@ -270,6 +271,17 @@ def stack_config_values(stack: str) -> dict[str, str]:
     return values
 
 
+def _current_event_loop() -> None:
+    """Pulumi's runtime creates its futures on the current event loop: give the thread a fresh one
+    when it has none or only a closed one (`asyncio.run` elsewhere in the process leaves none)."""
+    try:
+        if not asyncio.get_event_loop().is_closed():
+            return
+    except RuntimeError:
+        pass
+    asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def run_program(
     stack: str,
     program: Callable[[], Mapping[str, Any]],
@@ -277,6 +289,7 @@ def run_program(
     secret_keys: tuple[str, ...] = (),
 ) -> StackRun:
     """Run `program` (which declares resources and returns outputs) under fresh mocks."""
+    _current_event_loop()
     pulumi.runtime.set_all_config(dict(config), list(secret_keys))
     settings.ROOT.set(None)
     mocks = GcpMocks(

@@ -17,7 +17,6 @@ acting identity `COMPOSER` is the environment's `node_config.service_account`. T
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -63,7 +62,6 @@ def mocked_stack(stack: str, work_dir: Path) -> StackRun:
     dist.mkdir(parents=True, exist_ok=True)
     for name in ("job.py", "cdi_spark.zip"):
         (dist / name).write_bytes(b"stand-in")
-    asyncio.set_event_loop(asyncio.new_event_loop())  # Pulumi's runtime uses the current loop
     return mocks.run_stack(stack, {"cdi:sparkDistDir": str(dist)})
 
 

@@ -55,6 +55,14 @@ class Run:
         return self.output / "logs" / run_key(RUN_ID) / "run.log"
 
 
+@pytest.fixture(autouse=True)
+def _piped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands' output as a script or a pager reads it: no terminal, whatever size the test
+    runner announces (pytest-xdist's workers say COLUMNS=80)."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
+
+
 def cdi() -> list[str]:
     script = Path(sys.executable).with_name("cdi")
     return [str(script)] if script.exists() else [sys.executable, "-m", "pipeline.cli"]
