@@ -26,7 +26,8 @@ def test_the_archive_is_named_after_the_java_and_the_environment(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("JAVA_HOME", str(_fake_java(tmp_path / "jdk-a", "#!/bin/sh\n")))
     first = spark_session.class_archive()
-    assert first is not None and first.parent == tmp_path / "cache" / "cdi"
+    assert first is not None
+    assert first.parent == tmp_path / "cache" / "cdi"
     monkeypatch.setenv("JAVA_HOME", str(_fake_java(tmp_path / "jdk-b", "#!/bin/sh\n# another build\n")))
     assert spark_session.class_archive() not in (None, first)
     monkeypatch.setenv("JAVA_HOME", str(tmp_path / "jdk-a"))
