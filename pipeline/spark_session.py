@@ -101,7 +101,7 @@ def class_archive_options() -> str:
 
 def prepare_class_archive() -> Path | None:
     """Write the archive unless it exists: a small run of the cleaning job on sample data in every
-    format, in a JVM that dumps the classes it loaded when it exits (20-30 s, once).
+    format, in a JVM that dumps the classes it loaded when it exits (about a minute, once).
 
     :returns: the archive, or None when there is no Java to write it for.
     """
@@ -109,6 +109,9 @@ def prepare_class_archive() -> Path | None:
     if path is None or path.is_file():
         return path
     from pyspark import SparkContext
+
+    if SparkContext._active_spark_context is not None:
+        raise RuntimeError("the class archive is written by a JVM of its own: call this before any session")
 
     from pipeline import sample_data
     from spark.job import LOG, InputFile, JobConfig, run_job
@@ -150,7 +153,7 @@ def main() -> int:
     """`python -m pipeline.spark_session`: prepare the archive (`make setup`), quiet when it exists."""
     path = class_archive()
     if path is not None and not path.is_file():
-        print(f"spark: writing the JVM class archive {path} (once, about 30 s)", flush=True)
+        print(f"spark: writing the JVM class archive {path} (once, about a minute)", flush=True)
         try:
             written = prepare_class_archive()
         except Exception as error:  # an optimization only: Spark starts without it, a little slower
