@@ -59,6 +59,12 @@ ENV = {
 MAX_RESTATE_DAYS = 400
 
 
+def cache_dir() -> Path:
+    """What cdi derives once per machine and reuses across outputs and checkouts (the migrated
+    Airflow DB template, the JVM class archive): `$XDG_CACHE_HOME/cdi`, else `~/.cache/cdi`."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cdi"
+
+
 def _env(key: str, default: str = "") -> str:
     return os.environ.get(ENV[key], default)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import output_folder, run_logs
-from pipeline.config import ENV, REPO_ROOT
+from pipeline.config import ENV, REPO_ROOT, cache_dir
 from pipeline.console import Terminal
 from pipeline.runs import run_key
 
@@ -63,7 +63,7 @@ def migrate_airflow_db(output: Path) -> None:
     from importlib.metadata import version
 
     database = output / "airflow" / "airflow.db"
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cdi"
+    cache = cache_dir()
     template = cache / f"airflow-{version('apache-airflow-core')}.db"
     if template.exists() and not database.exists():
         _copy_sqlite(template, database)

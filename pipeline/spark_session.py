@@ -23,6 +23,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline.config import cache_dir
+
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
@@ -34,17 +36,22 @@ def get_spark() -> SparkSession:
     return _session(class_archive_options())
 
 
+def jvm_options(archive_options: str) -> str:
+    """The driver's JVM options: the job's own (`spark.runtime.JVM_OPTIONS`) and the archive's."""
+    from spark.runtime import JVM_OPTIONS
+
+    return f"{JVM_OPTIONS} {archive_options}".strip()
+
+
 def _session(archive_options: str) -> SparkSession:
     from pyspark.sql import SparkSession
-
-    from spark.runtime import JVM_OPTIONS
 
     cores = os.cpu_count() or 2
     spark = (
         SparkSession.builder.master(os.environ.get("CDI_SPARK_MASTER", "local[*]"))
         .appName("cdi-clean")
         .config("spark.driver.memory", os.environ.get("CDI_SPARK_DRIVER_MEMORY", "4g"))
-        .config("spark.driver.extraJavaOptions", f"{JVM_OPTIONS} {archive_options}".strip())
+        .config("spark.driver.extraJavaOptions", jvm_options(archive_options))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", str(max(2, cores * 2)))
         .config("spark.ui.enabled", "false")
@@ -85,10 +92,13 @@ def class_archive() -> Path | None:
     if java is None:
         return None
     stat = java.stat()
-    venv = hashlib.sha256(sys.prefix.encode()).hexdigest()[:12]
     jdk = hashlib.sha256(f"{java}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cdi"
-    return cache / f"spark-{version('pyspark')}-{venv}-{jdk}.jsa"
+    return cache_dir() / f"spark-{version('pyspark')}-{_venv_key()}-{jdk}.jsa"
+
+
+def _venv_key() -> str:
+    """The environment's part of an archive's name: its jars are on the JVM's class path."""
+    return hashlib.sha256(sys.prefix.encode()).hexdigest()[:12]
 
 
 def class_archive_options() -> str:
@@ -143,7 +153,7 @@ def prepare_class_archive() -> Path | None:
     SparkContext._jvm = None
     if not partial.is_file():
         return None
-    for stale in path.parent.glob(f"spark-*-{path.stem.split('-')[-2]}-*.jsa"):
+    for stale in path.parent.glob(f"spark-*-{_venv_key()}-*.jsa"):
         stale.unlink()  # the same environment's archive of an older pyspark or Java
     partial.replace(path)
     return path

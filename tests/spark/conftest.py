@@ -11,9 +11,8 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T  # noqa: N812
 
-from pipeline.spark_session import class_archive_options
+from pipeline.spark_session import class_archive_options, jvm_options
 from spark import contract, read, transform
-from spark.runtime import JVM_OPTIONS
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +28,7 @@ def spark() -> Iterator[SparkSession]:
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.adaptive.enabled", "true")
         .config("spark.driver.memory", "1g")
-        .config("spark.driver.extraJavaOptions", f"{JVM_OPTIONS} {class_archive_options()}")
+        .config("spark.driver.extraJavaOptions", jvm_options(class_archive_options()))
         .config("spark.python.sql.dataFrameDebugging.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         # Tiny frames: compiling generated code costs more than it saves, so interpret.
