@@ -239,7 +239,7 @@ def _classify_entity(
     else:
         cleaner = transform.clean_agents(reading)
     spec = contract.ENTITIES[entity]
-    candidates = _duplicate_candidates(union.select(spec.key).transform(transform.with_key(entity)))
+    candidates = _duplicate_candidates(_keys(spark, spec, files))
     cleaned = (
         union.transform(cleaner)
         .transform(transform.key_of_cleaned(entity))
@@ -260,6 +260,22 @@ def _classify_entity(
         )
     )
     return cleaned, candidates
+
+
+def _keys(spark: SparkSession, spec: contract.Entity, files: list[_FileRun]) -> DataFrame:
+    """`_key` (`transform.with_key`) of every record of the files, read by itself
+    (`read.field_values`) for the key-only pass."""
+    frames = read.field_values(
+        [
+            (f.raw, f.mapping.contract_index[spec.key])
+            for f in files
+            if f.mapping is not None and spec.key in f.mapping.contract_index
+        ]
+    )
+    if not frames:
+        return spark.createDataFrame([], f"{transform.KEY} string")
+    union = functools.reduce(DataFrame.union, frames).select(F.col(read.FIELD).alias(spec.key))
+    return union.transform(transform.with_key(spec.name)).select(transform.KEY)
 
 
 def _duplicate_candidates(keyed: DataFrame) -> DataFrame:

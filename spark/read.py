@@ -46,6 +46,8 @@ CORRUPT = "_corrupt"
 FILE = "_file"
 """The file a row comes from, as its frame names it (`RawFile.key`): the key of the file table the
 job joins to every row."""
+FIELD = "_value"
+"""The column of `field_values`."""
 _MID = "_mid"
 # monotonically_increasing_id() puts the partition index in the upper 31 bits.
 _PARTITION_SHIFT = 33
@@ -86,6 +88,9 @@ class RawFile:
     settings: SourceSettings = field(default_factory=SourceSettings)
     split_by_lines: bool = False
     """An unquoted CSV file, read by splitting its lines (`_split_lines`) instead of by the CSV parser."""
+    lines: DataFrame | None = None
+    """An unquoted CSV file's scan as text lines (`value`, `_file`), the header lines included:
+    what `field_values` cuts one field out of."""
 
     @property
     def readable(self) -> bool:
@@ -505,7 +510,39 @@ def _read_csv_scan(spark: SparkSession, files: list[RawFile]) -> None:
     if unquoted:
         frame = _split_lines(lines, unquoted, delimiter)
         for raw, _ in unquoted:
-            raw.frame = frame
+            raw.frame, raw.lines = frame, lines
+
+
+def field_values(files: Sequence[tuple[RawFile, int]]) -> list[DataFrame]:
+    """The `index`-th header field of every record of each (file, index), in a column `_value`, as
+    cheaply as the format allows: for a pass that reads nothing but one field (the key-only pass
+    of `transform.duplicate_candidates`).
+
+    An unquoted CSV file's field is cut out of its raw line (`substring_index` works on the bytes)
+    instead of splitting the line into all its fields: at 10M rows the split made that pass about
+    three times the CPU (`make bench-clean`, bench/README.md). The values may be a few more than
+    the records: the header line's name, and a short line's last field in place of a missing one,
+    which can only make a few more rows look like duplicate candidates.
+
+    :returns: one frame per scan and field position (usually one), plus one per other file.
+    """
+    by_scan: dict[tuple[int, int], tuple[RawFile, list[str]]] = {}
+    frames = []
+    for raw, index in files:
+        if raw.lines is None:
+            assert raw.frame is not None
+            frames.append(
+                raw.frame.where(F.col(FILE) == raw.key).select(F.col(source_column(index)).alias(FIELD))
+            )
+            continue
+        by_scan.setdefault((id(raw.lines), index), (raw, []))[1].append(raw.key)
+    for (_, index), (raw, keys) in by_scan.items():
+        assert raw.lines is not None
+        field = F.substring_index(F.col("value"), raw.delimiter, index + 1)
+        if index:
+            field = F.substring_index(field, raw.delimiter, -1)
+        frames.append(raw.lines.where(F.col(FILE).isin(keys)).select(field.alias(FIELD)))
+    return frames
 
 
 def _read_quoted_csv(spark: SparkSession, raw: RawFile) -> None:

@@ -13,6 +13,7 @@ import random
 import re
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,7 +28,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812
 from pyspark.testing import assertDataFrameEqual
 
-from spark import job, read, schema
+from spark import contract, job, read, schema, transform
 from spark.job import InputFile, JobConfig, run_job
 
 RUN_ID = "run-corpus"
@@ -634,6 +635,47 @@ def test_duplicate_candidates_are_the_keys_seen_more_than_once(
         assert hashes == {r["h"] for r in expected.collect()}
     finally:
         candidates.unpersist()
+
+
+def test_the_key_only_pass_reads_every_files_keys_whatever_its_shape_and_format(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """`job._keys` cuts the key out of unquoted lines (`read.field_values`) at each file's own
+    position of it: the keys it finds are the keys the cleaning pass gives the same rows, so the
+    duplicate candidates are the keys seen more than once across files of any shape."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    files = {
+        "a.csv": "transaction_id,customer_id,transaction_ts,amount\n K1 ,c,2025-01-01T00:00:00Z,1\nK2,c,2025-01-01T00:00:00Z,1\n",
+        "b.csv": "customer_id,amount,id,transaction_ts\nc,2,K2,2025-01-01T00:00:00Z\nc,2,,2025-01-01T00:00:00Z\nc,2,K3\n",
+        "c.csv": 'transaction_id,customer_id,transaction_ts,amount\n"K3",c,2025-01-01T00:00:00Z,"1,5"\n',
+        "d.jsonl": '{"transaction_id": "K4", "customer_id": "c"}\n{"transaction_id": "K1"}\n',
+    }
+    for name, text in files.items():
+        (landing / name).write_text(text, encoding="utf-8")
+    config = JobConfig(
+        run_id="r",
+        inputs=tuple(
+            InputFile("transactions", str(landing / n), f"landing/transactions/{n}") for n in sorted(files)
+        ),
+        output=str(tmp_path / "out"),
+        logical_end=LOGICAL_END,
+    )
+    runs = job._read(spark, config, str(tmp_path / "work"))
+    assert [r.raw.split_by_lines for r in runs] == [True, True, False, False]
+    spec = contract.ENTITIES["transactions"]
+    keys = Counter(r[transform.KEY] for r in job._keys(spark, spec, runs).collect())
+    # A few more values than records at most: each unquoted file's header name.
+    assert keys == {"K1": 2, "K2": 2, "K3": 2, "K4": 1, None: 1, "transaction_id": 1, "id": 1}
+    candidates = job._duplicate_candidates(job._keys(spark, spec, runs))
+    try:
+        hashes = {r["_key_hash"] for r in candidates.collect()}
+    finally:
+        candidates.unpersist()
+    expected = spark.createDataFrame([("K1",), ("K2",), ("K3",)], "k string").select(
+        F.xxhash64("k").alias("h")
+    )
+    assert hashes == {r["h"] for r in expected.collect()}
 
 
 def test_an_unreadable_file_is_one_quarantine_row_without_record_number(
