@@ -9,8 +9,9 @@ must be its rows, not a Spark job of its own. So `read_files` looks at each file
 (size, gzip trailer, encoding, delimiter: a few kilobytes through the FileSystem API, no Spark
 job), then reads every CSV file of one delimiter in ONE text scan: one job finds the files that
 are not valid UTF-8, counts each file's records and tells which files have quotes; the rows carry
-their file in `_file` (Spark's `_metadata.file_path`). Only files that need a parser of their own
-(quoted CSV, JSON, Parquet) are read one by one.
+their file in `_file` (Spark's `_metadata.file_path`). The quoted ones are then read by Spark's CSV
+parser, one scan per header width and one job for all of them. Only JSON and Parquet files are
+read one by one.
 
 - Format by name only (`spark.contract.FILE_FORMATS`, optionally `.gz`); anything else is unreadable.
 - 0-byte and missing files, corrupt or truncated gzip (the whole stream is inflated in the JVM,
@@ -23,9 +24,12 @@ their file in `_file` (Spark's `_metadata.file_path`). Only files that need a pa
 from __future__ import annotations
 
 import codecs
+import csv
 import dataclasses
+import functools
 import gzip
 import hashlib
+import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,7 +37,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F  # noqa: N812
 from pyspark.sql import types as T  # noqa: N812
 
@@ -444,6 +448,62 @@ def _header_line(text: str) -> str:
     return ""
 
 
+def _bases(chunks: list[tuple[int, int, int]], first: int) -> list[tuple[int, int]]:
+    """(split, base) per split of one file, from its (split, first row id, rows): a row's number in
+    its file is its row id plus its split's base. A file's rows are consecutive ids within a scan
+    task whichever files share the task, and its splits are in file order, so the base is the rows
+    of the earlier splits minus the split's first id, plus the number of the file's first row."""
+    bases = []
+    before = first
+    for split, start, rows in sorted(chunks):
+        bases.append((split, before - start))
+        before += rows
+    return bases
+
+
+def _numbered(
+    scan: DataFrame,
+    files: list[tuple[str, list[tuple[int, int, int]], tuple[Any, ...]]],
+    first: int,
+    extra: str = "",
+) -> DataFrame:
+    """The scan's rows of the files with their number in their file (`_record_number`, `first` for a
+    file's first row) and the files' own values of the `extra` columns (DDL, e.g. `_width int`);
+    rows of other files of the scan dropped.
+
+    :param scan: rows with `_file`, `_block` (the split they were read in) and `_mid`.
+    :param files: (path as the scan names it, (split, first row id, rows) per split, extra values).
+    """
+    rows = [
+        (path, split, base, *values)
+        for path, splits, values in files
+        for split, base in _bases(splits, first)
+    ]
+    columns = f"{FILE} string, _block long, _base long" + (f", {extra}" if extra else "")
+    table = scan.sparkSession.createDataFrame(rows, columns)
+    number = (F.col(_MID) + F.col("_base")).cast("bigint")
+    return scan.join(F.broadcast(table), [FILE, "_block"]).withColumn(RECORD_NUMBER, number)
+
+
+def _splits(scan: DataFrame, *aggregates: Column) -> dict[str, list[Row]]:
+    """One job over a scan: per file (by `_scan_key`) its splits in file order, each with its first
+    row id (`first`), its rows (`rows`) and the `aggregates`: what `_numbered` numbers records by
+    and what tells a file unreadable."""
+    rows = (
+        scan.groupBy(FILE, "_block")
+        .agg(F.min(_MID).alias("first"), F.count(F.lit(1)).alias("rows"), *aggregates)
+        .collect()
+    )
+    found: dict[str, list[Row]] = {}
+    for r in sorted(rows, key=lambda r: int(r["_block"])):
+        found.setdefault(_scan_key(r[FILE]), []).append(r)
+    return found
+
+
+def _chunks(splits: list[Row]) -> list[tuple[int, int, int]]:
+    return [(int(r["_block"]), int(r["first"]), int(r["rows"])) for r in splits]
+
+
 def _split_lines(lines: DataFrame, files: list[tuple[RawFile, _ScanStats]], delimiter: str) -> DataFrame:
     """The lines of unquoted CSV files split on the delimiter, numbered per file.
 
@@ -457,38 +517,34 @@ def _split_lines(lines: DataFrame, files: list[tuple[RawFile, _ScanStats]], deli
     A record's number is its line's position in its file: the row id minus the first row id of
     its split, plus the lines of the file's earlier splits (the header is line 0, dropped).
     """
-    spark = lines.sparkSession
-    chunks = []
-    for raw, stats in files:
-        before = 0
-        for block, first, count in sorted(stats.chunks):
-            chunks.append((stats.path, block, before - first, len(raw.header)))
-            before += count
-    table = spark.createDataFrame(chunks, f"{FILE} string, _block long, _base long, _width int")
+    numbered = _numbered(
+        lines, [(stats.path, stats.chunks, (len(raw.header),)) for raw, stats in files], 0, "_width int"
+    )
     width = max(len(raw.header) for raw, _ in files)
     tokens = "_tokens"
-    split = lines.join(F.broadcast(table), [FILE, "_block"]).select(
+    split = numbered.select(
         F.split(F.col("value"), re.escape(delimiter), -1).alias(tokens),
         "value",
         FILE,
-        (F.col(_MID) + F.col("_base")).alias(RECORD_NUMBER),
+        RECORD_NUMBER,
         "_width",
     )
     return split.select(
         *[F.nullif(F.get(F.col(tokens), i), F.lit("")).alias(source_column(i)) for i in range(width)],
         F.when(F.size(tokens) != F.col("_width"), F.col("value")).alias(CORRUPT),
-        F.col(RECORD_NUMBER).cast("bigint").alias(RECORD_NUMBER),
+        RECORD_NUMBER,
         FILE,
     ).where(F.col(RECORD_NUMBER) > 0)
 
 
 def _read_csv_scan(spark: SparkSession, files: list[RawFile]) -> None:
     """Read CSV files of one delimiter: one scan and one job for all of them; the quoted ones then
-    by Spark's CSV reader, each in one partition (a quoted field may hold a line break)."""
+    by Spark's CSV reader (`_read_quoted_csv_files`)."""
     delimiter = files[0].delimiter
     lines = _scan_lines(spark, [f.source for f in files])
     found = _scan_stats(lines)
     unquoted: list[tuple[RawFile, _ScanStats]] = []
+    quoted: list[RawFile] = []
     for raw in files:
         stats = found.get(_scan_key(raw.source), _ScanStats())
         if stats.bad_utf8:
@@ -498,7 +554,7 @@ def _read_csv_scan(spark: SparkSession, files: list[RawFile]) -> None:
         elif stats.non_blank == 0:
             raw.error = "no header row (the file holds no text)"
         elif stats.quoted:
-            _read_quoted_csv(spark, raw)
+            quoted.append(raw)
         else:
             raw.header = _unique_header(
                 [name or None for name in _header_line(raw.head_text).split(delimiter)]
@@ -511,6 +567,105 @@ def _read_csv_scan(spark: SparkSession, files: list[RawFile]) -> None:
         frame = _split_lines(lines, unquoted, delimiter)
         for raw, _ in unquoted:
             raw.frame, raw.lines = frame, lines
+    _read_quoted_csv_files(spark, quoted, delimiter)
+
+
+def _header_width(text: str, delimiter: str) -> int:
+    """The fields of a CSV file's first record as Python's csv module reads the file's first bytes:
+    the width to read it at, so that the files of one width share a scan. Spark's parser has the
+    last word: a file whose first record it reads at another width is read by itself."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), delimiter=delimiter, quotechar='"')
+    try:
+        return next((len(row) for row in reader if row), 1)
+    except csv.Error:
+        return 1
+
+
+def _read_quoted_csv_files(spark: SparkSession, files: list[RawFile], delimiter: str) -> None:
+    """Quoted CSV files of one delimiter: one scan per header width (Spark's CSV reader checks every
+    record's width against one schema), usually one for them all, and one job for all the scans
+    that counts each file's records and reads its header (its first record). A record with more
+    or fewer fields than its file's header is flagged in `_corrupt` by the reader itself. A file
+    the parser fails on, or whose header it reads at another width, is read by itself
+    (`_read_quoted_csv`), which says why it cannot be read."""
+    if not files:
+        return
+    by_width: dict[int, list[RawFile]] = {}
+    for raw in files:
+        by_width.setdefault(_header_width(raw.head_text, delimiter), []).append(raw)
+    scans = {
+        width: _quoted_records(spark, [f.source for f in group], delimiter, width)
+        for width, group in by_width.items()
+    }
+    heads = [
+        records.select(FILE, "_block", _MID, F.array(*_columns(width)).alias("_head"), CORRUPT)
+        for width, records in scans.items()
+    ]
+    try:
+        found = _splits(
+            functools.reduce(DataFrame.union, heads),
+            F.min_by(F.struct("_head", CORRUPT), F.col(_MID)).alias("head"),
+        )
+    except Exception:  # a Spark read error: each file by itself tells whose
+        for raw in files:
+            _read_quoted_csv(spark, raw)
+        return
+    for width, group in by_width.items():
+        _number_quoted(spark, scans[width], group, found, width)
+
+
+def _columns(width: int) -> list[str]:
+    return [source_column(i) for i in range(width)]
+
+
+def _quoted_records(spark: SparkSession, sources: list[str], delimiter: str, width: int) -> DataFrame:
+    """Spark's CSV reader over quoted files (fields with delimiters, line breaks and doubled quotes),
+    each file's header read as its first record, with its file, its split and a row id (`_mid`)
+    that is the same in every pass. A file is never split (a quoted field may hold a line break),
+    but small files share a scan task."""
+    schema = T.StructType(
+        [T.StructField(c, T.StringType()) for c in _columns(width)] + [T.StructField(CORRUPT, T.StringType())]
+    )
+    options = csv_options(delimiter, multi_line=True)
+    return (
+        spark.read.options(header="false", columnNameOfCorruptRecord=CORRUPT, **options)
+        .schema(schema)
+        .csv(sources)
+        .select(
+            "*",
+            F.col("_metadata.file_path").alias(FILE),
+            F.col("_metadata.file_block_start").alias("_block"),
+        )
+        .withColumn(_MID, F.monotonically_increasing_id())
+    )
+
+
+def _number_quoted(
+    spark: SparkSession, records: DataFrame, files: list[RawFile], found: dict[str, list[Row]], width: int
+) -> None:
+    """Each file's header, records and frame, from its splits of the scan (`found`); its header is
+    record 0, dropped."""
+    numbered: list[tuple[RawFile, list[Row]]] = []
+    for raw in files:
+        splits = found.get(_scan_key(raw.source))
+        if not splits:
+            raw.error = "no header row"
+        elif splits[0]["head"][CORRUPT] is not None:
+            _read_quoted_csv(spark, raw)
+        else:
+            raw.header = _unique_header(list(splits[0]["head"]["_head"]))
+            raw.records = sum(int(r["rows"]) for r in splits) - 1
+            raw.key = splits[0][FILE]
+            numbered.append((raw, splits))
+    if not numbered:
+        return
+    frame = (
+        _numbered(records, [(raw.key, _chunks(splits), ()) for raw, splits in numbered], 0)
+        .select(*_columns(width), CORRUPT, RECORD_NUMBER, FILE)
+        .where(F.col(RECORD_NUMBER) > 0)
+    )
+    for raw, _ in numbered:
+        raw.frame = frame
 
 
 def field_values(files: Sequence[tuple[RawFile, int]]) -> list[DataFrame]:
@@ -524,19 +679,25 @@ def field_values(files: Sequence[tuple[RawFile, int]]) -> list[DataFrame]:
     the records: the header line's name, and a short line's last field in place of a missing one,
     which can only make a few more rows look like duplicate candidates.
 
-    :returns: one frame per scan and field position (usually one), plus one per other file.
+    Any other file's field is its frame's column, one pass per shared frame and field position
+    (the files of one scan share their frame).
+
+    :returns: one frame per scan and field position (usually one per format).
     """
-    by_scan: dict[tuple[int, int], tuple[RawFile, list[str]]] = {}
-    frames = []
+    by_lines: dict[tuple[int, int], tuple[RawFile, list[str]]] = {}
+    by_frame: dict[tuple[int, int], tuple[RawFile, list[str]]] = {}
     for raw, index in files:
-        if raw.lines is None:
-            assert raw.frame is not None
-            frames.append(
-                raw.frame.where(F.col(FILE) == raw.key).select(F.col(source_column(index)).alias(FIELD))
-            )
-            continue
-        by_scan.setdefault((id(raw.lines), index), (raw, []))[1].append(raw.key)
-    for (_, index), (raw, keys) in by_scan.items():
+        group = by_frame if raw.lines is None else by_lines
+        group.setdefault((id(raw.frame if raw.lines is None else raw.lines), index), (raw, []))[1].append(
+            raw.key
+        )
+    frames = []
+    for (_, index), (raw, keys) in by_frame.items():
+        assert raw.frame is not None
+        frames.append(
+            raw.frame.where(F.col(FILE).isin(keys)).select(F.col(source_column(index)).alias(FIELD))
+        )
+    for (_, index), (raw, keys) in by_lines.items():
         assert raw.lines is not None
         field = F.substring_index(F.col("value"), raw.delimiter, index + 1)
         if index:
@@ -546,6 +707,9 @@ def field_values(files: Sequence[tuple[RawFile, int]]) -> list[DataFrame]:
 
 
 def _read_quoted_csv(spark: SparkSession, raw: RawFile) -> None:
+    """One quoted CSV file by itself (a scan and a few jobs of its own): how a file the shared scan
+    failed on tells why it cannot be read, and how a file whose first record Spark's parser reads at
+    another width than `_header_width` is read."""
     options = csv_options(raw.delimiter, multi_line=True)
     try:
         first = spark.read.options(header="false", **options).csv(raw.source).first()

@@ -11,11 +11,13 @@ import io
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F  # noqa: N812
 from pyspark.testing import assertDataFrameEqual
 
 from spark import read
@@ -280,3 +282,80 @@ def test_csv_files_of_one_delimiter_are_checked_and_counted_by_one_spark_job(
         assert raws[1].error == "binary content (NUL bytes) in a text format"
         assert [r.records for r in raws[2:]] == list(range(3, n + 1))
         assert all(r.split_by_lines and r.frame is raws[2].frame for r in raws[2:])
+
+
+def _jobs_to_read(
+    spark: SparkSession,
+    group: str,
+    files: list[tuple[str, SourceSettings | None]],
+    work_dir: str | None = None,
+) -> tuple[int, list[read.RawFile]]:
+    """The Spark jobs `read_files` ran for the files (its scans and checks; not the rows' later use)."""
+    spark.sparkContext.setJobGroup(group, group)
+    try:
+        raws = read.read_files(spark, files, work_dir=work_dir)
+    finally:
+        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+    return len(spark.sparkContext.statusTracker().getJobIdsForGroup(group)), raws
+
+
+@pytest.fixture
+def packed(spark: SparkSession) -> Any:
+    """The job's packing of small files (`job._configure_session`): several files per scan task."""
+    spark.conf.set("spark.sql.files.openCostInBytes", str(1 << 20))
+    yield
+    spark.conf.unset("spark.sql.files.openCostInBytes")
+
+
+def _rows(raw: read.RawFile) -> list[tuple[Any, ...]]:
+    """The file's rows of its (maybe shared) frame: its header's columns, record number, `_corrupt`."""
+    assert raw.frame is not None
+    columns = [read.source_column(i) for i in range(len(raw.header))]
+    rows = raw.frame.where(F.col(read.FILE) == raw.key).select(*columns, RECORD_NUMBER, CORRUPT)
+    return sorted(tuple(r) for r in rows.collect())
+
+
+@pytest.mark.usefixtures("packed")
+def test_quoted_csv_files_are_read_by_one_scan_per_header_width(spark: SparkSession, tmp_path: Path) -> None:
+    """4 or 30 quoted files, one of another header, one with a line break in a quoted field, one of
+    invalid UTF-8 and one with NUL bytes: the same Spark jobs, each file its own header and records."""
+
+    def landing(n: int) -> list[tuple[str, SourceSettings | None]]:
+        folder = tmp_path / f"csv{n}"
+        folder.mkdir()
+        paths = []
+        for i in range(n):
+            path = folder / f"day{i:03d}.csv"
+            path.write_text(
+                '"id","note"\n' + "".join(f'"{i}-{k}","n, {k}"\n' for k in range(i + 1)), encoding="utf-8"
+            )
+            paths.append(str(path))
+        (folder / "day000.csv").write_bytes(b'id,"x"\n1,caf\xe9\n')
+        (folder / "day001.csv").write_bytes(b'id,"x"\n1,2\x00\n')
+        (folder / "day002.csv").write_text(
+            '\ufeffkey,"a, b",c\n1,"x\ny",z\n\n2,"""q""",\n3,4\n', encoding="utf-8"
+        )
+        return [(p, SourceSettings(encoding="utf-8")) for p in paths]
+
+    jobs = {}
+    for n in (4, 30):
+        jobs[n], raws = _jobs_to_read(spark, f"quoted-{n}", landing(n))
+        assert raws[0].error is not None
+        assert raws[0].error.startswith("not valid UTF-8")
+        assert raws[1].error == "binary content (NUL bytes) in a text format"
+        assert raws[2].header == ("key", "a, b", "c")
+        assert _rows(raws[2]) == [
+            ("1", "x\ny", "z", 1, None),
+            ("2", '"q"', None, 2, None),
+            ("3", "4", None, 3, "3,4"),
+        ]
+        assert raws[2].records == 3
+        for i, raw in enumerate(raws[3:], start=3):
+            assert raw.header == ("id", "note")
+            assert raw.records == i + 1
+            assert _rows(raw) == sorted((f"{i}-{k}", f"n, {k}", k + 1, None) for k in range(i + 1))
+        if n == 30:
+            assert all(r.frame is raws[3].frame for r in raws[4:])
+            assert raws[3].frame is not None
+            assert raws[3].frame.rdd.getNumPartitions() < n - 3  # several files a scan task
+    assert jobs[30] == jobs[4] <= 4
