@@ -10,8 +10,9 @@ must be its rows, not a Spark job of its own. So `read_files` looks at each file
 job), then reads every CSV file of one delimiter in ONE text scan: one job finds the files that
 are not valid UTF-8, counts each file's records and tells which files have quotes; the rows carry
 their file in `_file` (Spark's `_metadata.file_path`). The quoted ones are then read by Spark's CSV
-parser, one scan per header width and one job for all of them. Only JSON and Parquet files are
-read one by one.
+parser, one scan per header width and one job for all of them. The JSON Lines files are read by
+one text scan, one job for their checks and counts and one for each file's keys. Only JSON array
+and Parquet files are read one by one.
 
 - Format by name only (`spark.contract.FILE_FORMATS`, optionally `.gz`); anything else is unreadable.
 - 0-byte and missing files, corrupt or truncated gzip (the whole stream is inflated in the JVM,
@@ -744,50 +745,104 @@ def _csv_records(spark: SparkSession, uri: str, options: dict[str, str], width: 
     return _with_record_numbers(frame, {0: 0})
 
 
-def _read_jsonl(spark: SparkSession, uri: str) -> tuple[tuple[str, ...], DataFrame, int]:
-    value = F.regexp_replace(F.col("value"), "^\ufeff", "")
-    lines = (
-        spark.read.text(uri)
-        .where(F.length(F.btrim("value")) > 0)
-        .select(value.alias("value"))
+def _jsonl_lines(spark: SparkSession, sources: list[str]) -> DataFrame:
+    """Every non-blank line of JSON Lines files (a BOM at its start removed) with its file, its split,
+    a row id (`_mid`) that is the same in every pass, and its keys (`_keys`, null when the line is
+    not a JSON object)."""
+    value = F.col("value")
+    return (
+        spark.read.text(sources)
+        .select(
+            value,
+            F.col("_metadata.file_path").alias(FILE),
+            F.col("_metadata.file_block_start").alias("_block"),
+        )
+        .where(F.length(F.btrim(value)) > 0)
+        .select(F.regexp_replace(value, "^\ufeff", "").alias("value"), FILE, "_block")
         .withColumn(_MID, F.monotonically_increasing_id())
         .withColumn("_keys", F.json_object_keys("value"))
     )
-    stats = (
-        lines.groupBy(F.shiftright(F.col(_MID), _PARTITION_SHIFT).alias("p"))
-        .agg(
-            F.count(F.lit(1)).alias("n"),
-            F.count("_keys").alias("objects"),
-            F.sum(F.when(~F.is_valid_utf8("value"), 1).otherwise(0)).alias("bad_utf8"),
-            F.sum(F.when(F.instr("value", "\x00") > 0, 1).otherwise(0)).alias("nul"),
-        )
+
+
+def _read_jsonl_files(spark: SparkSession, files: list[RawFile]) -> None:
+    """JSON Lines files: one text scan for them all, one job that finds the files that are not valid
+    UTF-8, hold NUL bytes or no JSON object and counts each file's records, and one that finds
+    each file's keys (its header) in order of first appearance. The files then share one frame:
+    every line is parsed once against all their keys and a file's columns are picked by position
+    (`_jsonl_frame`)."""
+    if not files:
+        return
+    lines = _jsonl_lines(spark, [f.source for f in files])
+    found = _splits(
+        lines,
+        F.count("_keys").alias("objects"),
+        F.count(F.when(~F.is_valid_utf8("value"), 1)).alias("bad_utf8"),
+        F.count(F.when(F.instr("value", "\x00") > 0, 1)).alias("nul"),
+    )
+    keys = _first_keys(lines)
+    readable: list[tuple[RawFile, list[Row], list[str]]] = []
+    for raw in files:
+        splits = found.get(_scan_key(raw.source), [])
+        total = {name: sum(int(r[name]) for r in splits) for name in ("rows", "objects", "bad_utf8", "nul")}
+        if total["bad_utf8"]:
+            raw.error = "not valid UTF-8 text"
+        elif total["nul"]:
+            raw.error = "binary content (NUL bytes) in a text format"
+        elif total["rows"] and not total["objects"]:
+            raw.error = "not JSON Lines: no line is a JSON object"
+        else:
+            raw.records = total["rows"]
+            raw.key = splits[0][FILE] if splits else raw.source
+            file_keys = keys.get(_scan_key(raw.source), [])
+            raw.header = _unique_header(list(file_keys))
+            readable.append((raw, splits, file_keys))
+    if readable:
+        frame = _jsonl_frame(lines, readable)
+        for raw, _, _ in readable:
+            raw.frame = frame
+
+
+def _first_keys(lines: DataFrame) -> dict[str, list[str]]:
+    """Each file's keys in order of first appearance (record, then position in the record)."""
+    rows = (
+        lines.select(FILE, "_block", _MID, F.posexplode("_keys").alias("pos", "key"))
+        .groupBy(FILE, "key")
+        .agg(F.min(F.struct("_block", _MID, "pos")).alias("first"))
         .collect()
     )
-    if sum(r["bad_utf8"] for r in stats):
-        raise UnreadableFileError("not valid UTF-8 text")
-    if sum(r["nul"] for r in stats):
-        raise UnreadableFileError("binary content (NUL bytes) in a text format")
-    records = sum(r["n"] for r in stats)
-    if records and not sum(r["objects"] for r in stats):
-        raise UnreadableFileError("not JSON Lines: no line is a JSON object")
-    # Keys in order of first appearance (record, then position in the record).
-    key_rows = (
-        lines.select(_MID, F.posexplode("_keys").alias("pos", "key"))
-        .groupBy("key")
-        .agg(F.min(F.struct(_MID, "pos")).alias("first"))
-        .orderBy("first")
-        .collect()
+    keys: dict[str, list[str]] = {}
+    for r in sorted(rows, key=lambda r: tuple(r["first"])):
+        keys.setdefault(_scan_key(r[FILE]), []).append(r["key"])
+    return keys
+
+
+def _jsonl_frame(lines: DataFrame, files: list[tuple[RawFile, list[Row], list[str]]]) -> DataFrame:
+    """The files' records numbered in their file, `_c<i>` the value of the file's `i`-th key (as
+    text; a nested value as its JSON) and `_corrupt` the line when it is not a JSON object.
+
+    Files of a feed may differ in their keys and order (an optional key absent from a day), so
+    each line is parsed once against the keys of all the files (a key a file does not have is
+    null in all its lines) and `_c<i>` is picked by the position of the file's key among them."""
+    union = list(dict.fromkeys(k for _, _, keys in files for k in keys))
+    width = max(len(keys) for _, _, keys in files)
+    numbered = _numbered(
+        lines,
+        [(raw.key, _chunks(splits), ([union.index(k) for k in keys],)) for raw, splits, keys in files],
+        1,
+        "_positions array<int>",
     )
-    header = _unique_header([r["key"] for r in key_rows])
-    keys = [r["key"] for r in key_rows]
-    schema = T.StructType([T.StructField(k, T.StringType()) for k in dict.fromkeys(keys)])
-    parsed = F.from_json("value", schema) if keys else F.lit(None)
-    frame = lines.select(
-        *[parsed.getField(k).alias(source_column(i)) for i, k in enumerate(keys)],
+    schema = T.StructType([T.StructField(k, T.StringType()) for k in union])
+    parsed = numbered.withColumn("_parsed", F.from_json("value", schema)) if union else numbered
+    values = parsed.withColumn("_values", F.array(*[F.col("_parsed").getField(k) for k in union]))
+    return values.select(
+        *[
+            F.get(F.col("_values"), F.get(F.col("_positions"), i)).alias(source_column(i))
+            for i in range(width)
+        ],
         F.when(F.col("_keys").isNull(), F.col("value")).alias(CORRUPT),
-        _MID,
+        RECORD_NUMBER,
+        FILE,
     )
-    return header, _with_record_numbers(frame, {int(r["p"]): int(r["n"]) for r in stats}), records
 
 
 def _as_text(field: T.StructField) -> Column:
@@ -878,8 +933,8 @@ def _utf8_copy(
 def _open_file(spark: SparkSession, uri: str, settings: SourceSettings, work_dir: str | None) -> RawFile:
     """Everything about a file that its name and first bytes tell, through the FileSystem API (no
     Spark job): format, size, gzip trailer, encoding (a UTF-8 copy when it is another) and the CSV
-    delimiter. JSON and Parquet files, which need a parser of their own, are read here too; a CSV
-    file is left for its scan (`frame` None, no error)."""
+    delimiter. A JSON array file and a Parquet file, which need a parser of their own, are read
+    here too; a CSV or JSON Lines file is left for its scan (`frame` None, no error)."""
     fmt, compressed = file_format(uri)
     raw = RawFile(uri, fmt, source=uri, settings=settings)
     if fmt is None:
@@ -924,8 +979,6 @@ def _open_file(spark: SparkSession, uri: str, settings: SourceSettings, work_dir
                 return raw
             fmt = raw.file_format = "jsonl"
         if fmt == "jsonl":
-            raw.header, frame, raw.records = _read_jsonl(spark, raw.source)
-            _own_frame(raw, frame)
             return raw
         if settings.delimiter == AUTO:
             raw.delimiter = sniff.delimiter_of(sniff.first_line(raw.head_text))
@@ -974,7 +1027,7 @@ def read_files(
         setting fixes it).
     """
     raws = [_open_file(spark, uri, settings or SourceSettings(), work_dir) for uri, settings in files]
-    _read_csv_files(spark, [r for r in raws if r.file_format == "csv" and r.readable and r.frame is None])
+    _read_scans(spark, raws)
     retry = [
         (i, r)
         for i, r in enumerate(raws)
@@ -982,10 +1035,7 @@ def read_files(
     ]
     if retry:
         retried = {i: _retry_detected(spark, r, work_dir) for i, r in retry}
-        _read_csv_files(
-            spark,
-            [r for r in retried.values() if r and r.file_format == "csv" and r.readable and r.frame is None],
-        )
+        _read_scans(spark, [r for r in retried.values() if r])
         for i, r in retry:
             again = retried[i]
             if again is None:
@@ -995,12 +1045,17 @@ def read_files(
     return raws
 
 
-def _read_csv_files(spark: SparkSession, files: list[RawFile]) -> None:
+def _read_scans(spark: SparkSession, raws: list[RawFile]) -> None:
+    """Read the files `_open_file` left to a scan shared with the others of their format: the CSV
+    files of each delimiter, the JSON Lines files."""
+    left = [r for r in raws if r.readable and r.frame is None]
     by_delimiter: dict[str, list[RawFile]] = {}
-    for raw in files:
-        by_delimiter.setdefault(raw.delimiter, []).append(raw)
+    for raw in left:
+        if raw.file_format == "csv":
+            by_delimiter.setdefault(raw.delimiter, []).append(raw)
     for group in by_delimiter.values():
         _read_csv_scan(spark, group)
+    _read_jsonl_files(spark, [r for r in left if r.file_format == "jsonl"])
 
 
 def read_file(

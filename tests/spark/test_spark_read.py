@@ -308,11 +308,12 @@ def packed(spark: SparkSession) -> Any:
 
 
 def _rows(raw: read.RawFile) -> list[tuple[Any, ...]]:
-    """The file's rows of its (maybe shared) frame: its header's columns, record number, `_corrupt`."""
+    """The file's rows of its (maybe shared) frame, in record order: its header's columns, record
+    number, `_corrupt`."""
     assert raw.frame is not None
     columns = [read.source_column(i) for i in range(len(raw.header))]
     rows = raw.frame.where(F.col(read.FILE) == raw.key).select(*columns, RECORD_NUMBER, CORRUPT)
-    return sorted(tuple(r) for r in rows.collect())
+    return sorted((tuple(r) for r in rows.collect()), key=lambda row: row[-2])
 
 
 @pytest.mark.usefixtures("packed")
@@ -353,9 +354,51 @@ def test_quoted_csv_files_are_read_by_one_scan_per_header_width(spark: SparkSess
         for i, raw in enumerate(raws[3:], start=3):
             assert raw.header == ("id", "note")
             assert raw.records == i + 1
-            assert _rows(raw) == sorted((f"{i}-{k}", f"n, {k}", k + 1, None) for k in range(i + 1))
+            assert _rows(raw) == [(f"{i}-{k}", f"n, {k}", k + 1, None) for k in range(i + 1)]
         if n == 30:
             assert all(r.frame is raws[3].frame for r in raws[4:])
             assert raws[3].frame is not None
             assert raws[3].frame.rdd.getNumPartitions() < n - 3  # several files a scan task
+    assert jobs[30] == jobs[4] <= 4
+
+
+@pytest.mark.usefixtures("packed")
+def test_jsonl_files_are_read_by_one_scan_each_with_its_own_keys(spark: SparkSession, tmp_path: Path) -> None:
+    """4 or 30 JSON Lines files, one of other keys, one with NUL bytes and one holding no JSON
+    object: the same Spark jobs, each file its keys in order and its records."""
+
+    def landing(n: int) -> list[tuple[str, SourceSettings | None]]:
+        folder = tmp_path / f"jsonl{n}"
+        folder.mkdir()
+        paths = []
+        for i in range(n):
+            path = folder / f"day{i:03d}.jsonl"
+            path.write_text(
+                "".join(f'{{"id": "{i}-{k}", "n": {k}}}\n' for k in range(i + 1)), encoding="utf-8"
+            )
+            paths.append(str(path))
+        (folder / "day000.jsonl").write_bytes(b'{"id": "1\x00"}\n')
+        (folder / "day001.jsonl").write_text(
+            '{"b": 1, "a": {"k": [1]}}\n\n{broken\n{"c": true, "a": "x"}\n', encoding="utf-8"
+        )
+        (folder / "day002.jsonl").write_text("just text\n", encoding="utf-8")
+        return [(p, SourceSettings(encoding="utf-8")) for p in paths]
+
+    jobs = {}
+    for n in (4, 30):
+        jobs[n], raws = _jobs_to_read(spark, f"jsonl-{n}", landing(n))
+        assert raws[0].error == "binary content (NUL bytes) in a text format"
+        assert raws[2].error == "not JSON Lines: no line is a JSON object"
+        assert raws[1].header == ("b", "a", "c")
+        assert raws[1].records == 3
+        assert _rows(raws[1]) == [
+            ("1", '{"k":[1]}', None, 1, None),
+            (None, None, None, 2, "{broken"),
+            (None, "x", "true", 3, None),
+        ]
+        for i, raw in enumerate(raws[3:], start=3):
+            assert raw.header == ("id", "n")
+            assert raw.records == i + 1
+            assert _rows(raw) == [(f"{i}-{k}", str(k), k + 1, None) for k in range(i + 1)]
+        assert all(r.frame is raws[1].frame for r in raws[3:])
     assert jobs[30] == jobs[4] <= 4
