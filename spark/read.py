@@ -11,8 +11,9 @@ job), then reads every CSV file of one delimiter in ONE text scan: one job finds
 are not valid UTF-8, counts each file's records and tells which files have quotes; the rows carry
 their file in `_file` (Spark's `_metadata.file_path`). The quoted ones are then read by Spark's CSV
 parser, one scan per header width and one job for all of them. The JSON Lines files are read by
-one text scan, one job for their checks and counts and one for each file's keys. Only JSON array
-and Parquet files are read one by one.
+one text scan, one job for their checks and counts and one for each file's keys; the Parquet files
+by one scan per schema (read from each file's footer on the driver) and one job for all of them.
+Only a JSON array file is read by itself.
 
 - Format by name only (`spark.contract.FILE_FORMATS`, optionally `.gz`); anything else is unreadable.
 - 0-byte and missing files, corrupt or truncated gzip (the whole stream is inflated in the JVM,
@@ -31,6 +32,7 @@ import functools
 import gzip
 import hashlib
 import io
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -858,22 +860,98 @@ def _as_text(field: T.StructField) -> Column:
     return col.cast("string")
 
 
-def _read_parquet(spark: SparkSession, uri: str) -> tuple[tuple[str, ...], DataFrame, int]:
-    source = spark.read.parquet(uri)
-    header = _unique_header(list(source.columns))
-    frame = source.select(
-        *[_as_text(f).alias(source_column(i)) for i, f in enumerate(source.schema.fields)],
-        F.lit(None).cast("string").alias(CORRUPT),
-    ).withColumn(_MID, F.monotonically_increasing_id())
-    # The pass decodes every value, so a corrupt page is found here and not while writing.
-    checksum = F.max(F.xxhash64(*[source_column(i) for i in range(len(header))])) if header else F.lit(0)
-    rows = (
-        frame.groupBy(F.shiftright(F.col(_MID), _PARTITION_SHIFT).alias("p"))
-        .agg(F.count(F.lit(1)).alias("n"), checksum.alias("checksum"))
-        .collect()
+def _parquet_schema(spark: SparkSession, uri: str) -> T.StructType:
+    """A Parquet file's schema as Spark's reader sees it (the schema Spark wrote in it, else its
+    Parquet types converted by the session's settings), from its footer read on the driver: what
+    `spark.read.parquet` infers, without the Spark job it runs for it."""
+    jvm = _jvm(spark)
+    path, _ = _hadoop_path(spark, uri)
+    parquet = jvm.org.apache.spark.sql.execution.datasources.parquet
+    footer = jvm.org.apache.parquet.hadoop.Footer(
+        path, jvm.org.apache.parquet.hadoop.ParquetFileReader.readFooter(_java(spark).conf, path)
     )
-    counts = {int(r["p"]): int(r["n"]) for r in rows}
-    return header, _with_record_numbers(frame, counts), sum(counts.values())
+    converter = parquet.ParquetToSparkSchemaConverter(spark._jsparkSession.sessionState().conf())
+    schema = parquet.ParquetFileFormat.readSchemaFromFooter(footer, converter)
+    return T.StructType.fromJson(json.loads(schema.json()))
+
+
+def _parquet_records(spark: SparkSession, sources: list[str], schema: T.StructType) -> DataFrame:
+    """Parquet files of one schema as text columns, a record's number its row's index in its file."""
+    return (
+        spark.read.schema(schema)
+        .parquet(*sources)
+        .select(
+            *[_as_text(f).alias(source_column(i)) for i, f in enumerate(schema.fields)],
+            F.lit(None).cast("string").alias(CORRUPT),
+            (F.col("_metadata.row_index") + 1).alias(RECORD_NUMBER),
+            F.col("_metadata.file_path").alias(FILE),
+        )
+    )
+
+
+def _parquet_counts(frame: DataFrame, width: int) -> DataFrame:
+    """Rows per file, by a pass that decodes every value: a corrupt page is found here, not while
+    writing."""
+    checksum = F.max(F.xxhash64(*_columns(width))) if width else F.lit(0)
+    return frame.groupBy(FILE).agg(F.count(F.lit(1)).alias("rows"), checksum.cast("bigint").alias("checksum"))
+
+
+def _read_parquet_files(spark: SparkSession, files: list[RawFile]) -> None:
+    """Parquet files: each one's schema from its footer (no Spark job), one scan per distinct schema
+    and one job for all the scans that counts each file's rows. When that job fails (a corrupt
+    page), each file is read by itself, which tells whose."""
+    by_schema: dict[str, tuple[T.StructType, list[RawFile]]] = {}
+    for raw in files:
+        try:
+            schema = _parquet_schema(spark, raw.source)
+        except Exception as exc:  # not Parquet, or a footer that cannot be read
+            raw.error = f"cannot be read as parquet: {_java_cause(exc)}"
+            continue
+        by_schema.setdefault(schema.json(), (schema, []))[1].append(raw)
+    if not by_schema:
+        return
+    scans = [
+        (schema, group, _parquet_records(spark, [f.source for f in group], schema))
+        for schema, group in by_schema.values()
+    ]
+    try:
+        counts = _file_rows(
+            functools.reduce(
+                DataFrame.union, [_parquet_counts(frame, len(schema)) for schema, _, frame in scans]
+            )
+        )
+    except Exception:  # a Spark read error: each file by itself tells whose
+        for schema, group, _ in scans:
+            for raw in group:
+                _read_parquet_file(spark, raw, schema)
+        return
+    for schema, group, frame in scans:
+        for raw in group:
+            _take_parquet(raw, schema, frame, counts)
+
+
+def _file_rows(counts: DataFrame) -> dict[str, tuple[str, int]]:
+    """(path as the scan names it, rows) per file (by `_scan_key`)."""
+    return {_scan_key(r[FILE]): (r[FILE], int(r["rows"])) for r in counts.collect()}
+
+
+def _take_parquet(
+    raw: RawFile, schema: T.StructType, frame: DataFrame, counts: dict[str, tuple[str, int]]
+) -> None:
+    raw.header = _unique_header(list(schema.names))
+    raw.key, raw.records = counts.get(_scan_key(raw.source), (raw.source, 0))
+    raw.frame = frame
+
+
+def _read_parquet_file(spark: SparkSession, raw: RawFile, schema: T.StructType) -> None:
+    """One Parquet file by itself (a scan it shared failed): readable, or why not."""
+    frame = _parquet_records(spark, [raw.source], schema)
+    try:
+        counts = _file_rows(_parquet_counts(frame, len(schema)))
+    except Exception as exc:
+        raw.error = f"cannot be read as parquet: {_java_cause(exc)}"
+        return
+    _take_parquet(raw, schema, frame, counts)
 
 
 def _read_json_array(spark: SparkSession, uri: str) -> tuple[tuple[str, ...], DataFrame, int]:
@@ -933,8 +1011,8 @@ def _utf8_copy(
 def _open_file(spark: SparkSession, uri: str, settings: SourceSettings, work_dir: str | None) -> RawFile:
     """Everything about a file that its name and first bytes tell, through the FileSystem API (no
     Spark job): format, size, gzip trailer, encoding (a UTF-8 copy when it is another) and the CSV
-    delimiter. A JSON array file and a Parquet file, which need a parser of their own, are read
-    here too; a CSV or JSON Lines file is left for its scan (`frame` None, no error)."""
+    delimiter. A JSON array file, which needs a parser of its own, is read here too; a CSV, JSON
+    Lines or Parquet file is left for its scan (`frame` None, no error)."""
     fmt, compressed = file_format(uri)
     raw = RawFile(uri, fmt, source=uri, settings=settings)
     if fmt is None:
@@ -960,8 +1038,7 @@ def _open_file(spark: SparkSession, uri: str, settings: SourceSettings, work_dir
                     raise UnreadableFileError("a .parquet.gz file needs a work folder to be inflated into")
                 target = f"{work_dir.rstrip('/')}/{hashlib.sha256(uri.encode()).hexdigest()[:16]}.parquet"
                 _gunzip_to(spark, uri, target)
-            raw.header, frame, raw.records = _read_parquet(spark, target)
-            _own_frame(raw, frame)
+            raw.source = target
             return raw
         raw.source, _, raw.head_text, raw.read_settings = _utf8_copy(
             spark, uri, compressed, settings, work_dir
@@ -1047,7 +1124,7 @@ def read_files(
 
 def _read_scans(spark: SparkSession, raws: list[RawFile]) -> None:
     """Read the files `_open_file` left to a scan shared with the others of their format: the CSV
-    files of each delimiter, the JSON Lines files."""
+    files of each delimiter, the JSON Lines files, the Parquet files."""
     left = [r for r in raws if r.readable and r.frame is None]
     by_delimiter: dict[str, list[RawFile]] = {}
     for raw in left:
@@ -1056,6 +1133,7 @@ def _read_scans(spark: SparkSession, raws: list[RawFile]) -> None:
     for group in by_delimiter.values():
         _read_csv_scan(spark, group)
     _read_jsonl_files(spark, [r for r in left if r.file_format == "jsonl"])
+    _read_parquet_files(spark, [r for r in left if r.file_format == "parquet"])
 
 
 def read_file(

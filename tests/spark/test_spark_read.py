@@ -402,3 +402,65 @@ def test_jsonl_files_are_read_by_one_scan_each_with_its_own_keys(spark: SparkSes
             assert _rows(raw) == [(f"{i}-{k}", str(k), k + 1, None) for k in range(i + 1)]
         assert all(r.frame is raws[1].frame for r in raws[3:])
     assert jobs[30] == jobs[4] <= 4
+
+
+def _parquet_file(path: Path, table: pa.Table, row_group_size: int | None = None) -> str:
+    pq.write_table(table, path, row_group_size=row_group_size)
+    return str(path)
+
+
+@pytest.mark.usefixtures("packed")
+def test_parquet_files_are_read_by_one_scan_per_schema(spark: SparkSession, tmp_path: Path) -> None:
+    """3 or 30 Parquet files, one of another schema, one of many row groups and one that is not
+    Parquet: the same Spark jobs, each file its columns and records in file order."""
+
+    def landing(n: int) -> list[tuple[str, SourceSettings | None]]:
+        folder = tmp_path / f"parquet{n}"
+        folder.mkdir()
+        paths = [
+            _parquet_file(
+                folder / f"day{i:03d}.parquet",
+                pa.table({"id": [f"{i}-{k}" for k in range(i + 1)], "n": pa.array(range(i + 1), pa.int32())}),
+            )
+            for i in range(n)
+        ]
+        (folder / "day000.parquet").write_bytes(b"id,n\n1,2\n")
+        big = pa.table({"n": pa.array(range(100), pa.int64()), "id": [f"r{k}" for k in range(100)]})
+        _parquet_file(folder / "day001.parquet", big, row_group_size=7)
+        return [(p, None) for p in paths]
+
+    jobs = {}
+    for n in (3, 30):
+        jobs[n], raws = _jobs_to_read(spark, f"parquet-{n}", landing(n))
+        assert raws[0].error is not None
+        assert raws[0].error.startswith("cannot be read as parquet: ")
+        assert raws[1].header == ("n", "id")
+        assert raws[1].records == 100
+        assert _rows(raws[1]) == [(str(k), f"r{k}", k + 1, None) for k in range(100)]
+        for i, raw in enumerate(raws[2:], start=2):
+            assert raw.header == ("id", "n")
+            assert raw.records == i + 1
+            assert _rows(raw) == [(f"{i}-{k}", str(k), k + 1, None) for k in range(i + 1)]
+        if n == 30:
+            assert all(r.frame is raws[2].frame for r in raws[3:])
+    assert jobs[30] == jobs[3] <= 4
+
+
+def test_a_parquet_file_with_a_corrupt_page_is_unreadable_and_the_others_of_its_scan_are_read(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """The footer is whole, so the file shares the others' scan; the pass that decodes every value
+    fails on its page, and reading each file by itself then says whose it is."""
+    table = pa.table({"id": [f"value-{k:05d}-" * 4 for k in range(2000)]})
+    paths = [_parquet_file(tmp_path / f"day{i}.parquet", table.slice(0, 3)) for i in range(2)]
+    pq.write_table(table, tmp_path / "bad.parquet", use_dictionary=False, compression="snappy")
+    data = bytearray((tmp_path / "bad.parquet").read_bytes())
+    data[len(data) // 3 : len(data) // 3 + 256] = bytes(256)
+    (tmp_path / "bad.parquet").write_bytes(bytes(data))
+    raws = read.read_files(spark, [(paths[0], None), (str(tmp_path / "bad.parquet"), None), (paths[1], None)])
+    assert raws[1].error is not None
+    assert raws[1].error.startswith("cannot be read as parquet: ")
+    for raw in (raws[0], raws[2]):
+        assert raw.header == ("id",)
+        assert raw.records == 3
+        assert _rows(raw) == [(f"value-{k:05d}-" * 4, k + 1, None) for k in range(3)]
