@@ -749,8 +749,9 @@ def _csv_records(spark: SparkSession, uri: str, options: dict[str, str], width: 
 
 def _jsonl_lines(spark: SparkSession, sources: list[str]) -> DataFrame:
     """Every non-blank line of JSON Lines files (a BOM at its start removed) with its file, its split,
-    a row id (`_mid`) that is the same in every pass, and its keys (`_keys`, null when the line is
-    not a JSON object)."""
+    a row id (`_mid`) that is the same in every pass, its keys (`_keys`, null when the line is not
+    a JSON object) and whether its bytes are valid UTF-8 (`_utf8`): told before the BOM is
+    removed, since a regular expression replaces invalid bytes with U+FFFD."""
     value = F.col("value")
     return (
         spark.read.text(sources)
@@ -760,7 +761,12 @@ def _jsonl_lines(spark: SparkSession, sources: list[str]) -> DataFrame:
             F.col("_metadata.file_block_start").alias("_block"),
         )
         .where(F.length(F.btrim(value)) > 0)
-        .select(F.regexp_replace(value, "^\ufeff", "").alias("value"), FILE, "_block")
+        .select(
+            F.regexp_replace(value, "^\ufeff", "").alias("value"),
+            F.is_valid_utf8(value).alias("_utf8"),
+            FILE,
+            "_block",
+        )
         .withColumn(_MID, F.monotonically_increasing_id())
         .withColumn("_keys", F.json_object_keys("value"))
     )
@@ -778,7 +784,7 @@ def _read_jsonl_files(spark: SparkSession, files: list[RawFile]) -> None:
     found = _splits(
         lines,
         F.count("_keys").alias("objects"),
-        F.count(F.when(~F.is_valid_utf8("value"), 1)).alias("bad_utf8"),
+        F.count(F.when(~F.col("_utf8"), 1)).alias("bad_utf8"),
         F.count(F.when(F.instr("value", "\x00") > 0, 1)).alias("nul"),
     )
     keys = _first_keys(lines)

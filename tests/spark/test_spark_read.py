@@ -364,8 +364,8 @@ def test_quoted_csv_files_are_read_by_one_scan_per_header_width(spark: SparkSess
 
 @pytest.mark.usefixtures("packed")
 def test_jsonl_files_are_read_by_one_scan_each_with_its_own_keys(spark: SparkSession, tmp_path: Path) -> None:
-    """4 or 30 JSON Lines files, one of other keys, one with NUL bytes and one holding no JSON
-    object: the same Spark jobs, each file its keys in order and its records."""
+    """5 or 30 JSON Lines files, one of other keys, one with NUL bytes, one holding no JSON object and
+    one of invalid UTF-8: the same Spark jobs, each file its keys in order and its records."""
 
     def landing(n: int) -> list[tuple[str, SourceSettings | None]]:
         folder = tmp_path / f"jsonl{n}"
@@ -382,13 +382,15 @@ def test_jsonl_files_are_read_by_one_scan_each_with_its_own_keys(spark: SparkSes
             '{"b": 1, "a": {"k": [1]}}\n\n{broken\n{"c": true, "a": "x"}\n', encoding="utf-8"
         )
         (folder / "day002.jsonl").write_text("just text\n", encoding="utf-8")
+        (folder / "day003.jsonl").write_bytes(b'{"id": "caf\xe9"}\n')
         return [(p, SourceSettings(encoding="utf-8")) for p in paths]
 
     jobs = {}
-    for n in (4, 30):
+    for n in (5, 30):
         jobs[n], raws = _jobs_to_read(spark, f"jsonl-{n}", landing(n))
         assert raws[0].error == "binary content (NUL bytes) in a text format"
         assert raws[2].error == "not JSON Lines: no line is a JSON object"
+        assert raws[3].error == "not valid UTF-8 text"
         assert raws[1].header == ("b", "a", "c")
         assert raws[1].records == 3
         assert _rows(raws[1]) == [
@@ -396,12 +398,12 @@ def test_jsonl_files_are_read_by_one_scan_each_with_its_own_keys(spark: SparkSes
             (None, None, None, 2, "{broken"),
             (None, "x", "true", 3, None),
         ]
-        for i, raw in enumerate(raws[3:], start=3):
+        for i, raw in enumerate(raws[4:], start=4):
             assert raw.header == ("id", "n")
             assert raw.records == i + 1
             assert _rows(raw) == [(f"{i}-{k}", str(k), k + 1, None) for k in range(i + 1)]
-        assert all(r.frame is raws[1].frame for r in raws[3:])
-    assert jobs[30] == jobs[4] <= 4
+        assert all(r.frame is raws[1].frame for r in raws[4:])
+    assert jobs[30] == jobs[5] <= 4
 
 
 def _parquet_file(path: Path, table: pa.Table, row_group_size: int | None = None) -> str:
