@@ -466,3 +466,22 @@ def test_a_parquet_file_with_a_corrupt_page_is_unreadable_and_the_others_of_its_
         assert raw.header == ("id",)
         assert raw.records == 3
         assert _rows(raw) == [(f"value-{k:05d}-" * 4, k + 1, None) for k in range(3)]
+
+
+def test_a_quoted_csv_whose_header_python_reads_at_another_width_is_read_by_itself(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """The width a quoted file is scanned at comes from Python's csv module, which gives up on a
+    field longer than its limit (128 KiB): Spark's parser has the last word, and the file it reads
+    at another width is read by itself, the others still by their shared scan."""
+    name = "x" * 200_000
+    (tmp_path / "long.csv").write_text(f'"{name}",b\n"1",2\n', encoding="utf-8")
+    (tmp_path / "short.csv").write_text('"a",b\n"3",4\n"5"\n', encoding="utf-8")
+    raws = read.read_files(spark, [(str(tmp_path / "long.csv"), None), (str(tmp_path / "short.csv"), None)])
+    assert raws[0].header == (name, "b")
+    assert raws[0].records == 1
+    assert _rows(raws[0]) == [("1", "2", 1, None)]
+    assert raws[1].header == ("a", "b")
+    assert raws[1].records == 2
+    assert _rows(raws[1]) == [("3", "4", 1, None), ("5", None, 2, '"5"')]
+    assert raws[0].frame is not raws[1].frame
