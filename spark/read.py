@@ -690,10 +690,10 @@ def field_values(files: Sequence[tuple[RawFile, int]]) -> list[DataFrame]:
     by_lines: dict[tuple[int, int], tuple[RawFile, list[str]]] = {}
     by_frame: dict[tuple[int, int], tuple[RawFile, list[str]]] = {}
     for raw, index in files:
-        group = by_frame if raw.lines is None else by_lines
-        group.setdefault((id(raw.frame if raw.lines is None else raw.lines), index), (raw, []))[1].append(
-            raw.key
-        )
+        if raw.lines is None:
+            by_frame.setdefault((id(raw.frame), index), (raw, []))[1].append(raw.key)
+        else:
+            by_lines.setdefault((id(raw.lines), index), (raw, []))[1].append(raw.key)
     frames = []
     for (_, index), (raw, keys) in by_frame.items():
         assert raw.frame is not None
@@ -839,10 +839,12 @@ def _jsonl_frame(lines: DataFrame, files: list[tuple[RawFile, list[Row], list[st
         1,
         "_positions array<int>",
     )
-    schema = T.StructType([T.StructField(k, T.StringType()) for k in union])
-    parsed = numbered.withColumn("_parsed", F.from_json("value", schema)) if union else numbered
-    values = parsed.withColumn("_values", F.array(*[F.col("_parsed").getField(k) for k in union]))
-    return values.select(
+    if union:  # parsed in a step of its own, so that the optimizer keeps one parse per line
+        schema = T.StructType([T.StructField(k, T.StringType()) for k in union])
+        numbered = numbered.withColumn("_parsed", F.from_json("value", schema)).withColumn(
+            "_values", F.array(*[F.col("_parsed").getField(k) for k in union])
+        )
+    return numbered.select(
         *[
             F.get(F.col("_values"), F.get(F.col("_positions"), i)).alias(source_column(i))
             for i in range(width)
