@@ -11,9 +11,11 @@ job), then reads every CSV file of one delimiter in ONE text scan: one job finds
 are not valid UTF-8, counts each file's records and tells which files have quotes; the rows carry
 their file in `_file` (Spark's `_metadata.file_path`). The quoted ones are then read by Spark's CSV
 parser, one scan per header width and one job for all of them. The JSON Lines files are read by
-one text scan, one job for their checks and counts and one for each file's keys; the Parquet files
-by one scan per schema (read from each file's footer on the driver) and one job for all of them.
-Only a JSON array file is read by itself.
+one text scan, one job for their checks and counts and one that finds every file's keys; the
+Parquet files by one scan per schema (read from each file's footer on the driver) and one job for
+all of them. Only a JSON array file is read by itself, and a file a shared job fails on (a corrupt
+Parquet page, a record the CSV parser gives up on): the files of that job are then read one by one
+to tell which.
 
 - Format by name only (`spark.contract.FILE_FORMATS`, optionally `.gz`); anything else is unreadable.
 - 0-byte and missing files, corrupt or truncated gzip (the whole stream is inflated in the JVM,
