@@ -485,3 +485,17 @@ def test_a_quoted_csv_whose_header_python_reads_at_another_width_is_read_by_itse
     assert raws[1].records == 2
     assert _rows(raws[1]) == [("3", "4", 1, None), ("5", None, 2, '"5"')]
     assert raws[0].frame is not raws[1].frame
+
+
+def test_a_quoted_csv_the_parser_gives_up_on_is_unreadable_and_the_others_of_its_scan_are_read(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """A record of more fields than the CSV parser allows (`maxColumns`, 20,480) fails the shared
+    job; reading each file by itself then says whose it is."""
+    (tmp_path / "wide.csv").write_text('"a",b\n"1",2\n' + "," * 30_000 + "\n", encoding="utf-8")
+    (tmp_path / "good.csv").write_text('"a",b\n"3",4\n', encoding="utf-8")
+    raws = read.read_files(spark, [(str(tmp_path / "wide.csv"), None), (str(tmp_path / "good.csv"), None)])
+    assert raws[0].error is not None
+    assert raws[0].error.startswith("cannot be read as csv: ")
+    assert raws[1].header == ("a", "b")
+    assert _rows(raws[1]) == [("3", "4", 1, None)]
