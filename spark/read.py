@@ -9,8 +9,13 @@ must be its rows, not a Spark job of its own. So `read_files` looks at each file
 (size, gzip trailer, encoding, delimiter: a few kilobytes through the FileSystem API, no Spark
 job), then reads every CSV file of one delimiter in ONE text scan: one job finds the files that
 are not valid UTF-8, counts each file's records and tells which files have quotes; the rows carry
-their file in `_file` (Spark's `_metadata.file_path`). Only files that need a parser of their own
-(quoted CSV, JSON, Parquet) are read one by one.
+their file in `_file` (Spark's `_metadata.file_path`). The quoted ones are then read by Spark's CSV
+parser, one scan per header width and one job for all of them. The JSON Lines files are read by
+one text scan, one job for their checks and counts and one that finds every file's keys; the
+Parquet files by one scan per schema (read from each file's footer on the driver) and one job for
+all of them. Only a JSON array file is read by itself, and a file a shared job fails on (a corrupt
+Parquet page, a record the CSV parser gives up on): the files of that job are then read one by one
+to tell which.
 
 - Format by name only (`spark.contract.FILE_FORMATS`, optionally `.gz`); anything else is unreadable.
 - 0-byte and missing files, corrupt or truncated gzip (the whole stream is inflated in the JVM,
@@ -23,9 +28,13 @@ their file in `_file` (Spark's `_metadata.file_path`). Only files that need a pa
 from __future__ import annotations
 
 import codecs
+import csv
 import dataclasses
+import functools
 import gzip
 import hashlib
+import io
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,7 +42,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F  # noqa: N812
 from pyspark.sql import types as T  # noqa: N812
 
@@ -444,6 +453,62 @@ def _header_line(text: str) -> str:
     return ""
 
 
+def _bases(chunks: list[tuple[int, int, int]], first: int) -> list[tuple[int, int]]:
+    """(split, base) per split of one file, from its (split, first row id, rows): a row's number in
+    its file is its row id plus its split's base. A file's rows are consecutive ids within a scan
+    task whichever files share the task, and its splits are in file order, so the base is the rows
+    of the earlier splits minus the split's first id, plus the number of the file's first row."""
+    bases = []
+    before = first
+    for split, start, rows in sorted(chunks):
+        bases.append((split, before - start))
+        before += rows
+    return bases
+
+
+def _numbered(
+    scan: DataFrame,
+    files: list[tuple[str, list[tuple[int, int, int]], tuple[Any, ...]]],
+    first: int,
+    extra: str = "",
+) -> DataFrame:
+    """The scan's rows of the files with their number in their file (`_record_number`, `first` for a
+    file's first row) and the files' own values of the `extra` columns (DDL, e.g. `_width int`);
+    rows of other files of the scan dropped.
+
+    :param scan: rows with `_file`, `_block` (the split they were read in) and `_mid`.
+    :param files: (path as the scan names it, (split, first row id, rows) per split, extra values).
+    """
+    rows = [
+        (path, split, base, *values)
+        for path, splits, values in files
+        for split, base in _bases(splits, first)
+    ]
+    columns = f"{FILE} string, _block long, _base long" + (f", {extra}" if extra else "")
+    table = scan.sparkSession.createDataFrame(rows, columns)
+    number = (F.col(_MID) + F.col("_base")).cast("bigint")
+    return scan.join(F.broadcast(table), [FILE, "_block"]).withColumn(RECORD_NUMBER, number)
+
+
+def _splits(scan: DataFrame, *aggregates: Column) -> dict[str, list[Row]]:
+    """One job over a scan: per file (by `_scan_key`) its splits in file order, each with its first
+    row id (`first`), its rows (`rows`) and the `aggregates`: what `_numbered` numbers records by
+    and what tells a file unreadable."""
+    rows = (
+        scan.groupBy(FILE, "_block")
+        .agg(F.min(_MID).alias("first"), F.count(F.lit(1)).alias("rows"), *aggregates)
+        .collect()
+    )
+    found: dict[str, list[Row]] = {}
+    for r in sorted(rows, key=lambda r: int(r["_block"])):
+        found.setdefault(_scan_key(r[FILE]), []).append(r)
+    return found
+
+
+def _chunks(splits: list[Row]) -> list[tuple[int, int, int]]:
+    return [(int(r["_block"]), int(r["first"]), int(r["rows"])) for r in splits]
+
+
 def _split_lines(lines: DataFrame, files: list[tuple[RawFile, _ScanStats]], delimiter: str) -> DataFrame:
     """The lines of unquoted CSV files split on the delimiter, numbered per file.
 
@@ -457,38 +522,34 @@ def _split_lines(lines: DataFrame, files: list[tuple[RawFile, _ScanStats]], deli
     A record's number is its line's position in its file: the row id minus the first row id of
     its split, plus the lines of the file's earlier splits (the header is line 0, dropped).
     """
-    spark = lines.sparkSession
-    chunks = []
-    for raw, stats in files:
-        before = 0
-        for block, first, count in sorted(stats.chunks):
-            chunks.append((stats.path, block, before - first, len(raw.header)))
-            before += count
-    table = spark.createDataFrame(chunks, f"{FILE} string, _block long, _base long, _width int")
+    numbered = _numbered(
+        lines, [(stats.path, stats.chunks, (len(raw.header),)) for raw, stats in files], 0, "_width int"
+    )
     width = max(len(raw.header) for raw, _ in files)
     tokens = "_tokens"
-    split = lines.join(F.broadcast(table), [FILE, "_block"]).select(
+    split = numbered.select(
         F.split(F.col("value"), re.escape(delimiter), -1).alias(tokens),
         "value",
         FILE,
-        (F.col(_MID) + F.col("_base")).alias(RECORD_NUMBER),
+        RECORD_NUMBER,
         "_width",
     )
     return split.select(
         *[F.nullif(F.get(F.col(tokens), i), F.lit("")).alias(source_column(i)) for i in range(width)],
         F.when(F.size(tokens) != F.col("_width"), F.col("value")).alias(CORRUPT),
-        F.col(RECORD_NUMBER).cast("bigint").alias(RECORD_NUMBER),
+        RECORD_NUMBER,
         FILE,
     ).where(F.col(RECORD_NUMBER) > 0)
 
 
 def _read_csv_scan(spark: SparkSession, files: list[RawFile]) -> None:
     """Read CSV files of one delimiter: one scan and one job for all of them; the quoted ones then
-    by Spark's CSV reader, each in one partition (a quoted field may hold a line break)."""
+    by Spark's CSV reader (`_read_quoted_csv_files`)."""
     delimiter = files[0].delimiter
     lines = _scan_lines(spark, [f.source for f in files])
     found = _scan_stats(lines)
     unquoted: list[tuple[RawFile, _ScanStats]] = []
+    quoted: list[RawFile] = []
     for raw in files:
         stats = found.get(_scan_key(raw.source), _ScanStats())
         if stats.bad_utf8:
@@ -498,7 +559,7 @@ def _read_csv_scan(spark: SparkSession, files: list[RawFile]) -> None:
         elif stats.non_blank == 0:
             raw.error = "no header row (the file holds no text)"
         elif stats.quoted:
-            _read_quoted_csv(spark, raw)
+            quoted.append(raw)
         else:
             raw.header = _unique_header(
                 [name or None for name in _header_line(raw.head_text).split(delimiter)]
@@ -511,6 +572,105 @@ def _read_csv_scan(spark: SparkSession, files: list[RawFile]) -> None:
         frame = _split_lines(lines, unquoted, delimiter)
         for raw, _ in unquoted:
             raw.frame, raw.lines = frame, lines
+    _read_quoted_csv_files(spark, quoted, delimiter)
+
+
+def _header_width(text: str, delimiter: str) -> int:
+    """The fields of a CSV file's first record as Python's csv module reads the file's first bytes:
+    the width to read it at, so that the files of one width share a scan. Spark's parser has the
+    last word: a file whose first record it reads at another width is read by itself."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), delimiter=delimiter, quotechar='"')
+    try:
+        return next((len(row) for row in reader if row), 1)
+    except csv.Error:
+        return 1
+
+
+def _read_quoted_csv_files(spark: SparkSession, files: list[RawFile], delimiter: str) -> None:
+    """Quoted CSV files of one delimiter: one scan per header width (Spark's CSV reader checks every
+    record's width against one schema), usually one for them all, and one job for all the scans
+    that counts each file's records and reads its header (its first record). A record with more
+    or fewer fields than its file's header is flagged in `_corrupt` by the reader itself. A file
+    the parser fails on, or whose header it reads at another width, is read by itself
+    (`_read_quoted_csv`), which says why it cannot be read."""
+    if not files:
+        return
+    by_width: dict[int, list[RawFile]] = {}
+    for raw in files:
+        by_width.setdefault(_header_width(raw.head_text, delimiter), []).append(raw)
+    scans = {
+        width: _quoted_records(spark, [f.source for f in group], delimiter, width)
+        for width, group in by_width.items()
+    }
+    heads = [
+        records.select(FILE, "_block", _MID, F.array(*_columns(width)).alias("_head"), CORRUPT)
+        for width, records in scans.items()
+    ]
+    try:
+        found = _splits(
+            functools.reduce(DataFrame.union, heads),
+            F.min_by(F.struct("_head", CORRUPT), F.col(_MID)).alias("head"),
+        )
+    except Exception:  # a Spark read error: each file by itself tells whose
+        for raw in files:
+            _read_quoted_csv(spark, raw)
+        return
+    for width, group in by_width.items():
+        _number_quoted(spark, scans[width], group, found, width)
+
+
+def _columns(width: int) -> list[str]:
+    return [source_column(i) for i in range(width)]
+
+
+def _quoted_records(spark: SparkSession, sources: list[str], delimiter: str, width: int) -> DataFrame:
+    """Spark's CSV reader over quoted files (fields with delimiters, line breaks and doubled quotes),
+    each file's header read as its first record, with its file, its split and a row id (`_mid`)
+    that is the same in every pass. A file is never split (a quoted field may hold a line break),
+    but small files share a scan task."""
+    schema = T.StructType(
+        [T.StructField(c, T.StringType()) for c in _columns(width)] + [T.StructField(CORRUPT, T.StringType())]
+    )
+    options = csv_options(delimiter, multi_line=True)
+    return (
+        spark.read.options(header="false", columnNameOfCorruptRecord=CORRUPT, **options)
+        .schema(schema)
+        .csv(sources)
+        .select(
+            "*",
+            F.col("_metadata.file_path").alias(FILE),
+            F.col("_metadata.file_block_start").alias("_block"),
+        )
+        .withColumn(_MID, F.monotonically_increasing_id())
+    )
+
+
+def _number_quoted(
+    spark: SparkSession, records: DataFrame, files: list[RawFile], found: dict[str, list[Row]], width: int
+) -> None:
+    """Each file's header, records and frame, from its splits of the scan (`found`); its header is
+    record 0, dropped."""
+    numbered: list[tuple[RawFile, list[Row]]] = []
+    for raw in files:
+        splits = found.get(_scan_key(raw.source))
+        if not splits:
+            raw.error = "no header row"
+        elif splits[0]["head"][CORRUPT] is not None:
+            _read_quoted_csv(spark, raw)
+        else:
+            raw.header = _unique_header(list(splits[0]["head"]["_head"]))
+            raw.records = sum(int(r["rows"]) for r in splits) - 1
+            raw.key = splits[0][FILE]
+            numbered.append((raw, splits))
+    if not numbered:
+        return
+    frame = (
+        _numbered(records, [(raw.key, _chunks(splits), ()) for raw, splits in numbered], 0)
+        .select(*_columns(width), CORRUPT, RECORD_NUMBER, FILE)
+        .where(F.col(RECORD_NUMBER) > 0)
+    )
+    for raw, _ in numbered:
+        raw.frame = frame
 
 
 def field_values(files: Sequence[tuple[RawFile, int]]) -> list[DataFrame]:
@@ -524,19 +684,25 @@ def field_values(files: Sequence[tuple[RawFile, int]]) -> list[DataFrame]:
     the records: the header line's name, and a short line's last field in place of a missing one,
     which can only make a few more rows look like duplicate candidates.
 
-    :returns: one frame per scan and field position (usually one), plus one per other file.
+    Any other file's field is its frame's column, one pass per shared frame and field position
+    (the files of one scan share their frame).
+
+    :returns: one frame per scan and field position (usually one per format).
     """
-    by_scan: dict[tuple[int, int], tuple[RawFile, list[str]]] = {}
-    frames = []
+    by_lines: dict[tuple[int, int], tuple[RawFile, list[str]]] = {}
+    by_frame: dict[tuple[int, int], tuple[RawFile, list[str]]] = {}
     for raw, index in files:
         if raw.lines is None:
-            assert raw.frame is not None
-            frames.append(
-                raw.frame.where(F.col(FILE) == raw.key).select(F.col(source_column(index)).alias(FIELD))
-            )
-            continue
-        by_scan.setdefault((id(raw.lines), index), (raw, []))[1].append(raw.key)
-    for (_, index), (raw, keys) in by_scan.items():
+            by_frame.setdefault((id(raw.frame), index), (raw, []))[1].append(raw.key)
+        else:
+            by_lines.setdefault((id(raw.lines), index), (raw, []))[1].append(raw.key)
+    frames = []
+    for (_, index), (raw, keys) in by_frame.items():
+        assert raw.frame is not None
+        frames.append(
+            raw.frame.where(F.col(FILE).isin(keys)).select(F.col(source_column(index)).alias(FIELD))
+        )
+    for (_, index), (raw, keys) in by_lines.items():
         assert raw.lines is not None
         field = F.substring_index(F.col("value"), raw.delimiter, index + 1)
         if index:
@@ -546,6 +712,9 @@ def field_values(files: Sequence[tuple[RawFile, int]]) -> list[DataFrame]:
 
 
 def _read_quoted_csv(spark: SparkSession, raw: RawFile) -> None:
+    """One quoted CSV file by itself (a scan and a few jobs of its own): how a file the shared scan
+    failed on tells why it cannot be read, and how a file whose first record Spark's parser reads at
+    another width than `_header_width` is read."""
     options = csv_options(raw.delimiter, multi_line=True)
     try:
         first = spark.read.options(header="false", **options).csv(raw.source).first()
@@ -580,50 +749,112 @@ def _csv_records(spark: SparkSession, uri: str, options: dict[str, str], width: 
     return _with_record_numbers(frame, {0: 0})
 
 
-def _read_jsonl(spark: SparkSession, uri: str) -> tuple[tuple[str, ...], DataFrame, int]:
-    value = F.regexp_replace(F.col("value"), "^\ufeff", "")
-    lines = (
-        spark.read.text(uri)
-        .where(F.length(F.btrim("value")) > 0)
-        .select(value.alias("value"))
+def _jsonl_lines(spark: SparkSession, sources: list[str]) -> DataFrame:
+    """Every non-blank line of JSON Lines files (a BOM at its start removed) with its file, its split,
+    a row id (`_mid`) that is the same in every pass, its keys (`_keys`, null when the line is not
+    a JSON object) and whether its bytes are valid UTF-8 (`_utf8`): told before the BOM is
+    removed, since a regular expression replaces invalid bytes with U+FFFD."""
+    value = F.col("value")
+    return (
+        spark.read.text(sources)
+        .select(
+            value,
+            F.col("_metadata.file_path").alias(FILE),
+            F.col("_metadata.file_block_start").alias("_block"),
+        )
+        .where(F.length(F.btrim(value)) > 0)
+        .select(
+            F.regexp_replace(value, "^\ufeff", "").alias("value"),
+            F.is_valid_utf8(value).alias("_utf8"),
+            FILE,
+            "_block",
+        )
         .withColumn(_MID, F.monotonically_increasing_id())
         .withColumn("_keys", F.json_object_keys("value"))
     )
-    stats = (
-        lines.groupBy(F.shiftright(F.col(_MID), _PARTITION_SHIFT).alias("p"))
-        .agg(
-            F.count(F.lit(1)).alias("n"),
-            F.count("_keys").alias("objects"),
-            F.sum(F.when(~F.is_valid_utf8("value"), 1).otherwise(0)).alias("bad_utf8"),
-            F.sum(F.when(F.instr("value", "\x00") > 0, 1).otherwise(0)).alias("nul"),
+
+
+def _read_jsonl_files(spark: SparkSession, files: list[RawFile]) -> None:
+    """JSON Lines files: one text scan for them all, one job that finds the files that are not valid
+    UTF-8, hold NUL bytes or no JSON object and counts each file's records, and one that finds
+    each file's keys (its header) in order of first appearance. The files then share one frame:
+    every line is parsed once against all their keys and a file's columns are picked by position
+    (`_jsonl_frame`)."""
+    if not files:
+        return
+    lines = _jsonl_lines(spark, [f.source for f in files])
+    found = _splits(
+        lines,
+        F.count("_keys").alias("objects"),
+        F.count(F.when(~F.col("_utf8"), 1)).alias("bad_utf8"),
+        F.count(F.when(F.instr("value", "\x00") > 0, 1)).alias("nul"),
+    )
+    keys = _first_keys(lines)
+    readable: list[tuple[RawFile, list[Row], list[str]]] = []
+    for raw in files:
+        splits = found.get(_scan_key(raw.source), [])
+        total = {name: sum(int(r[name]) for r in splits) for name in ("rows", "objects", "bad_utf8", "nul")}
+        if total["bad_utf8"]:
+            raw.error = "not valid UTF-8 text"
+        elif total["nul"]:
+            raw.error = "binary content (NUL bytes) in a text format"
+        elif total["rows"] and not total["objects"]:
+            raw.error = "not JSON Lines: no line is a JSON object"
+        else:
+            raw.records = total["rows"]
+            raw.key = splits[0][FILE] if splits else raw.source
+            file_keys = keys.get(_scan_key(raw.source), [])
+            raw.header = _unique_header(list(file_keys))
+            readable.append((raw, splits, file_keys))
+    if readable:
+        frame = _jsonl_frame(lines, readable)
+        for raw, _, _ in readable:
+            raw.frame = frame
+
+
+def _first_keys(lines: DataFrame) -> dict[str, list[str]]:
+    """Each file's keys in order of first appearance (record, then position in the record)."""
+    rows = (
+        lines.select(FILE, "_block", _MID, F.posexplode("_keys").alias("pos", "key"))
+        .groupBy(FILE, "key")
+        .agg(F.min(F.struct("_block", _MID, "pos")).alias("first"))
+        .collect()
+    )
+    keys: dict[str, list[str]] = {}
+    for r in sorted(rows, key=lambda r: tuple(r["first"])):
+        keys.setdefault(_scan_key(r[FILE]), []).append(r["key"])
+    return keys
+
+
+def _jsonl_frame(lines: DataFrame, files: list[tuple[RawFile, list[Row], list[str]]]) -> DataFrame:
+    """The files' records numbered in their file, `_c<i>` the value of the file's `i`-th key (as
+    text; a nested value as its JSON) and `_corrupt` the line when it is not a JSON object.
+
+    Files of a feed may differ in their keys and order (an optional key absent from a day), so
+    each line is parsed once against the keys of all the files (a key a file does not have is
+    null in all its lines) and `_c<i>` is picked by the position of the file's key among them."""
+    union = list(dict.fromkeys(k for _, _, keys in files for k in keys))
+    width = max(len(keys) for _, _, keys in files)
+    numbered = _numbered(
+        lines,
+        [(raw.key, _chunks(splits), ([union.index(k) for k in keys],)) for raw, splits, keys in files],
+        1,
+        "_positions array<int>",
+    )
+    if union:  # parsed in a step of its own, so that the optimizer keeps one parse per line
+        schema = T.StructType([T.StructField(k, T.StringType()) for k in union])
+        numbered = numbered.withColumn("_parsed", F.from_json("value", schema)).withColumn(
+            "_values", F.array(*[F.col("_parsed").getField(k) for k in union])
         )
-        .collect()
-    )
-    if sum(r["bad_utf8"] for r in stats):
-        raise UnreadableFileError("not valid UTF-8 text")
-    if sum(r["nul"] for r in stats):
-        raise UnreadableFileError("binary content (NUL bytes) in a text format")
-    records = sum(r["n"] for r in stats)
-    if records and not sum(r["objects"] for r in stats):
-        raise UnreadableFileError("not JSON Lines: no line is a JSON object")
-    # Keys in order of first appearance (record, then position in the record).
-    key_rows = (
-        lines.select(_MID, F.posexplode("_keys").alias("pos", "key"))
-        .groupBy("key")
-        .agg(F.min(F.struct(_MID, "pos")).alias("first"))
-        .orderBy("first")
-        .collect()
-    )
-    header = _unique_header([r["key"] for r in key_rows])
-    keys = [r["key"] for r in key_rows]
-    schema = T.StructType([T.StructField(k, T.StringType()) for k in dict.fromkeys(keys)])
-    parsed = F.from_json("value", schema) if keys else F.lit(None)
-    frame = lines.select(
-        *[parsed.getField(k).alias(source_column(i)) for i, k in enumerate(keys)],
+    return numbered.select(
+        *[
+            F.get(F.col("_values"), F.get(F.col("_positions"), i)).alias(source_column(i))
+            for i in range(width)
+        ],
         F.when(F.col("_keys").isNull(), F.col("value")).alias(CORRUPT),
-        _MID,
+        RECORD_NUMBER,
+        FILE,
     )
-    return header, _with_record_numbers(frame, {int(r["p"]): int(r["n"]) for r in stats}), records
 
 
 def _as_text(field: T.StructField) -> Column:
@@ -639,22 +870,98 @@ def _as_text(field: T.StructField) -> Column:
     return col.cast("string")
 
 
-def _read_parquet(spark: SparkSession, uri: str) -> tuple[tuple[str, ...], DataFrame, int]:
-    source = spark.read.parquet(uri)
-    header = _unique_header(list(source.columns))
-    frame = source.select(
-        *[_as_text(f).alias(source_column(i)) for i, f in enumerate(source.schema.fields)],
-        F.lit(None).cast("string").alias(CORRUPT),
-    ).withColumn(_MID, F.monotonically_increasing_id())
-    # The pass decodes every value, so a corrupt page is found here and not while writing.
-    checksum = F.max(F.xxhash64(*[source_column(i) for i in range(len(header))])) if header else F.lit(0)
-    rows = (
-        frame.groupBy(F.shiftright(F.col(_MID), _PARTITION_SHIFT).alias("p"))
-        .agg(F.count(F.lit(1)).alias("n"), checksum.alias("checksum"))
-        .collect()
+def _parquet_schema(spark: SparkSession, uri: str) -> T.StructType:
+    """A Parquet file's schema as Spark's reader sees it (the schema Spark wrote in it, else its
+    Parquet types converted by the session's settings), from its footer read on the driver: what
+    `spark.read.parquet` infers, without the Spark job it runs for it."""
+    jvm = _jvm(spark)
+    path, _ = _hadoop_path(spark, uri)
+    parquet = jvm.org.apache.spark.sql.execution.datasources.parquet
+    footer = jvm.org.apache.parquet.hadoop.Footer(
+        path, jvm.org.apache.parquet.hadoop.ParquetFileReader.readFooter(_java(spark).conf, path)
     )
-    counts = {int(r["p"]): int(r["n"]) for r in rows}
-    return header, _with_record_numbers(frame, counts), sum(counts.values())
+    converter = parquet.ParquetToSparkSchemaConverter(spark._jsparkSession.sessionState().conf())
+    schema = parquet.ParquetFileFormat.readSchemaFromFooter(footer, converter)
+    return T.StructType.fromJson(json.loads(schema.json()))
+
+
+def _parquet_records(spark: SparkSession, sources: list[str], schema: T.StructType) -> DataFrame:
+    """Parquet files of one schema as text columns, a record's number its row's index in its file."""
+    return (
+        spark.read.schema(schema)
+        .parquet(*sources)
+        .select(
+            *[_as_text(f).alias(source_column(i)) for i, f in enumerate(schema.fields)],
+            F.lit(None).cast("string").alias(CORRUPT),
+            (F.col("_metadata.row_index") + 1).alias(RECORD_NUMBER),
+            F.col("_metadata.file_path").alias(FILE),
+        )
+    )
+
+
+def _parquet_counts(frame: DataFrame, width: int) -> DataFrame:
+    """Rows per file, by a pass that decodes every value: a corrupt page is found here, not while
+    writing."""
+    checksum = F.max(F.xxhash64(*_columns(width))) if width else F.lit(0)
+    return frame.groupBy(FILE).agg(F.count(F.lit(1)).alias("rows"), checksum.cast("bigint").alias("checksum"))
+
+
+def _read_parquet_files(spark: SparkSession, files: list[RawFile]) -> None:
+    """Parquet files: each one's schema from its footer (no Spark job), one scan per distinct schema
+    and one job for all the scans that counts each file's rows. When that job fails (a corrupt
+    page), each file is read by itself, which tells whose."""
+    by_schema: dict[str, tuple[T.StructType, list[RawFile]]] = {}
+    for raw in files:
+        try:
+            schema = _parquet_schema(spark, raw.source)
+        except Exception as exc:  # not Parquet, or a footer that cannot be read
+            raw.error = f"cannot be read as parquet: {_java_cause(exc)}"
+            continue
+        by_schema.setdefault(schema.json(), (schema, []))[1].append(raw)
+    if not by_schema:
+        return
+    scans = [
+        (schema, group, _parquet_records(spark, [f.source for f in group], schema))
+        for schema, group in by_schema.values()
+    ]
+    try:
+        counts = _file_rows(
+            functools.reduce(
+                DataFrame.union, [_parquet_counts(frame, len(schema)) for schema, _, frame in scans]
+            )
+        )
+    except Exception:  # a Spark read error: each file by itself tells whose
+        for schema, group, _ in scans:
+            for raw in group:
+                _read_parquet_file(spark, raw, schema)
+        return
+    for schema, group, frame in scans:
+        for raw in group:
+            _take_parquet(raw, schema, frame, counts)
+
+
+def _file_rows(counts: DataFrame) -> dict[str, tuple[str, int]]:
+    """(path as the scan names it, rows) per file (by `_scan_key`)."""
+    return {_scan_key(r[FILE]): (r[FILE], int(r["rows"])) for r in counts.collect()}
+
+
+def _take_parquet(
+    raw: RawFile, schema: T.StructType, frame: DataFrame, counts: dict[str, tuple[str, int]]
+) -> None:
+    raw.header = _unique_header(list(schema.names))
+    raw.key, raw.records = counts.get(_scan_key(raw.source), (raw.source, 0))
+    raw.frame = frame
+
+
+def _read_parquet_file(spark: SparkSession, raw: RawFile, schema: T.StructType) -> None:
+    """One Parquet file by itself (a scan it shared failed): readable, or why not."""
+    frame = _parquet_records(spark, [raw.source], schema)
+    try:
+        counts = _file_rows(_parquet_counts(frame, len(schema)))
+    except Exception as exc:
+        raw.error = f"cannot be read as parquet: {_java_cause(exc)}"
+        return
+    _take_parquet(raw, schema, frame, counts)
 
 
 def _read_json_array(spark: SparkSession, uri: str) -> tuple[tuple[str, ...], DataFrame, int]:
@@ -714,8 +1021,8 @@ def _utf8_copy(
 def _open_file(spark: SparkSession, uri: str, settings: SourceSettings, work_dir: str | None) -> RawFile:
     """Everything about a file that its name and first bytes tell, through the FileSystem API (no
     Spark job): format, size, gzip trailer, encoding (a UTF-8 copy when it is another) and the CSV
-    delimiter. JSON and Parquet files, which need a parser of their own, are read here too; a CSV
-    file is left for its scan (`frame` None, no error)."""
+    delimiter. A JSON array file, which needs a parser of its own, is read here too; a CSV, JSON
+    Lines or Parquet file is left for its scan (`frame` None, no error)."""
     fmt, compressed = file_format(uri)
     raw = RawFile(uri, fmt, source=uri, settings=settings)
     if fmt is None:
@@ -741,8 +1048,7 @@ def _open_file(spark: SparkSession, uri: str, settings: SourceSettings, work_dir
                     raise UnreadableFileError("a .parquet.gz file needs a work folder to be inflated into")
                 target = f"{work_dir.rstrip('/')}/{hashlib.sha256(uri.encode()).hexdigest()[:16]}.parquet"
                 _gunzip_to(spark, uri, target)
-            raw.header, frame, raw.records = _read_parquet(spark, target)
-            _own_frame(raw, frame)
+            raw.source = target
             return raw
         raw.source, _, raw.head_text, raw.read_settings = _utf8_copy(
             spark, uri, compressed, settings, work_dir
@@ -760,8 +1066,6 @@ def _open_file(spark: SparkSession, uri: str, settings: SourceSettings, work_dir
                 return raw
             fmt = raw.file_format = "jsonl"
         if fmt == "jsonl":
-            raw.header, frame, raw.records = _read_jsonl(spark, raw.source)
-            _own_frame(raw, frame)
             return raw
         if settings.delimiter == AUTO:
             raw.delimiter = sniff.delimiter_of(sniff.first_line(raw.head_text))
@@ -810,7 +1114,7 @@ def read_files(
         setting fixes it).
     """
     raws = [_open_file(spark, uri, settings or SourceSettings(), work_dir) for uri, settings in files]
-    _read_csv_files(spark, [r for r in raws if r.file_format == "csv" and r.readable and r.frame is None])
+    _read_scans(spark, raws)
     retry = [
         (i, r)
         for i, r in enumerate(raws)
@@ -818,10 +1122,7 @@ def read_files(
     ]
     if retry:
         retried = {i: _retry_detected(spark, r, work_dir) for i, r in retry}
-        _read_csv_files(
-            spark,
-            [r for r in retried.values() if r and r.file_format == "csv" and r.readable and r.frame is None],
-        )
+        _read_scans(spark, [r for r in retried.values() if r])
         for i, r in retry:
             again = retried[i]
             if again is None:
@@ -831,12 +1132,18 @@ def read_files(
     return raws
 
 
-def _read_csv_files(spark: SparkSession, files: list[RawFile]) -> None:
+def _read_scans(spark: SparkSession, raws: list[RawFile]) -> None:
+    """Read the files `_open_file` left to a scan shared with the others of their format: the CSV
+    files of each delimiter, the JSON Lines files, the Parquet files."""
+    left = [r for r in raws if r.readable and r.frame is None]
     by_delimiter: dict[str, list[RawFile]] = {}
-    for raw in files:
-        by_delimiter.setdefault(raw.delimiter, []).append(raw)
+    for raw in left:
+        if raw.file_format == "csv":
+            by_delimiter.setdefault(raw.delimiter, []).append(raw)
     for group in by_delimiter.values():
         _read_csv_scan(spark, group)
+    _read_jsonl_files(spark, [r for r in left if r.file_format == "jsonl"])
+    _read_parquet_files(spark, [r for r in left if r.file_format == "parquet"])
 
 
 def read_file(

@@ -11,11 +11,13 @@ import io
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F  # noqa: N812
 from pyspark.testing import assertDataFrameEqual
 
 from spark import read
@@ -280,3 +282,220 @@ def test_csv_files_of_one_delimiter_are_checked_and_counted_by_one_spark_job(
         assert raws[1].error == "binary content (NUL bytes) in a text format"
         assert [r.records for r in raws[2:]] == list(range(3, n + 1))
         assert all(r.split_by_lines and r.frame is raws[2].frame for r in raws[2:])
+
+
+def _jobs_to_read(
+    spark: SparkSession,
+    group: str,
+    files: list[tuple[str, SourceSettings | None]],
+    work_dir: str | None = None,
+) -> tuple[int, list[read.RawFile]]:
+    """The Spark jobs `read_files` ran for the files (its scans and checks; not the rows' later use)."""
+    spark.sparkContext.setJobGroup(group, group)
+    try:
+        raws = read.read_files(spark, files, work_dir=work_dir)
+    finally:
+        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+    return len(spark.sparkContext.statusTracker().getJobIdsForGroup(group)), raws
+
+
+@pytest.fixture
+def packed(spark: SparkSession) -> Any:
+    """The job's packing of small files (`job._configure_session`): several files per scan task."""
+    spark.conf.set("spark.sql.files.openCostInBytes", str(1 << 20))
+    yield
+    spark.conf.unset("spark.sql.files.openCostInBytes")
+
+
+def _rows(raw: read.RawFile) -> list[tuple[Any, ...]]:
+    """The file's rows of its (maybe shared) frame, in record order: its header's columns, record
+    number, `_corrupt`."""
+    assert raw.frame is not None
+    columns = [read.source_column(i) for i in range(len(raw.header))]
+    rows = raw.frame.where(F.col(read.FILE) == raw.key).select(*columns, RECORD_NUMBER, CORRUPT)
+    return sorted((tuple(r) for r in rows.collect()), key=lambda row: row[-2])
+
+
+@pytest.mark.usefixtures("packed")
+def test_quoted_csv_files_are_read_by_one_scan_per_header_width(spark: SparkSession, tmp_path: Path) -> None:
+    """4 or 30 quoted files, one of another header, one with a line break in a quoted field, one of
+    invalid UTF-8 and one with NUL bytes: the same Spark jobs, each file its own header and records."""
+
+    def landing(n: int) -> list[tuple[str, SourceSettings | None]]:
+        folder = tmp_path / f"csv{n}"
+        folder.mkdir()
+        paths = []
+        for i in range(n):
+            path = folder / f"day{i:03d}.csv"
+            path.write_text(
+                '"id","note"\n' + "".join(f'"{i}-{k}","n, {k}"\n' for k in range(i + 1)), encoding="utf-8"
+            )
+            paths.append(str(path))
+        (folder / "day000.csv").write_bytes(b'id,"x"\n1,caf\xe9\n')
+        (folder / "day001.csv").write_bytes(b'id,"x"\n1,2\x00\n')
+        (folder / "day002.csv").write_text(
+            '\ufeffkey,"a, b",c\n1,"x\ny",z\n\n2,"""q""",\n3,4\n', encoding="utf-8"
+        )
+        return [(p, SourceSettings(encoding="utf-8")) for p in paths]
+
+    jobs = {}
+    for n in (4, 30):
+        jobs[n], raws = _jobs_to_read(spark, f"quoted-{n}", landing(n))
+        assert raws[0].error is not None
+        assert raws[0].error.startswith("not valid UTF-8")
+        assert raws[1].error == "binary content (NUL bytes) in a text format"
+        assert raws[2].header == ("key", "a, b", "c")
+        assert _rows(raws[2]) == [
+            ("1", "x\ny", "z", 1, None),
+            ("2", '"q"', None, 2, None),
+            ("3", "4", None, 3, "3,4"),
+        ]
+        assert raws[2].records == 3
+        for i, raw in enumerate(raws[3:], start=3):
+            assert raw.header == ("id", "note")
+            assert raw.records == i + 1
+            assert _rows(raw) == [(f"{i}-{k}", f"n, {k}", k + 1, None) for k in range(i + 1)]
+        if n == 30:
+            assert all(r.frame is raws[3].frame for r in raws[4:])
+            assert raws[3].frame is not None
+            assert raws[3].frame.rdd.getNumPartitions() < n - 3  # several files a scan task
+    assert jobs[30] == jobs[4] <= 4
+
+
+@pytest.mark.usefixtures("packed")
+def test_jsonl_files_are_read_by_one_scan_each_with_its_own_keys(spark: SparkSession, tmp_path: Path) -> None:
+    """5 or 30 JSON Lines files, one of other keys, one with NUL bytes, one holding no JSON object and
+    one of invalid UTF-8: the same Spark jobs, each file its keys in order and its records."""
+
+    def landing(n: int) -> list[tuple[str, SourceSettings | None]]:
+        folder = tmp_path / f"jsonl{n}"
+        folder.mkdir()
+        paths = []
+        for i in range(n):
+            path = folder / f"day{i:03d}.jsonl"
+            path.write_text(
+                "".join(f'{{"id": "{i}-{k}", "n": {k}}}\n' for k in range(i + 1)), encoding="utf-8"
+            )
+            paths.append(str(path))
+        (folder / "day000.jsonl").write_bytes(b'{"id": "1\x00"}\n')
+        (folder / "day001.jsonl").write_text(
+            '{"b": 1, "a": {"k": [1]}}\n\n{broken\n{"c": true, "a": "x"}\n', encoding="utf-8"
+        )
+        (folder / "day002.jsonl").write_text("just text\n", encoding="utf-8")
+        (folder / "day003.jsonl").write_bytes(b'{"id": "caf\xe9"}\n')
+        return [(p, SourceSettings(encoding="utf-8")) for p in paths]
+
+    jobs = {}
+    for n in (5, 30):
+        jobs[n], raws = _jobs_to_read(spark, f"jsonl-{n}", landing(n))
+        assert raws[0].error == "binary content (NUL bytes) in a text format"
+        assert raws[2].error == "not JSON Lines: no line is a JSON object"
+        assert raws[3].error == "not valid UTF-8 text"
+        assert raws[1].header == ("b", "a", "c")
+        assert raws[1].records == 3
+        assert _rows(raws[1]) == [
+            ("1", '{"k":[1]}', None, 1, None),
+            (None, None, None, 2, "{broken"),
+            (None, "x", "true", 3, None),
+        ]
+        for i, raw in enumerate(raws[4:], start=4):
+            assert raw.header == ("id", "n")
+            assert raw.records == i + 1
+            assert _rows(raw) == [(f"{i}-{k}", str(k), k + 1, None) for k in range(i + 1)]
+        assert all(r.frame is raws[1].frame for r in raws[4:])
+    assert jobs[30] == jobs[5] <= 4
+
+
+def _parquet_file(path: Path, table: pa.Table, row_group_size: int | None = None) -> str:
+    pq.write_table(table, path, row_group_size=row_group_size)
+    return str(path)
+
+
+@pytest.mark.usefixtures("packed")
+def test_parquet_files_are_read_by_one_scan_per_schema(spark: SparkSession, tmp_path: Path) -> None:
+    """3 or 30 Parquet files, one of another schema, one of many row groups and one that is not
+    Parquet: the same Spark jobs, each file its columns and records in file order."""
+
+    def landing(n: int) -> list[tuple[str, SourceSettings | None]]:
+        folder = tmp_path / f"parquet{n}"
+        folder.mkdir()
+        paths = [
+            _parquet_file(
+                folder / f"day{i:03d}.parquet",
+                pa.table({"id": [f"{i}-{k}" for k in range(i + 1)], "n": pa.array(range(i + 1), pa.int32())}),
+            )
+            for i in range(n)
+        ]
+        (folder / "day000.parquet").write_bytes(b"id,n\n1,2\n")
+        big = pa.table({"n": pa.array(range(100), pa.int64()), "id": [f"r{k}" for k in range(100)]})
+        _parquet_file(folder / "day001.parquet", big, row_group_size=7)
+        return [(p, None) for p in paths]
+
+    jobs = {}
+    for n in (3, 30):
+        jobs[n], raws = _jobs_to_read(spark, f"parquet-{n}", landing(n))
+        assert raws[0].error is not None
+        assert raws[0].error.startswith("cannot be read as parquet: ")
+        assert raws[1].header == ("n", "id")
+        assert raws[1].records == 100
+        assert _rows(raws[1]) == [(str(k), f"r{k}", k + 1, None) for k in range(100)]
+        for i, raw in enumerate(raws[2:], start=2):
+            assert raw.header == ("id", "n")
+            assert raw.records == i + 1
+            assert _rows(raw) == [(f"{i}-{k}", str(k), k + 1, None) for k in range(i + 1)]
+        if n == 30:
+            assert all(r.frame is raws[2].frame for r in raws[3:])
+    assert jobs[30] == jobs[3] <= 4
+
+
+def test_a_parquet_file_with_a_corrupt_page_is_unreadable_and_the_others_of_its_scan_are_read(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """The footer is whole, so the file shares the others' scan; the pass that decodes every value
+    fails on its page, and reading each file by itself then says whose it is."""
+    table = pa.table({"id": [f"value-{k:05d}-" * 4 for k in range(2000)]})
+    paths = [_parquet_file(tmp_path / f"day{i}.parquet", table.slice(0, 3)) for i in range(2)]
+    pq.write_table(table, tmp_path / "bad.parquet", use_dictionary=False, compression="snappy")
+    data = bytearray((tmp_path / "bad.parquet").read_bytes())
+    data[len(data) // 3 : len(data) // 3 + 256] = bytes(256)
+    (tmp_path / "bad.parquet").write_bytes(bytes(data))
+    raws = read.read_files(spark, [(paths[0], None), (str(tmp_path / "bad.parquet"), None), (paths[1], None)])
+    assert raws[1].error is not None
+    assert raws[1].error.startswith("cannot be read as parquet: ")
+    for raw in (raws[0], raws[2]):
+        assert raw.header == ("id",)
+        assert raw.records == 3
+        assert _rows(raw) == [(f"value-{k:05d}-" * 4, k + 1, None) for k in range(3)]
+
+
+def test_a_quoted_csv_whose_header_python_reads_at_another_width_is_read_by_itself(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """The width a quoted file is scanned at comes from Python's csv module, which gives up on a
+    field longer than its limit (128 KiB): Spark's parser has the last word, and the file it reads
+    at another width is read by itself, the others still by their shared scan."""
+    name = "x" * 200_000
+    (tmp_path / "long.csv").write_text(f'"{name}",b\n"1",2\n', encoding="utf-8")
+    (tmp_path / "short.csv").write_text('"a",b\n"3",4\n"5"\n', encoding="utf-8")
+    raws = read.read_files(spark, [(str(tmp_path / "long.csv"), None), (str(tmp_path / "short.csv"), None)])
+    assert raws[0].header == (name, "b")
+    assert raws[0].records == 1
+    assert _rows(raws[0]) == [("1", "2", 1, None)]
+    assert raws[1].header == ("a", "b")
+    assert raws[1].records == 2
+    assert _rows(raws[1]) == [("3", "4", 1, None), ("5", None, 2, '"5"')]
+    assert raws[0].frame is not raws[1].frame
+
+
+def test_a_quoted_csv_the_parser_gives_up_on_is_unreadable_and_the_others_of_its_scan_are_read(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """A record of more fields than the CSV parser allows (`maxColumns`, 20,480) fails the shared
+    job; reading each file by itself then says whose it is."""
+    (tmp_path / "wide.csv").write_text('"a",b\n"1",2\n' + "," * 30_000 + "\n", encoding="utf-8")
+    (tmp_path / "good.csv").write_text('"a",b\n"3",4\n', encoding="utf-8")
+    raws = read.read_files(spark, [(str(tmp_path / "wide.csv"), None), (str(tmp_path / "good.csv"), None)])
+    assert raws[0].error is not None
+    assert raws[0].error.startswith("cannot be read as csv: ")
+    assert raws[1].header == ("a", "b")
+    assert _rows(raws[1]) == [("3", "4", 1, None)]
