@@ -210,6 +210,33 @@ def test_parquet_columns_become_text_and_instants_keep_their_utc_offset(
     )
 
 
+def test_a_parquet_files_schema_from_its_footer_is_what_spark_read_parquet_infers(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """`read._parquet_schema` reads the footer through Spark's own (internal) classes to spare a
+    Spark job per file: it must give what the public reader gives, for the types feeds carry."""
+    table = pa.table(
+        {
+            "id": pa.array(["T1", None]),
+            "n": pa.array([1, 2], pa.int64()),
+            "small": pa.array([1, None], pa.int16()),
+            "amount": pa.array([Decimal("12.50"), None], pa.decimal128(10, 2)),
+            "ratio": pa.array([0.5, 1.5], pa.float32()),
+            "ts": pa.array([datetime(2024, 6, 1, 10, tzinfo=UTC)] * 2, pa.timestamp("us", tz="UTC")),
+            "naive": pa.array([datetime(2024, 6, 1, 10)] * 2, pa.timestamp("ms")),
+            "day": pa.array([datetime(2024, 6, 1).date()] * 2, pa.date32()),
+            "flag": pa.array([True, None]),
+            "blob": pa.array([b"\x00\x01", None], pa.binary()),
+            "tags": pa.array([["a", "b"], []], pa.list_(pa.string())),
+            "address": pa.array([{"city": "Lyon", "zip": 69001}, None]),
+            "attrs": pa.array([[("k", "v")], None], pa.map_(pa.string(), pa.string())),
+        }
+    )
+    path = tmp_path / "types.parquet"
+    pq.write_table(table, path)
+    assert read._parquet_schema(spark, str(path)) == spark.read.parquet(str(path)).schema
+
+
 @pytest.mark.parametrize(
     ("name", "content", "cause"),
     [
