@@ -9,13 +9,14 @@ process per day), with files on some days only:
 | 3   | 2025-01-05      | nothing (Saturday)                                                   |
 | 4   | 2025-01-06      | nothing (Sunday): the latest order is 3 days old, freshness warns    |
 | 5   | 2025-01-07      | the 2025-01-06 file, also re-sending a corrected order of 2025-01-03 |
-| 6   | 2025-01-08      | nothing                                                              |
+| -   | 2025-01-08      | no run: the machine was off that night                               |
 | 7   | 2025-01-09      | the 2025-01-08 file                                                  |
 
 A run with nothing new succeeds (exit 0), says since when nothing is new, rebuilds nothing (gold is
 unchanged row for row) and still evaluates the checks (freshness recorded in audit.dq_results). At
 the end gold equals an independent pandas computation from the raw files, and every raw line is in
-silver or in quarantine.
+silver or in quarantine. A missed night changes nothing: the next run is measured against the run
+before it, whichever day that was.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ SPEC = sample_data.SampleSpec(
 )
 FILE_DAYS = {1: 0, 2: 1, 5: 4, 7: 6}
 """Run number -> the sample day whose file lands before it (the file of the day the run closes)."""
-RUNS = range(8)
-NOTHING_NEW = (3, 4, 6)
+RUNS = (0, 1, 2, 3, 4, 5, 7)
+"""Run 6 never happens (a missed night with nothing new): run 7 follows run 5 as the next run."""
+NOTHING_NEW = (3, 4)
 FRESHNESS_WARNS = (0, 4)
 """Runs whose latest order is more than 2 days before the run date (none at all on run 0)."""
 CORRECTED_RUN, CORRECTED_DAY = 5, START + timedelta(days=1)
@@ -59,6 +61,10 @@ CORRECTED_AMOUNT = Decimal("987.65")
 def run_after(run: int) -> datetime:
     """Run n closes the data interval of day START + n - 1: it is due at midnight after it."""
     return datetime.combine(START + timedelta(days=run), datetime.min.time(), UTC)
+
+
+def previous(run: int) -> int:
+    return max(r for r in RUNS if r < run)
 
 
 def run_id(run: int) -> str:
@@ -175,7 +181,7 @@ def test_the_first_run_before_any_file_says_so(week: Week) -> None:
 
 @pytest.mark.parametrize("run", NOTHING_NEW)
 def test_a_day_without_a_file_succeeds_and_rebuilds_nothing(week: Week, run: int) -> None:
-    daily, before = week.runs[run], week.runs[run - 1]
+    daily, before = week.runs[run], week.runs[previous(run)]
     assert daily.result.returncode == 0, daily.log()
     report = daily.report
     assert report["totals"]["files"] == 0
@@ -183,8 +189,8 @@ def test_a_day_without_a_file_succeeds_and_rebuilds_nothing(week: Week, run: int
     assert report["totals"]["rows_read"] == 0
     # Since when: the run before, and the last run that brought a file when that was another one.
     last_file_run = max(r for r in FILE_DAYS if r < run)
-    expected = f"nothing new since the previous run {run_id(run - 1)}"
-    if last_file_run != run - 1:
+    expected = f"nothing new since the previous run {run_id(previous(run))}"
+    if last_file_run != previous(run):
         expected += f" (the last file came in run {run_id(last_file_run)})"
     assert report["nothing_new"] == expected
     assert report["summary"]["nothing_new"] == expected
@@ -222,7 +228,7 @@ def test_a_day_with_a_file_rebuilds_its_days(week: Week, run: int) -> None:
     assert daily.checks["freshness"][0], daily.checks["freshness"]
     assert report["totals"]["duplicates_replaced_in_silver"] == (1 if run == CORRECTED_RUN else 0)
     # Days the run did not touch kept their gold rows.
-    before = week.runs[run - 1].gold["aov_daily"]
+    before = week.runs[previous(run)].gold["aov_daily"]
     assert [r for r in daily.gold["aov_daily"] if r[0] not in expected_days] == [
         r for r in before if r[0] not in expected_days
     ]
