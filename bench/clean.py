@@ -320,7 +320,7 @@ def run_spark(path: Path | Sequence[Path], output: Path) -> dict[str, Any]:
     from pipeline.spark_session import get_spark
     from spark.job import InputFile, JobConfig, run_job
 
-    spark = get_spark()
+    spark = get_spark(sum(p.stat().st_size for p in paths))  # as `cdi run` sizes it
     started = time.perf_counter() - start
     config = JobConfig(
         run_id=RUN_ID,

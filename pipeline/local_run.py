@@ -88,11 +88,14 @@ def manual_run_id(run_after: datetime) -> str:
     return f"manual__{run_after.astimezone(UTC).isoformat()}"
 
 
-def _landed_files(landing: Path) -> bool:
-    """Whether the landing folder holds any file: then the run will most likely clean some, and
-    the JVM is worth starting before Airflow is up (a day with nothing new pays a few seconds of
-    background CPU for it)."""
-    return landing.is_dir() and any(p.is_file() for p in landing.rglob("*"))
+def _landed_bytes(landing: Path) -> int:
+    """The bytes of the files in the landing folder. When there are any, the run will most likely
+    clean some, and the JVM is worth starting before Airflow is up (a day with nothing new pays a
+    few seconds of background CPU for it); their size, never less than what the run reads,
+    decides the JVM's options (`spark_session.SMALL_INPUT_BYTES`)."""
+    if not landing.is_dir():
+        return 0
+    return sum(p.stat().st_size for p in landing.rglob("*") if p.is_file())
 
 
 def run_dag(
@@ -104,10 +107,10 @@ def run_dag(
     term.capture_to(log)
     if not term.verbose:
         term.say(f"  logs: {log}")
-    if _landed_files(Path(os.environ[ENV["landing_dir"]])):
+    if landed := _landed_bytes(Path(os.environ[ENV["landing_dir"]])):
         from pipeline.spark_session import start_in_background
 
-        start_in_background()
+        start_in_background(landed)
     with term.status("starting Airflow"):
         migrate_airflow_db(output)
         from pipeline.config import Settings

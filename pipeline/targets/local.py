@@ -116,7 +116,7 @@ def clean_raw() -> dict[str, Any]:
         default_currency=settings.default_currency,
         csv_delimiter=settings.csv_delimiter,
     )
-    metrics = run_job(get_spark(), config)
+    metrics = run_job(get_spark(sum(int(f["size_bytes"]) for f in files)), config)
     valid = metrics.get("entities", {}).get("transactions", {}).get("rows_valid", 0)
     return {"output": str(output), "files": len(files), "transactions_valid": int(valid), "metrics": metrics}
 

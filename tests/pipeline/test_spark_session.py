@@ -62,8 +62,13 @@ from pipeline import spark_session
 path = spark_session.prepare_class_archive()
 assert path is not None and path.is_file(), path
 # -Xshare:on: the JVM refuses to start unless it maps the archive (class path, JVM build).
-spark = spark_session._session(spark_session.class_archive_options() + " -Xshare:on")
+spark = spark_session._session(spark_session.class_archive_options() + " -Xshare:on", small_input=True)
 print("rows", spark.range(3).count())
+jvm = spark.sparkContext._jvm
+bean = jvm.java.lang.management.ManagementFactory.getPlatformMXBean(
+    jvm.java.lang.Class.forName("com.sun.management.HotSpotDiagnosticMXBean")
+)
+print("tier", bean.getVMOption("TieredStopAtLevel").getValue())
 """
 
 
@@ -80,3 +85,32 @@ def test_a_fresh_jvm_maps_the_archive_make_setup_writes() -> None:
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     assert "rows 3" in done.stdout
+    # A small run's JVM (`SMALL_INPUT_BYTES`) compiles with the first JIT tier only.
+    assert "tier 1" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("input_bytes", "env", "small"),
+    [
+        (3 << 20, None, True),  # the demo's 31 files
+        (spark_session.SMALL_INPUT_BYTES, None, False),
+        (1 << 30, None, False),
+        (None, None, False),  # unknown: as for a large input
+        (3 << 20, "off", False),
+    ],
+)
+def test_the_input_size_decides_the_jit_of_a_new_session(
+    monkeypatch: pytest.MonkeyPatch, input_bytes: int | None, env: str | None, small: bool
+) -> None:
+    started: list[str] = []
+    monkeypatch.setattr(
+        spark_session,
+        "_session",
+        lambda archive, *, small_input: started.append(
+            spark_session.jvm_options(archive, small_input=small_input)
+        ),
+    )
+    if env is not None:
+        monkeypatch.setenv(spark_session.FIRST_TIER_ENV, env)
+    spark_session.get_spark(input_bytes)
+    assert ("-XX:TieredStopAtLevel=1" in started[0]) is small
