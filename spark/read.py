@@ -404,18 +404,22 @@ class _ScanStats:
     """(block start, first row id, rows) per split of the file."""
 
 
+def _text_lines(spark: SparkSession, sources: list[str]) -> DataFrame:
+    """Every line of the files (Hadoop's line breaks: LF, CR, CRLF) with its file and the split it
+    was read in."""
+    return spark.read.text(sources).select(
+        "value",
+        F.col("_metadata.file_path").alias(FILE),
+        F.col("_metadata.file_block_start").alias("_block"),
+    )
+
+
 def _scan_lines(spark: SparkSession, sources: list[str]) -> DataFrame:
-    """Every non-empty line of the files (Hadoop's line breaks: LF, CR, CRLF) with its file, the
-    split it was read in, and a row id (`_mid`) that is the same in every pass over the scan."""
-    value = F.col("value")
+    """Every non-empty line of the files with its file, the split it was read in, and a row id
+    (`_mid`) that is the same in every pass over the scan."""
     return (
-        spark.read.text(sources)
-        .select(
-            value,
-            F.col("_metadata.file_path").alias(FILE),
-            F.col("_metadata.file_block_start").alias("_block"),
-        )
-        .where(value != F.lit(""))
+        _text_lines(spark, sources)
+        .where(F.col("value") != F.lit(""))
         .withColumn(_MID, F.monotonically_increasing_id())
     )
 
@@ -756,12 +760,7 @@ def _jsonl_lines(spark: SparkSession, sources: list[str]) -> DataFrame:
     removed, since a regular expression replaces invalid bytes with U+FFFD."""
     value = F.col("value")
     return (
-        spark.read.text(sources)
-        .select(
-            value,
-            F.col("_metadata.file_path").alias(FILE),
-            F.col("_metadata.file_block_start").alias("_block"),
-        )
+        _text_lines(spark, sources)
         .where(F.length(F.btrim(value)) > 0)
         .select(
             F.regexp_replace(value, "^\ufeff", "").alias("value"),

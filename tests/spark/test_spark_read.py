@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import io
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -274,6 +275,17 @@ def test_text_helpers_round_trip_through_the_hadoop_filesystem(spark: SparkSessi
     assert read.file_size(spark, uri) is None
 
 
+def _day_files(folder: Path, n: int, suffix: str, text: Callable[[int], str]) -> list[str]:
+    """`n` files `day000.<suffix>`... in `folder`, file i holding `text(i)` (UTF-8)."""
+    folder.mkdir()
+    paths = []
+    for i in range(n):
+        path = folder / f"day{i:03d}.{suffix}"
+        path.write_text(text(i), encoding="utf-8")
+        paths.append(str(path))
+    return paths
+
+
 def test_csv_files_of_one_delimiter_are_checked_and_counted_by_one_spark_job(
     spark: SparkSession, tmp_path: Path
 ) -> None:
@@ -283,14 +295,9 @@ def test_csv_files_of_one_delimiter_are_checked_and_counted_by_one_spark_job(
 
     def read_landing(n: int) -> tuple[int, list[read.RawFile]]:
         folder = tmp_path / str(n)
-        folder.mkdir()
-        paths = []
-        for i in range(n):
-            path = folder / f"day{i:03d}.csv"
-            path.write_text(
-                "id,amount\n" + "".join(f"{i}-{k},{k}.5\n" for k in range(i + 1)), encoding="utf-8"
-            )
-            paths.append(str(path))
+        paths = _day_files(
+            folder, n, "csv", lambda i: "id,amount\n" + "".join(f"{i}-{k},{k}.5\n" for k in range(i + 1))
+        )
         (folder / "day000.csv").write_bytes(b"id,amount\n1,caf\xe9\n")
         (folder / "day001.csv").write_bytes(b"id,amount\n1,2\x00\n")
         group = f"read-{n}"
@@ -350,14 +357,12 @@ def test_quoted_csv_files_are_read_by_one_scan_per_header_width(spark: SparkSess
 
     def landing(n: int) -> list[tuple[str, SourceSettings | None]]:
         folder = tmp_path / f"csv{n}"
-        folder.mkdir()
-        paths = []
-        for i in range(n):
-            path = folder / f"day{i:03d}.csv"
-            path.write_text(
-                '"id","note"\n' + "".join(f'"{i}-{k}","n, {k}"\n' for k in range(i + 1)), encoding="utf-8"
-            )
-            paths.append(str(path))
+        paths = _day_files(
+            folder,
+            n,
+            "csv",
+            lambda i: '"id","note"\n' + "".join(f'"{i}-{k}","n, {k}"\n' for k in range(i + 1)),
+        )
         (folder / "day000.csv").write_bytes(b'id,"x"\n1,caf\xe9\n')
         (folder / "day001.csv").write_bytes(b'id,"x"\n1,2\x00\n')
         (folder / "day002.csv").write_text(
@@ -396,14 +401,9 @@ def test_jsonl_files_are_read_by_one_scan_each_with_its_own_keys(spark: SparkSes
 
     def landing(n: int) -> list[tuple[str, SourceSettings | None]]:
         folder = tmp_path / f"jsonl{n}"
-        folder.mkdir()
-        paths = []
-        for i in range(n):
-            path = folder / f"day{i:03d}.jsonl"
-            path.write_text(
-                "".join(f'{{"id": "{i}-{k}", "n": {k}}}\n' for k in range(i + 1)), encoding="utf-8"
-            )
-            paths.append(str(path))
+        paths = _day_files(
+            folder, n, "jsonl", lambda i: "".join(f'{{"id": "{i}-{k}", "n": {k}}}\n' for k in range(i + 1))
+        )
         (folder / "day000.jsonl").write_bytes(b'{"id": "1\x00"}\n')
         (folder / "day001.jsonl").write_text(
             '{"b": 1, "a": {"k": [1]}}\n\n{broken\n{"c": true, "a": "x"}\n', encoding="utf-8"
