@@ -428,25 +428,25 @@ def _scan_stats(lines: DataFrame) -> dict[str, _ScanStats]:
     """One job over the scan: per file, the checks that make it unreadable and its line counts."""
     value = F.col("value")
     blank_only = F.when(F.ascii(value) <= 32, value.rlike("^[\\x00-\\x20]+$")).otherwise(False)
-    rows = (
-        lines.groupBy(FILE, "_block")
-        .agg(
-            F.min(_MID).alias("first"),
-            F.count(F.lit(1)).alias("lines"),
-            F.count(F.when(F.btrim(value) != F.lit(""), 1)).alias("non_blank"),
-            F.count(F.when(~F.is_valid_utf8(value), 1)).alias("bad_utf8"),
-            F.count(F.when(value.contains("\x00"), 1)).alias("nul"),
-            F.count(F.when(value.contains('"') | blank_only, 1)).alias("quoted"),
-        )
-        .collect()
+    found = _splits(
+        lines,
+        F.count(F.when(F.btrim(value) != F.lit(""), 1)).alias("non_blank"),
+        F.count(F.when(~F.is_valid_utf8(value), 1)).alias("bad_utf8"),
+        F.count(F.when(value.contains("\x00"), 1)).alias("nul"),
+        F.count(F.when(value.contains('"') | blank_only, 1)).alias("quoted"),
     )
-    found: dict[str, _ScanStats] = {}
-    for r in rows:
-        stats = found.setdefault(_scan_key(r[FILE]), _ScanStats(path=r[FILE]))
-        for name in ("lines", "non_blank", "bad_utf8", "nul", "quoted"):
-            setattr(stats, name, getattr(stats, name) + int(r[name]))
-        stats.chunks.append((int(r["_block"]), int(r["first"]), int(r["lines"])))
-    return found
+    return {
+        key: _ScanStats(
+            path=splits[0][FILE],
+            lines=_total(splits, "rows"),
+            non_blank=_total(splits, "non_blank"),
+            bad_utf8=_total(splits, "bad_utf8"),
+            nul=_total(splits, "nul"),
+            quoted=_total(splits, "quoted"),
+            chunks=_chunks(splits),
+        )
+        for key, splits in found.items()
+    }
 
 
 def _header_line(text: str) -> str:
@@ -507,6 +507,11 @@ def _splits(scan: DataFrame, *aggregates: Column) -> dict[str, list[Row]]:
     for r in sorted(rows, key=lambda r: int(r["_block"])):
         found.setdefault(_scan_key(r[FILE]), []).append(r)
     return found
+
+
+def _total(splits: list[Row], name: str) -> int:
+    """A file's figure `name` (`rows` or an aggregate of `_splits`), over its splits."""
+    return sum(int(r[name]) for r in splits)
 
 
 def _chunks(splits: list[Row]) -> list[tuple[int, int, int]]:
@@ -792,7 +797,7 @@ def _read_jsonl_files(spark: SparkSession, files: list[RawFile]) -> None:
     readable: list[tuple[RawFile, list[Row], list[str]]] = []
     for raw in files:
         splits = found.get(_scan_key(raw.source), [])
-        total = {name: sum(int(r[name]) for r in splits) for name in ("rows", "objects", "bad_utf8", "nul")}
+        total = {name: _total(splits, name) for name in ("rows", "objects", "bad_utf8", "nul")}
         if total["bad_utf8"]:
             raw.error = "not valid UTF-8 text"
         elif total["nul"]:
