@@ -18,14 +18,22 @@ from infra import mocks
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _event_loop() -> Iterator[None]:
-    """Pulumi's runtime uses the current event loop; tests of other concerns (asyncio servers)
-    may have closed theirs, so the infra tests get their own."""
+@pytest.fixture(scope="session")
+def _infra_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """The infra tests' own event loop, for the whole session: the mocked stacks are session
+    fixtures whose outputs stay bound to the loop they were built on."""
     loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    yield
+    yield loop
     loop.close()
+
+
+@pytest.fixture(autouse=True)
+def _event_loop(_infra_loop: asyncio.AbstractEventLoop) -> None:
+    """Pulumi's runtime uses the current event loop. A test of another concern that ran on the
+    same xdist worker in between (`asyncio.run` in an SMTP or Airflow test) leaves the thread
+    with no current loop at all, so every infra test makes the infra loop current again; setting
+    it once per session failed one CI run in `test_opting_out_takes_a_reason`."""
+    asyncio.set_event_loop(_infra_loop)
 
 
 def write_spark_dist(out_dir: Path) -> None:
