@@ -7,7 +7,7 @@ ROWS ?= 10000000
 FILES ?= 365
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test lint typecheck sqllint pytest setup java fmt plan test-crash package-spark bench-clean bench-daily bench-files bench-incremental clean
+.PHONY: run ui test lint typecheck sqllint pytest setup java chromium fmt plan test-crash package-spark bench-clean bench-daily bench-files bench-incremental clean
 
 # The environment, once per change of the lock: packages compiled to bytecode (where
 # PYTHONDONTWRITEBYTECODE is set, as on CI machines and in containers, Python would otherwise
@@ -30,6 +30,16 @@ java:
 run: setup
 	$(UV) run --locked cdi run $(if $(INPUT),--input $(INPUT)) $(if $(OUTPUT),--output $(OUTPUT))
 
+# `make ui`: the local Airflow UI on the demo's landing folder (after `make run`), or on INPUT=dir
+# into OUTPUT (default out/<dir's name>); PORT=8080.
+PORT ?= 8080
+ui: setup
+	$(UV) run --locked cdi ui $(if $(INPUT),--input $(INPUT)) $(if $(OUTPUT),--output $(OUTPUT)) --port $(PORT)
+
+# The browser test's headless Chromium and chromedriver; installed with apt when missing.
+chromium:
+	@bash .ci/ensure-chromium
+
 lint: setup
 	$(UV) run --locked ruff check .
 	$(UV) run --locked ruff format --check .
@@ -43,7 +53,7 @@ sqllint: setup
 # Two workers, a test file each at a time (module fixtures stay in one process): the end-to-end
 # files spend much of their time in Airflow's single-threaded task start-up, which overlaps well.
 TEST_WORKERS ?= 2
-pytest: setup
+pytest: setup chromium
 	$(UV) run --locked pytest -n $(TEST_WORKERS) --dist loadfile
 
 test: lint typecheck sqllint pytest

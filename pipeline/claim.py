@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
@@ -91,9 +92,18 @@ def settings_sha256(path: Path) -> str:
     return sha256_file(path) if path.is_file() else EMPTY_SHA256
 
 
-def landing_files(landing: Path) -> list[tuple[str, Path]]:
-    """Every file under `landing/<entity>/`, in a stable order (entity, then path)."""
+def settled(modified: float, now: float, settle_seconds: float) -> bool:
+    """Whether a file last modified at `modified` (epoch seconds) is done being written: nothing
+    wrote to it for `settle_seconds`. A local folder has no equivalent of GCS's atomic object
+    finalize, so a file copied in slowly would otherwise be read half-way."""
+    return now - modified >= settle_seconds
+
+
+def landing_files(landing: Path, settle_seconds: float = 0.0) -> list[tuple[str, Path]]:
+    """Every settled file under `landing/<entity>/`, in a stable order (entity, then path).
+    Hidden files (a copy tool's temporary names) and files still being written are left out."""
     found: list[tuple[str, Path]] = []
+    now = time.time()
     for entity in ENTITIES:
         folder = landing / entity
         if not folder.is_dir():
@@ -101,6 +111,9 @@ def landing_files(landing: Path) -> list[tuple[str, Path]]:
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             if path.name.startswith("."):
                 log.info("ignoring hidden file %s", path)
+                continue
+            if settle_seconds and not settled(path.stat().st_mtime, now, settle_seconds):
+                log.info("%s was modified less than %s s ago; left for the next run", path, settle_seconds)
                 continue
             found.append((entity, path))
     return found
@@ -223,7 +236,9 @@ def _reprocess(
     return planned
 
 
-def _landed(known: list[Attempt], *, landing: Path, run_dir: Path, settings_sha256: str) -> list[_Planned]:
+def _landed(
+    known: list[Attempt], *, landing: Path, run_dir: Path, settings_sha256: str, settle_seconds: float
+) -> list[_Planned]:
     """Every landed file this output has not processed: new paths and new contents, claims a run
     that died left behind, and files rejected whole under other source settings."""
     by_version: dict[tuple[str, str], Attempt] = {}
@@ -231,7 +246,7 @@ def _landed(known: list[Attempt], *, landing: Path, run_dir: Path, settings_sha2
         by_version[(a.source_file, a.content_sha256)] = a
     next_attempt = _next_attempts(known)
     planned = []
-    for entity, path in landing_files(landing):
+    for entity, path in landing_files(landing, settle_seconds):
         source_file = str(path.resolve())
         digest = sha256_file(path)
         previous = by_version.get((source_file, digest))
@@ -261,13 +276,15 @@ def claim_files(
     run_key: str,
     settings_sha256: str = EMPTY_SHA256,
     reprocess: Sequence[str] = (),
+    settle_seconds: float = 0.0,
 ) -> list[Claim]:
     """Copy the files this run reads into its archive folder and record them as its claims.
 
     A rerun of the run reads exactly what it claimed before. A run given `reprocess` (source files,
     from `dag_run.conf`) claims those files again from the bytes of their latest attempt, and
     nothing else. Any other run claims every landed file not processed yet (`_landed`).
-    `settings_sha256` is the fingerprint of the source settings file in force (`settings_sha256()`).
+    `settings_sha256` is the fingerprint of the source settings file in force (`settings_sha256()`);
+    a landed file modified within `settle_seconds` is left for a later run (`settled`).
     """
     known = attempts(con)
     mine = [a for a in known if a.run_id == run_id]
@@ -277,7 +294,13 @@ def claim_files(
     elif reprocess:
         planned = _reprocess(known, reprocess, landing=landing, archive_dir=archive_dir, run_dir=run_dir)
     else:
-        planned = _landed(known, landing=landing, run_dir=run_dir, settings_sha256=settings_sha256)
+        planned = _landed(
+            known,
+            landing=landing,
+            run_dir=run_dir,
+            settings_sha256=settings_sha256,
+            settle_seconds=settle_seconds,
+        )
     for p in planned:
         if p.target.exists() and sha256_file(p.target) == p.content_sha256:
             continue

@@ -5,6 +5,9 @@
   Without `--input` it is the demo: deterministic sample data, an initial load of 29 days, then
   day 30 landed and the incremental daily run, in var/. With `--input DIR` it runs once on the
   user's landing folder (never modified), into out/<DIR's name> unless `--output` says otherwise.
+- `cdi ui` starts the local Airflow environment (API server with the UI, scheduler, DAG processor,
+  triggerer) on an input and output folder: the DAG runs daily and when a file lands in the input,
+  as on Composer (`pipeline.local_ui`).
 - `cdi runs`, `cdi show RUN` and `cdi quarantine` read what the runs of an OUTPUT left.
 - `cdi reprocess` reads archived files again after a settings fix; `cdi rebuild` restates gold.
 - `cdi generate` writes the sample landing data.
@@ -20,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline import local_run, output_folder
+from pipeline import local_run, local_ui, output_folder
 from pipeline.console import Terminal, make_console
 
 # Under this name for the tests that build an Airflow metadata DB the way `cdi run` does.
@@ -90,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     term = Terminal(verbose=args.verbose)
     landing = Path(args.input).resolve() if args.input else None
     output = Path(args.output).resolve() if args.output else output_folder.default_output(landing, Path.cwd())
+    local_ui.check_not_running(output)
     if landing is None:
         term.say(f"cdi run: the demo, into {output}")
     else:
@@ -113,6 +117,61 @@ def run(args: argparse.Namespace) -> int:
     finally:
         term.close()
     return 1 if local_run.failed(reports) else 0
+
+
+# cdi ui -------------------------------------------------------------------------------------------
+
+
+def add_ui(sub: Any) -> None:
+    u = sub.add_parser("ui", help="the local Airflow UI, scheduler and file-arrival runs on an input folder")
+    u.add_argument(
+        "--input",
+        help="landing folder to watch, with transactions/ (default: the demo's, var/landing, after `cdi run`)",
+    )
+    u.add_argument("--output", help="output folder (default: as `cdi run`: out/<input folder name>, or var)")
+    u.add_argument(
+        "--port",
+        type=int,
+        default=local_ui.DEFAULT_PORT,
+        help=f"port of the UI (default: {local_ui.DEFAULT_PORT})",
+    )
+    u.add_argument(
+        "--settle",
+        type=float,
+        default=local_ui.DEFAULT_SETTLE_SECONDS,
+        metavar="SECONDS",
+        help=f"a dropped file starts a run once unchanged this long (default: {local_ui.DEFAULT_SETTLE_SECONDS:g})",
+    )
+    u.add_argument("--sources", metavar="FILE", help="source settings (as `cdi run --sources`)")
+    u.add_argument("--force", action="store_true", help="as `cdi run --force`")
+    u.set_defaults(func=ui)
+
+
+def ui(args: argparse.Namespace) -> int:
+    _check_sources(args.sources)
+    if args.input:
+        landing = Path(args.input).resolve()
+        output = (
+            Path(args.output).resolve() if args.output else output_folder.default_output(landing, Path.cwd())
+        )
+    else:
+        output = Path(args.output or output_folder.DEMO_OUTPUT).resolve()
+        landing = output / "landing"
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port {args.port}: expected a TCP port, 1-65535")
+    if args.settle < 0:
+        raise UsageError(f"--settle {args.settle}: expected seconds, 0 or more")
+    local_ui.check_not_running(output)
+    output_folder.check_input_run(landing, output, force=args.force)
+    term = Terminal(verbose=False)
+    term.say(f"cdi ui: {landing} -> {output}")
+    try:
+        local_ui.serve(landing, output, port=args.port, settle_seconds=args.settle, term=term)
+    except local_ui.UiError as err:
+        raise local_run.RunError(str(err)) from None
+    finally:
+        term.close()
+    return 0
 
 
 # cdi runs -----------------------------------------------------------------------------------------
@@ -233,7 +292,7 @@ def add_rebuild(sub: Any) -> None:
     rebuild.add_parser(sub)
 
 
-COMMANDS = (add_run, add_runs, add_show, add_quarantine, add_reprocess, add_rebuild, add_generate)
+COMMANDS = (add_run, add_ui, add_runs, add_show, add_quarantine, add_reprocess, add_rebuild, add_generate)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -51,6 +51,7 @@ ENV = {
     "alert_emails": "CDI_ALERT_EMAILS",
     "required_connections": "CDI_REQUIRED_CONNECTIONS",
     "max_restate_days": "CDI_MAX_RESTATE_DAYS",
+    "landing_settle_seconds": "CDI_LANDING_SETTLE_SECONDS",
 }
 
 # Above this many days of history, a run whose gold SQL changed stops before gold and names the
@@ -101,6 +102,10 @@ class Settings:
     required_connections: tuple[str, ...] = ()
     """Connection ids the stack configured (`infra.components.secrets`): missing means broken, not skipped."""
     max_restate_days: int = MAX_RESTATE_DAYS
+    landing_settle_seconds: float = 0.0
+    """Local landing folder: a file modified less than this many seconds ago may still be being
+    written, and is left for the next run. `cdi run` reads a folder written before it started (0);
+    `cdi ui` watches one that files are copied into while it runs."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -114,6 +119,13 @@ class Settings:
         max_restate_days = _env("max_restate_days", str(MAX_RESTATE_DAYS))
         if not max_restate_days.isdigit():
             raise ValueError(f"{ENV['max_restate_days']}={max_restate_days!r}: expected a number of days")
+        settle = _env("landing_settle_seconds", "0")
+        try:
+            landing_settle_seconds = float(settle)
+        except ValueError:
+            raise ValueError(
+                f"{ENV['landing_settle_seconds']}={settle!r}: expected a number of seconds"
+            ) from None
         return cls(
             target=target,  # type: ignore[arg-type]
             project=_env("project"),
@@ -139,6 +151,7 @@ class Settings:
             alert_emails=tuple(e for e in _env("alert_emails").split(",") if e),
             required_connections=tuple(c for c in _env("required_connections").split(",") if c),
             max_restate_days=int(max_restate_days),
+            landing_settle_seconds=landing_settle_seconds,
         )
 
     # Local target layout under the output folder.

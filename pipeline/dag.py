@@ -44,12 +44,17 @@ def _default_args(target: Target) -> dict[str, Any]:
 
 
 def _schedule(target: Target) -> Any:
-    """Local: daily. GCP: daily and on file arrival (Pub/Sub), see `pipeline/gcp/schedule.py`."""
+    """Daily and on file arrival (`pipeline.schedule`): the landing folder watched locally
+    (`pipeline.landing_watch`, under `cdi ui`), the landing bucket's Pub/Sub on GCP."""
+    settings = Settings.from_env()
     if target == "local":
-        return "@daily"
+        from pipeline.landing_watch import landing_asset
+        from pipeline.schedule import asset_or_daily
+
+        return asset_or_daily(landing_asset(settings))
     from pipeline.gcp import schedule
 
-    return schedule.schedule(Settings.from_env())
+    return schedule.schedule(settings)
 
 
 def _deadline(target: Target) -> Any:

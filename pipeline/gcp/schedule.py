@@ -1,11 +1,10 @@
-"""When the gcp DAG runs: daily, and when a file lands (Airflow 3 event-driven scheduling).
+"""When the gcp DAG runs: daily, and when a file lands (`pipeline.schedule`).
 
 The landing bucket publishes OBJECT_FINALIZE notifications to a Pub/Sub topic (infra); the
 triggerer pulls the subscription infra created on it (named by `CDI_LANDING_SUBSCRIPTION`, set on
 Composer by `infra.stack.dag_environment`) through an `AssetWatcher` and each message batch updates the
-landing asset, which queues a run. The daily cron run still comes when no event did. Both may fire
-for the same files: runs never overlap (max_active_runs=1) and the first run moves the files out of
-landing (`pipeline.gcp.storage`), so the second claims nothing and processes nothing twice.
+landing asset, which queues a run. The first run moves the files out of landing
+(`pipeline.gcp.storage`), so a daily run after it claims nothing.
 Freshness promise: a Deadline Alert when a run is not done within `FRESHNESS` of being queued.
 """
 
@@ -19,18 +18,13 @@ from airflow.sdk import (  # type: ignore[attr-defined]  # lazily exported, miss
     AssetOrTimeSchedule,
     AssetWatcher,
     AsyncCallback,
-    CronTriggerTimetable,
     DeadlineAlert,
     DeadlineReference,
 )
 
 from pipeline.config import Settings
 from pipeline.gcp import GCP_CONN_ID
-
-DAILY_CRON = "0 2 * * *"
-"""02:00 UTC: after the upstream systems' nightly exports."""
-
-LANDING_ASSET = "customer_analytics_landing"
+from pipeline.schedule import LANDING_ASSET, asset_or_daily
 
 FRESHNESS = timedelta(hours=4)
 """A run is done within this time of being queued (the dashboards' freshness promise)."""
@@ -55,10 +49,7 @@ def landing_asset(settings: Settings) -> Asset:
 
 
 def schedule(settings: Settings) -> AssetOrTimeSchedule:
-    return AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable(DAILY_CRON, timezone="UTC"),
-        assets=landing_asset(settings),
-    )
+    return asset_or_daily(landing_asset(settings))
 
 
 def freshness_deadline() -> DeadlineAlert:

@@ -70,6 +70,7 @@ def claim_files() -> dict[str, Any]:
             settings_sha256=settings_sha256(settings.sources_path),
             # `cdi reprocess`: the source files to claim again from the archive, and only those.
             reprocess=(get_current_context()["dag_run"].conf or {}).get("reprocess", []),
+            settle_seconds=settings.landing_settle_seconds,
         )
         for rejected in rejected_files(con):
             log.warning(

@@ -18,7 +18,8 @@ from airflow.sdk import Asset, AssetOrTimeSchedule
 
 from pipeline import notify, plan
 from pipeline.config import ENV, REPO_ROOT, SQL_DIR
-from pipeline.gcp import BIGQUERY_POOL, DATAPROC_POOL, schedule
+from pipeline.gcp import BIGQUERY_POOL, DATAPROC_POOL
+from pipeline.schedule import DAILY_CRON, LANDING_ASSET
 
 from .conftest import GCP_ENV
 
@@ -176,10 +177,10 @@ def test_schedule_daily_and_on_file_arrival_without_overlap(gcp_dag: Any) -> Non
     assert gcp_dag.catchup is False
     timetable = gcp_dag.timetable
     assert isinstance(timetable, AssetOrTimeSchedule)
-    assert timetable.timetable.expression == schedule.DAILY_CRON
+    assert timetable.timetable.expression == DAILY_CRON
     asset = timetable.asset_condition
     assert isinstance(asset, Asset)
-    assert asset.name == schedule.LANDING_ASSET
+    assert asset.name == LANDING_ASSET
     assert asset.uri == f"gs://{GCP_ENV['CDI_LANDING_BUCKET']}/"
     (watcher,) = asset.watchers
     assert isinstance(watcher.trigger, PubsubPullTrigger)
