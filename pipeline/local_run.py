@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,12 +27,44 @@ class RunError(Exception):
     """A DAG run that ended without its report: `cdi: <message>`, exit status 1."""
 
 
+def kept_secret(path: Path, make: Callable[[], str]) -> str:
+    """A value generated once per OUTPUT and kept in `path`, readable by its owner only."""
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    value = make()
+    path.write_text(value, encoding="utf-8")
+    path.chmod(0o600)
+    return value
+
+
+def _fernet_key(airflow_home: Path) -> str:
+    """The key Airflow encrypts what it stores with (a trigger's arguments, connections): one per
+    OUTPUT for every process that opens its metadata DB. Left to Airflow, each process that finds
+    no airflow.cfg writes one with a key of its own, and `cdi ui`'s four processes start together:
+    the triggerer then cannot read the trigger the DAG processor stored. An airflow.cfg an
+    earlier run wrote keeps its key."""
+    import configparser
+
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(airflow_home / "airflow.cfg")
+    if key := config.get("core", "fernet_key", fallback=""):
+        return key
+
+    def make() -> str:
+        from cryptography.fernet import Fernet
+
+        return Fernet.generate_key().decode()
+
+    return kept_secret(airflow_home / "fernet-key", make)
+
+
 def configure_environment(landing: Path, output: Path) -> None:
     """Everything Airflow and the tasks read; must happen before airflow is imported."""
     airflow_home = output / "airflow"
     airflow_home.mkdir(parents=True, exist_ok=True)
     os.environ.update(
         {
+            "AIRFLOW__CORE__FERNET_KEY": _fernet_key(airflow_home),
             ENV["target"]: "local",
             ENV["landing_dir"]: str(landing),
             ENV["output_dir"]: str(output),

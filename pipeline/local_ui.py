@@ -9,7 +9,8 @@ INPUT (`pipeline.landing_watch`).
 
 What makes the components work as one environment on a laptop:
 - one JWT secret for all of them (a task's token is signed by the scheduler side and checked by
-  the API server), kept in OUTPUT/airflow so a restart keeps its sessions;
+  the API server), kept in OUTPUT/airflow so a restart keeps its sessions, and one Fernet key
+  (`local_run.configure_environment`);
 - LocalExecutor with one task at a time: the warehouse is one DuckDB file, which takes one writer;
 - the simple auth manager with one `admin` user and a password generated once per OUTPUT;
 - the API server on 127.0.0.1 only (a laptop's UI is not a shared service), and the execution API
@@ -28,6 +29,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -68,23 +70,13 @@ class Access:
     password: str
 
 
-def _secret(path: Path, make: Any) -> str:
-    """A value generated once per OUTPUT and kept in `path` (readable by its owner only)."""
-    if path.is_file():
-        return path.read_text(encoding="utf-8").strip()
-    value = str(make())
-    path.write_text(value, encoding="utf-8")
-    path.chmod(0o600)
-    return value
-
-
 def environment(
     landing: Path, output: Path, *, port: int, settle_seconds: float
 ) -> tuple[dict[str, str], Access]:
     """The environment of every component, and how to reach the UI."""
     local_run.configure_environment(landing, output)
     home = output / "airflow"
-    password = _secret(home / "ui-password", lambda: secrets.token_urlsafe(12))
+    password = local_run.kept_secret(home / "ui-password", lambda: secrets.token_urlsafe(12))
     passwords_file = home / "simple_auth_manager_passwords.json"
     passwords_file.write_text(json.dumps({USER: password}), encoding="utf-8")
     passwords_file.chmod(0o600)
@@ -102,12 +94,34 @@ def environment(
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": url,
-        "AIRFLOW__API_AUTH__JWT_SECRET": _secret(home / "jwt-secret", lambda: secrets.token_urlsafe(32)),
+        # 64 bytes: the HMAC-SHA512 minimum RFC 7518 recommends.
+        "AIRFLOW__API_AUTH__JWT_SECRET": local_run.kept_secret(
+            home / "jwt-secret", lambda: secrets.token_urlsafe(64)
+        ),
+        # The log servers of the scheduler's and the triggerer's hosts, on ports of their own: the
+        # defaults (8793, 8794) would collide with another `cdi ui` or Airflow on the machine.
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         # Task logs are what the UI shows of a task: INFO, whatever `cdi run` prints on a terminal.
         "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("CDI_LOG_LEVEL", "INFO"),
         ENV["landing_settle_seconds"]: str(settle_seconds),
     }
     return env, Access(url, USER, password)
+
+
+def _running(output: Path, holder: str) -> str:
+    return (
+        f"a `cdi ui` is running on {output} ({holder}): its DAG runs there on its own schedule. Open "
+        "it in a browser and drop files into its input folder, or stop it (Ctrl-C in its terminal) first"
+    )
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (the OS picks it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 @contextlib.contextmanager
@@ -122,10 +136,7 @@ def exclusive(output: Path) -> Iterator[IO[str]]:
         except BlockingIOError:
             lock.seek(0)
             holder = lock.read().strip() or "another process"
-            raise UsageError(
-                f"a `cdi ui` is already running on {output} ({holder}); open it, or stop it (Ctrl-C in "
-                "its terminal) before starting another"
-            ) from None
+            raise UsageError(_running(output, holder)) from None
         lock.seek(0)
         lock.truncate()
         lock.write(f"pid {os.getpid()}")
@@ -134,7 +145,8 @@ def exclusive(output: Path) -> Iterator[IO[str]]:
 
 
 def check_not_running(output: Path) -> None:
-    """`cdi run` beside a `cdi ui` on the same OUTPUT would fight over its warehouse and Airflow DB."""
+    """Refuse early (before any output is touched) a `cdi run` or a second `cdi ui` on an OUTPUT a
+    `cdi ui` holds: they would fight over its warehouse and Airflow DB."""
     lock_path = output / "airflow" / LOCK_FILE
     if not lock_path.is_file():
         return
@@ -142,10 +154,7 @@ def check_not_running(output: Path) -> None:
         try:
             fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise UsageError(
-                f"a `cdi ui` is running on {output} ({lock.read().strip()}): its DAG runs there on its "
-                "own schedule; drop files into its input folder, or stop it before `cdi run`"
-            ) from None
+            raise UsageError(_running(output, lock.read().strip())) from None
 
 
 class Components:
