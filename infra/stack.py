@@ -31,11 +31,12 @@ from pipeline import names
 from pipeline.config import DAG_ID, ENV
 from sql import catalog
 
-# ENV keys that are not set on Composer: the local target's folders on the laptop, and the source
+# ENV keys that are not set on Composer: the local target's folders on the laptop, how long a file
+# in the local landing folder must be left alone (GCS objects appear whole), and the source
 # settings file, which is uploaded into the DAG folder (`infra.artifacts.dag_artifacts`) where the
 # DAG's default path finds it (tests/infra/test_infra_artifacts.py runs that lookup on the uploaded
 # layout). Everything else is set on Composer.
-LOCAL_ONLY_ENV = frozenset({"landing_dir", "output_dir", "sources"})
+LOCAL_ONLY_ENV = frozenset({"landing_dir", "output_dir", "sources", "landing_settle_seconds"})
 COMPOSER_ENVIRONMENT = "cdi"
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
@@ -33,6 +32,7 @@ import duckdb
 
 from pipeline import plan, warehouse
 from pipeline.config import ENTITIES
+from pipeline.landing import landing_files
 from pipeline.runs import run_key as key_of
 
 log = logging.getLogger(__name__)
@@ -90,33 +90,6 @@ def settings_sha256(path: Path) -> str:
     """sha256 of the source settings file's bytes, or of nothing when there is none: what a claim
     remembers, so that a rejected file is claimed again once the settings changed."""
     return sha256_file(path) if path.is_file() else EMPTY_SHA256
-
-
-def settled(modified: float, now: float, settle_seconds: float) -> bool:
-    """Whether a file last modified at `modified` (epoch seconds) is done being written: nothing
-    wrote to it for `settle_seconds`. A local folder has no equivalent of GCS's atomic object
-    finalize, so a file copied in slowly would otherwise be read half-way."""
-    return now - modified >= settle_seconds
-
-
-def landing_files(landing: Path, settle_seconds: float = 0.0) -> list[tuple[str, Path]]:
-    """Every settled file under `landing/<entity>/`, in a stable order (entity, then path).
-    Hidden files (a copy tool's temporary names) and files still being written are left out."""
-    found: list[tuple[str, Path]] = []
-    now = time.time()
-    for entity in ENTITIES:
-        folder = landing / entity
-        if not folder.is_dir():
-            continue
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            if path.name.startswith("."):
-                log.info("ignoring hidden file %s", path)
-                continue
-            if settle_seconds and not settled(path.stat().st_mtime, now, settle_seconds):
-                log.info("%s was modified less than %s s ago; left for the next run", path, settle_seconds)
-                continue
-            found.append((entity, path))
-    return found
 
 
 def attempts(con: duckdb.DuckDBPyConnection) -> list[Attempt]:

@@ -4,7 +4,7 @@ the Pub/Sub watcher on GCP (`pipeline.gcp.schedule`).
 Under `cdi ui` the triggerer runs `LandingFolderTrigger` as the landing asset's watcher; each batch
 of new files it sees updates the asset, which queues a run (`pipeline.schedule`). A file counts
 once it is settled: the same size and modification time on two polls, and not modified for
-`settle_seconds` (`pipeline.claim.settled`, the rule the claim applies too), so a file still
+`settle_seconds` (`pipeline.landing.settled`, the rule the claim applies too), so a file still
 being copied in starts no run and is not claimed half-way.
 
 The trigger remembers what it announced in a small JSON file under the output folder, so a
@@ -26,8 +26,8 @@ from typing import Any
 from airflow.sdk import Asset, AssetWatcher
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from pipeline.claim import landing_files, settled
 from pipeline.config import Settings
+from pipeline.landing import landing_files, settled
 from pipeline.schedule import LANDING_ASSET
 
 Fingerprint = tuple[int, int]

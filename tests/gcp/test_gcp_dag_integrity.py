@@ -18,7 +18,7 @@ from airflow.sdk import Asset, AssetOrTimeSchedule
 
 from pipeline import notify, plan
 from pipeline.config import ENV, REPO_ROOT, SQL_DIR
-from pipeline.gcp import BIGQUERY_POOL, DATAPROC_POOL
+from pipeline.gcp import BIGQUERY_POOL, DATAPROC_POOL, schedule
 from pipeline.schedule import DAILY_CRON, LANDING_ASSET
 
 from .conftest import GCP_ENV

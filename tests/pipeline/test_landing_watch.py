@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from airflow.sdk import Asset, AssetOrTimeSchedule
 
-from pipeline.claim import landing_files, settled
 from pipeline.config import ENV
+from pipeline.landing import landing_files, settled
 from pipeline.landing_watch import WATCH_STATE_FILE, LandingFolderTrigger, ready
 from pipeline.schedule import DAILY_CRON, LANDING_ASSET
 
