@@ -33,7 +33,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pipeline import local_run
-from pipeline.config import ENV, REPO_ROOT
+from pipeline.config import DAG_ID, ENV, REPO_ROOT
 from pipeline.console import Terminal
 from pipeline.usage_error import UsageError
 
@@ -84,8 +83,10 @@ def environment(
     env = {
         **os.environ,
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "1",
         "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "1",
+        # Executor slots beyond the one task: a finished task's process is reaped a heartbeat
+        # later, and with one slot the next task waited for that (5 s between every two tasks).
+        "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
@@ -164,8 +165,8 @@ class Components:
         self.env, self.logs = env, logs
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self) -> None:
-        for name in COMPONENTS:
+    def start(self, names: tuple[str, ...]) -> None:
+        for name in names:
             with (self.logs / f"{name}.log").open("ab") as log:
                 self.processes[name] = subprocess.Popen(
                     [sys.executable, "-m", "airflow", name],
@@ -225,11 +226,38 @@ def healthy(report: dict[str, Any] | None) -> bool:
     return report is not None and all((report.get(part) or {}).get("status") == "healthy" for part in HEALTHY)
 
 
+def dag_listed(access: Access) -> bool:
+    """Whether the API lists the project's DAG (the DAG processor has parsed and stored it)."""
+    login = json.dumps({"username": access.user, "password": access.password}).encode()
+    try:
+        request = urllib.request.Request(
+            f"{access.url}/auth/token", data=login, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            token = json.load(response)["access_token"]
+        request = urllib.request.Request(
+            f"{access.url}/api/v2/dags/{DAG_ID}", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=5):
+            return True
+    except (OSError, ValueError, KeyError):  # HTTPError (404 until parsed) is an OSError
+        return False
+
+
 def _tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
     except FileNotFoundError:
         return ""
+
+
+def _check_starting(components: Components, home: Path, started: float, timeout: float, url: str) -> None:
+    """While Airflow starts: fail when a component died or it takes too long, else wait a moment."""
+    if (gone := components.exited()) is not None:
+        raise UiError(f"the Airflow {gone} stopped while starting:\n{_tail(home / f'{gone}.log')}")
+    if time.monotonic() - started > timeout:
+        raise UiError(f"Airflow did not answer at {url} within {timeout:.0f} s; see {home}/*.log")
+    time.sleep(0.5)
 
 
 def serve(
@@ -248,18 +276,16 @@ def serve(
         # SIGTERM unwinds like Ctrl-C (KeyboardInterrupt), through the `finally` that stops everything.
         previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
-            components.start()
+            # The API server first: a task the scheduler starts before the execution API answers
+            # gives up after a few retries and fails the run (seen on the run Airflow starts with).
+            components.start(COMPONENTS[:1])
             with term.status(f"starting Airflow ({', '.join(COMPONENTS)})"):
-                while not healthy(health(access.url)):
-                    if (gone := components.exited()) is not None:
-                        raise UiError(
-                            f"the Airflow {gone} stopped while starting:\n{_tail(home / f'{gone}.log')}"
-                        )
-                    if time.monotonic() - started > timeout:
-                        raise UiError(
-                            f"Airflow did not answer at {access.url} within {timeout:.0f} s; see {home}/*.log"
-                        )
-                    time.sleep(0.5)
+                while health(access.url) is None:
+                    _check_starting(components, home, started, timeout, access.url)
+                components.start(COMPONENTS[1:])
+                # Healthy components, and the DAG parsed: what a person opening the UI expects.
+                while not (healthy(health(access.url)) and dag_listed(access)):
+                    _check_starting(components, home, started, timeout, access.url)
             term.say(
                 f"cdi ui: Airflow is up at {access.url} after {time.monotonic() - started:.1f} s\n"
                 f"  log in as {access.user}, password {access.password}\n"
