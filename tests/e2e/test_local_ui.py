@@ -289,10 +289,19 @@ def test_a_person_logs_in_sees_the_runs_green_and_reads_a_task_log(ui: Ui, tmp_p
         wait.until(lambda _: "step done" in text())
         browser.save_screenshot(str(tmp_path / "log.png"))
 
-        # The run's report, as the DAG run's "Run report" tab shows it.
-        browser.get(f"{ui.url}/cdi/runs/{quote(run_id, safe='')}")
+        # The run's report, in the DAG run's "Run report" tab (the plugin's page in a frame).
+        browser.get(f"{ui.url}/dags/{DAG_ID}/runs/{quote(run_id, safe='')}")
+        tab = wait.until(
+            expected_conditions.element_to_be_clickable(
+                (By.XPATH, "//*[normalize-space(text())='Run report']")
+            )
+        )
+        tab.click()
+        wait.until(expected_conditions.frame_to_be_available_and_switch_to_it((By.TAG_NAME, "iframe")))
         report = ui.report(run_id)
         wait.until(lambda _: f"rows in {report['totals']['rows_read']}" in text())
+        browser.switch_to.default_content()
+        browser.save_screenshot(str(tmp_path / "report.png"))
     finally:
         browser.quit()
 
