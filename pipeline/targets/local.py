@@ -239,13 +239,15 @@ def archive_files() -> dict[str, Any]:
 @task(task_id="publish")
 @timed
 def publish() -> dict[str, Any]:
-    """Refresh the local dashboard from gold."""
-    from pipeline import dashboard
+    """Refresh the local dashboard from gold, and the data docs beside it."""
+    from pipeline import dashboard, data_docs
+    from pipeline.dashboard import DOCS_DIR
 
     settings = _settings()
     run = window(get_current_context())
     pages = dashboard.render(settings.warehouse_path, settings.dashboard_dir, run_id=run.run_id)
-    return {"dashboard": [str(p) for p in pages]}
+    docs = data_docs.write(settings.dashboard_dir / DOCS_DIR)
+    return {"dashboard": [str(p) for p in pages], "docs": len(docs)}
 
 
 @task(task_id="report", trigger_rule=TriggerRule.ALL_DONE)

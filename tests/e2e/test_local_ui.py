@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from urllib.parse import quote
 
 import psutil
 import pytest
+from browser import chrome
 
 from pipeline.config import DAG_ID, Settings
 from pipeline.local_ui import USER, free_port
@@ -242,27 +242,12 @@ def test_every_task_log_is_readable_through_the_api(ui: Ui) -> None:
     assert any('"step done"' in str(e.get("event")) for e in clean["content"])
 
 
-def _chrome() -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    missing = "the browser test needs Debian's chromium and chromium-driver (`make chromium`)"
-    assert chromium, missing
-    assert driver, missing
-    options = webdriver.ChromeOptions()
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
-        options.add_argument(argument)
-    options.binary_location = chromium
-    return webdriver.Chrome(options=options, service=Service(driver))
-
-
 def test_a_person_logs_in_sees_the_runs_green_and_reads_a_task_log(ui: Ui, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser = _chrome()
+    browser = chrome()
     wait = WebDriverWait(browser, 60)
 
     def text() -> str:

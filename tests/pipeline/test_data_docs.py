@@ -1,0 +1,64 @@
+"""The data docs: what sqlglot's lineage finds in the gold SQL, and the pages as a browser shows them."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from browser import chrome, console_errors
+
+from pipeline import data_docs
+from spark import contract
+from sql import catalog
+
+
+def test_revenue_comes_from_the_silver_amount_and_the_raw_names_the_contract_reads_into_it() -> None:
+    # Completed orders only: the status decides which amounts count.
+    assert data_docs.column_sources("gold.aov_daily.revenue") == {
+        "silver.transactions.amount",
+        "silver.transactions.status",
+    }
+    raw = data_docs.raw_names("silver.transactions.amount")
+    assert raw[0] == "amount"
+    assert {"total", "order_total"} <= set(raw)
+    # Each of them is what the cleaning job reads into `amount`.
+    assert {contract.canonical_column("transactions", name) for name in raw} == {"amount"}
+    assert data_docs.raw_names("silver.transactions.ingested_at") == []  # added by the job
+
+
+def test_a_column_read_through_another_gold_table_resolves_to_silver() -> None:
+    assert data_docs.column_sources("gold.peak_hours.revenue") == {"silver.transactions.amount"}
+    for table in catalog.tables("gold"):
+        for column in table.column_names:
+            assert all(
+                s.startswith("silver.") for s in data_docs.column_sources(f"{table.qualified_name}.{column}")
+            )
+
+
+def test_every_table_has_a_page_with_its_columns_writers_and_checks(tmp_path: Path) -> None:
+    data_docs.write(tmp_path)
+    index = (tmp_path / data_docs.INDEX_FILE).read_text(encoding="utf-8")
+    for table in catalog.tables():
+        assert f'href="{table.qualified_name}.html"' in index
+        page = (tmp_path / f"{table.qualified_name}.html").read_text(encoding="utf-8")
+        for f in table.fields:
+            assert f"<code>{f.name}</code>" in page
+            assert html.escape(f.description) in page
+    silver = (tmp_path / "silver.transactions.html").read_text(encoding="utf-8")
+    assert "sql/checks/silver_transactions_key_unique.sql" in silver
+    assert "silver/transactions_merge.sql" in silver
+    assert "spark/job.py" in silver
+
+
+def test_a_person_sees_the_lineage_graph_from_file_without_errors(tmp_path: Path) -> None:
+    data_docs.write(tmp_path)
+    browser = chrome()
+    try:
+        browser.get((tmp_path / "gold.aov_daily.html").as_uri())
+        graph = browser.find_element("css selector", "svg.lineage").text
+        assert console_errors(browser) == []
+    finally:
+        browser.quit()
+    # Raw names, the silver column, the gold column: the path of `revenue` read left to right.
+    for label in ("order_total", "silver.transactions.amount", "revenue"):
+        assert label in graph
