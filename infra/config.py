@@ -20,6 +20,7 @@ import pulumi
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from infra import looker_studio
 from pipeline.config import MAX_RESTATE_DAYS
 from pipeline.versions import MATRIX, ComposerImage
 
@@ -141,6 +142,9 @@ class StackConfig:
     pipeline: PipelineSettings
     github_repository: str
     state_bucket: str = ""
+    looker_studio_template: str = ""
+    """Looker Studio template report id (`cdi:lookerStudioTemplate`); empty: Looker Studio's default
+    report over the gold tables (`infra.looker_studio`)."""
     dashboard_refresh_url: pulumi.Output[str] | None = None
     """Dashboard-refresh webhook (`cdi:dashboardRefresh: true` + secret `dashboardRefreshUrl`)."""
     spark_dist_dir: Path = field(default_factory=lambda: REPO_ROOT / "dist" / "spark")
@@ -394,6 +398,12 @@ def load(stack: str | None = None) -> StackConfig:
             "history server; open a batch's Spark UI from the console instead. Remove the key."
         )
     spark_dist = cfg.get("sparkDistDir")
+    template = cfg.get("lookerStudioTemplate") or ""
+    if template and not looker_studio.TEMPLATE_ID.match(template):
+        raise ConfigError(
+            f"{NAMESPACE}:lookerStudioTemplate {template!r}: expected a report id, the part after "
+            "/reporting/ in the template report's URL"
+        )
     return StackConfig(
         stack=stack,
         project=cfg.require("project"),
@@ -417,6 +427,7 @@ def load(stack: str | None = None) -> StackConfig:
         ),
         github_repository=repo,
         state_bucket=cfg.get("stateBucket") or "",
+        looker_studio_template=template,
         dashboard_refresh_url=dashboard_url,
         spark_dist_dir=(REPO_ROOT / spark_dist) if spark_dist else REPO_ROOT / "dist" / "spark",
     )

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import pulumi
 
-from infra import artifacts, iamdata
+from infra import artifacts, iamdata, looker_studio
 from infra.components import secrets
 from infra.components.ci_access import CiAccess
 from infra.components.composer import Composer
@@ -65,6 +65,7 @@ def dag_environment(
     dataproc_kms_key: pulumi.Input[str],
     landing_subscription: pulumi.Input[str],
     required_connections: tuple[str, ...] = (),
+    looker_studio_url: str = "",
 ) -> dict[str, pulumi.Input[str]]:
     """Composer environment variables, named by `pipeline.config.ENV` (never typed here); the
     resource names among them are the names of the resources this stack creates.
@@ -95,6 +96,7 @@ def dag_environment(
         "alert_emails": ",".join(cfg.alerts.emails),
         "dataproc_kms_key": dataproc_kms_key,
         "required_connections": ",".join(sorted(required_connections)),
+        "looker_studio_url": looker_studio_url,
     }
     unknown = sorted(set(values) - set(ENV))
     if unknown:
@@ -106,6 +108,9 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[object]]:
     """Declare every resource of the stack; returns the stack outputs."""
     iam = iamdata.load()
     labels = dict(cfg.labels)
+    report_url = looker_studio.report_url(
+        project=cfg.project, stack=cfg.stack, template_report_id=cfg.looker_studio_template
+    )
 
     services = ProjectServices("cdi-services", {"project": cfg.project, "services": services_for(cfg.cmek)})
     after_services = pulumi.ResourceOptions(depends_on=[services])
@@ -237,6 +242,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[object]]:
                 dataproc.kms_key,
                 storage.subscription_names["landing_arrivals"],
                 tuple(connection_secrets.connection_ids),
+                report_url,
             ),
             "pools": names.POOLS,
             "labels": labels,
@@ -272,6 +278,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[object]]:
 
     return {
         "project": cfg.project,
+        "looker_studio_url": report_url,
         "buckets": storage.bucket_names,
         "landing_topic": storage.topic_ids["landing_events"],
         "landing_subscription": storage.subscription_ids["landing_arrivals"],

@@ -52,6 +52,7 @@ ENV = {
     "required_connections": "CDI_REQUIRED_CONNECTIONS",
     "max_restate_days": "CDI_MAX_RESTATE_DAYS",
     "landing_settle_seconds": "CDI_LANDING_SETTLE_SECONDS",
+    "looker_studio_url": "CDI_LOOKER_STUDIO_URL",
 }
 
 # Above this many days of history, a run whose gold SQL changed stops before gold and names the
@@ -102,6 +103,9 @@ class Settings:
     required_connections: tuple[str, ...] = ()
     """Connection ids the stack configured (`infra.components.secrets`): missing means broken, not skipped."""
     max_restate_days: int = MAX_RESTATE_DAYS
+    looker_studio_url: str = ""
+    """GCP: the Looker Studio report over the gold tables (`infra.looker_studio`), linked from the
+    run summary."""
     landing_settle_seconds: float = 0.0
     """Local landing folder: a file modified less than this many seconds ago may still be being
     written, and is left for the next run. `cdi run` reads a folder written before it started (0);
@@ -152,6 +156,7 @@ class Settings:
             required_connections=tuple(c for c in _env("required_connections").split(",") if c),
             max_restate_days=int(max_restate_days),
             landing_settle_seconds=landing_settle_seconds,
+            looker_studio_url=_env("looker_studio_url"),
         )
 
     # Local target layout under the output folder.

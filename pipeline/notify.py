@@ -183,6 +183,7 @@ def summary_message(dag_id: str, summary: dict[str, Any]) -> Message:
             f"Days touched: {summary.get('affected_days', 0)}",
             f"Gold rows: {gold or 'none'}",
             f"Duration: {duration if duration is not None else '?'} s",
+            *(f"{name}: {url}" for name, url in sorted((summary.get("links") or {}).items())),
         ),
     )
 

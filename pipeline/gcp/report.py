@@ -7,6 +7,7 @@ The report goes to `audit.pipeline_runs` (one row per run, replaced on rerun) an
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -25,8 +26,10 @@ def summarize(
     affected_days: list[str],
     figures: list[dict[str, Any]],
     duration_seconds: float | None,
+    links: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Turn the figure rows of `runs/report_figures.sql` into the report (pure)."""
+    """Turn the figure rows of `runs/report_figures.sql` into the report (pure); `links` (name ->
+    URL: the Looker Studio report) go into the summary the notifications send."""
     files = [f for f in figures if f["kind"] == "file"]
     checks = [f for f in figures if f["kind"] == "check"]
     totals = {
@@ -60,6 +63,7 @@ def summarize(
         "gold_rows": gold_rows,
         "nothing_new": nothing_new,
         "duration_seconds": duration_seconds,
+        "links": dict(links or {}),
     }
     return {
         "run_id": run_id,
@@ -121,6 +125,7 @@ def build_and_write(settings: Settings, context: Any, gcp_conn_id: str) -> dict[
         affected_days=affected,
         figures=figures,
         duration_seconds=duration,
+        links={"Looker Studio": settings.looker_studio_url} if settings.looker_studio_url else None,
     )
     t = built["totals"]
     values = {

@@ -78,3 +78,18 @@ def test_the_run_summary_notification_carries_the_line() -> None:
     lines = notify.summary_message("customer_analytics", summary).lines
     assert lines[3] == f"nothing new since the previous run {FRIDAY}"
     assert "nothing new" not in notify.summary_message("customer_analytics", {"run_id": FRIDAY}).text
+
+
+def test_the_gcp_summary_links_the_looker_studio_report_when_the_stack_made_one() -> None:
+    url = "https://lookerstudio.google.com/reporting/create?r.reportName=x"
+    built = gcp_report.summarize(
+        run_id="scheduled__2025-01-06T00:00:00+00:00",
+        states={"claim_files": "success"},
+        claims=[],
+        affected_days=[],
+        figures=[],
+        duration_seconds=1.0,
+        links={"Looker Studio": url},
+    )
+    assert built["summary"]["links"] == {"Looker Studio": url}
+    assert _summarize([], [])["summary"]["links"] == {}

@@ -148,6 +148,7 @@ def test_success_summary_carries_the_run_counts(connections: tuple[Inbox, Webhoo
         "affected_days": 4,
         "gold_rows": {"gold.aov_daily": 16, "gold.customer_rfm": 300},
         "duration_seconds": 95.2,
+        "links": {"Looker Studio": "https://lookerstudio.google.com/reporting/create?r.reportName=x"},
     }
     ti = SimpleNamespace(dag_id=DAG_ID, task_id="report", xcom_pull=lambda task_ids: summary)
     notifier = notify.RunSummaryNotifier(
@@ -164,6 +165,7 @@ def test_success_summary_carries_the_run_counts(connections: tuple[Inbox, Webhoo
         "Days touched: 4",
         "Gold rows: aov_daily 16, customer_rfm 300",
         "Duration: 95.2 s",
+        "Looker Studio: https://lookerstudio.google.com/reporting/create?r.reportName=x",
     ):
         assert expected in text
     assert "Rows in: 1200" in webhook.received[0]["json"]["text"]
