@@ -65,6 +65,8 @@ PUBLIC_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 INDEX_FILE = "index.html"
 DOCS_DIR = "docs"
+HEALTH_FILE = "health.html"
+"""The run-health page (`pipeline.health_page`), beside the dashboard's page."""
 """The data docs (`pipeline.data_docs`), under the dashboard folder and linked from its page."""
 TOP_AGENTS = 10
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -493,8 +495,9 @@ def _page(run_id: str, sections: Sequence[_Section], kpis: Iterable[tuple[str, s
         f'<p class="meta">Pipeline run <code id="run-id">{run}</code>. '
         "Figures and tables are read from the gold tables of the local warehouse.</p>",
         f'<ul class="kpis">\n{kpi_items}\n</ul>',
-        f'<p><a href="{DOCS_DIR}/{INDEX_FILE}">Data docs</a>: every table, its columns, and where each '
-        "gold column comes from.</p>",
+        f'<p><a href="{HEALTH_FILE}">Run health</a>: freshness, this run\'s data-quality checks, the '
+        f'latest runs and the quarantine. <a href="{DOCS_DIR}/{INDEX_FILE}">Data docs</a>: every '
+        "table, its columns, and where each gold column comes from.</p>",
         "</header>",
     ]
     for section in sections:

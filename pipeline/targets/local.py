@@ -239,15 +239,18 @@ def archive_files() -> dict[str, Any]:
 @task(task_id="publish")
 @timed
 def publish() -> dict[str, Any]:
-    """Refresh the local dashboard from gold, and the data docs beside it."""
-    from pipeline import dashboard, data_docs
+    """Refresh the local dashboard from gold, the run-health page and the data docs beside it."""
+    from pipeline import dashboard, data_docs, health_page
     from pipeline.dashboard import DOCS_DIR
 
     settings = _settings()
     run = window(get_current_context())
     pages = dashboard.render(settings.warehouse_path, settings.dashboard_dir, run_id=run.run_id)
+    health = health_page.render(
+        settings.warehouse_path, settings.dashboard_dir, run_id=run.run_id, run_date=run.run_date
+    )
     docs = data_docs.write(settings.dashboard_dir / DOCS_DIR)
-    return {"dashboard": [str(p) for p in pages], "docs": len(docs)}
+    return {"dashboard": [str(p) for p in [*pages, health]], "docs": len(docs)}
 
 
 @task(task_id="report", trigger_rule=TriggerRule.ALL_DONE)
