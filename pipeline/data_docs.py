@@ -22,6 +22,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.lineage import lineage
 
+from pipeline.page_style import BASE_STYLE
 from spark import contract
 from sql import catalog
 
@@ -30,13 +31,7 @@ CHECKS_DIR = "checks"
 CLEANING_JOB = "spark/job.py"
 """What writes the staged silver rows before the merges: the PySpark cleaning job."""
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 72rem; color: #222; }
-table { border-collapse: collapse; margin: 0.5rem 0 1rem; }
-th, td { border-bottom: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: left; vertical-align: top; }
-code { background: #f3f3f3; padding: 0 0.2rem; }
-.lineage text { font: 12px system-ui, sans-serif; }
-"""
+_STYLE = BASE_STYLE + ".lineage text { font: 12px system-ui, sans-serif; }\n"
 
 
 @dataclass

@@ -18,21 +18,22 @@ from typing import Any
 
 from pipeline import warehouse
 from pipeline.dashboard import HEALTH_FILE
+from pipeline.page_style import BASE_STYLE
 
 FRESHNESS_SQL = "health/freshness.sql"
 RUN_CHECKS_SQL = "health/run_checks.sql"
 LATEST_RUNS_SQL = "health/latest_runs.sql"
 QUARANTINE_SQL = "health/quarantine_reasons.sql"
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 72rem; color: #222; }
-table { border-collapse: collapse; margin: 0.5rem 0 1rem; }
-th, td { border-bottom: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: left; }
+_STYLE = (
+    BASE_STYLE
+    + """
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .badge { padding: 0 0.4rem; border-radius: 0.3rem; color: white; }
 .success, .passed { background: #2e7d32; } .warning, .warn { background: #b26a00; }
 .failed, .error { background: #c62828; }
 """
+)
 _OUTCOME_CLASS = {"success": "success", "warning": "warning", "failed": "failed"}
 
 
