@@ -125,6 +125,16 @@ def free_port() -> int:
         return port
 
 
+def check_port(port: int) -> None:
+    """Refuse a port something already listens on: the API server would fail to start, and the
+    health probe might be answered by whatever holds it."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise UsageError(f"port {port} is in use on 127.0.0.1: choose another with --port") from None
+
+
 @contextlib.contextmanager
 def exclusive(output: Path) -> Iterator[IO[str]]:
     """Hold OUTPUT/airflow/ui.lock for as long as the environment runs; refuse when another
@@ -265,6 +275,7 @@ def serve(
 ) -> None:
     """Run the environment until Ctrl-C or SIGTERM; every component is stopped on the way out."""
     with exclusive(output) as lock:
+        check_port(port)
         env, access = environment(landing, output, port=port, settle_seconds=settle_seconds)
         lock.write(f", {access.url}")
         lock.flush()

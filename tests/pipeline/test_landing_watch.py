@@ -146,3 +146,22 @@ def test_the_local_dag_is_scheduled_like_the_gcp_one_with_the_folder_watcher(
     assert isinstance(rebuilt, LandingFolderTrigger)
     assert (rebuilt.landing_dir, rebuilt.settle_seconds) == (str(tmp_path / "in"), 3.0)
     assert rebuilt.state_file == str(tmp_path / "out" / "airflow" / WATCH_STATE_FILE)
+
+
+def test_cdi_ui_refuses_a_port_in_use_and_an_output_another_ui_holds(tmp_path: Path) -> None:
+    import socket
+
+    from pipeline import local_ui
+    from pipeline.usage_error import UsageError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(UsageError, match=f"port {port} is in use"):
+            local_ui.check_port(port)
+    # What a second `cdi ui` or a `cdi run` on the same OUTPUT meets (another process in real life:
+    # flock locks belong to an open file, so a second open of the file conflicts here too).
+    with local_ui.exclusive(tmp_path), pytest.raises(UsageError, match="a `cdi ui` is running on"):
+        local_ui.check_not_running(tmp_path)
+    local_ui.check_not_running(tmp_path)  # released with its holder
