@@ -11,7 +11,11 @@ to them (`spark.contract.ALIASES`).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import html
+import os
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -22,6 +26,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.lineage import lineage
 
+from pipeline.config import cache_dir
 from pipeline.page_style import BASE_STYLE
 from spark import contract
 from sql import catalog
@@ -216,7 +221,7 @@ def _table_page(doc: TableDoc) -> str:
         ("partitioning", f"{t.partition_type} on {t.partition_field}" if t.partition_field else "none"),
         ("clustering", ", ".join(t.clustering) or "none"),
         ("key (one row per)", ", ".join(t.key)),
-        ("schema file", str(t.schema_path.relative_to(catalog.SQL_DIR.parent))),
+        ("schema file", f"sql/schemas/{t.dataset}/{t.schema_path.name}"),
     ]
     body = [f"<p>{html.escape(doc.summary)}</p>" if doc.summary else ""]
     body.append("<table>" + "".join(f"<tr><th>{k}</th><td>{html.escape(v)}</td></tr>" for k, v in layout))
@@ -252,14 +257,42 @@ def _index(docs: list[TableDoc]) -> str:
     return _page("Data docs", body)
 
 
-def write(out_dir: Path) -> list[Path]:
-    """Write the index and a page per table into `out_dir` (`dashboard/docs`); the paths written."""
+def fingerprint() -> str:
+    """What the pages are made of: every SQL and schema file, the contract and this module. Pages
+    of the same fingerprint are the same bytes."""
+    sources = [
+        *sorted(catalog.SQL_DIR.rglob("*.sql")),
+        *sorted(catalog.SCHEMAS_DIR.rglob("*.json")),
+        Path(contract.__file__),
+        Path(__file__),
+    ]
+    digest = hashlib.sha256()
+    for path in sources:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _render(target: Path) -> None:
     docs = documents()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    target.mkdir(parents=True, exist_ok=True)
     pages = {INDEX_FILE: _index(docs), **{d.file_name: _table_page(d) for d in docs}}
-    written = []
     for name, text in pages.items():
-        path = out_dir / name
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
-    return written
+        (target / name).write_text(text, encoding="utf-8")
+
+
+def write(out_dir: Path) -> list[Path]:
+    """Write the index and a page per table into `out_dir` (`dashboard/docs`); the paths written.
+
+    The pages depend on the code only, never on the data, so they are made once per fingerprint
+    and machine (`cache_dir()`, about a second of parsing and lineage) and copied by every later
+    publish."""
+    cached = cache_dir() / f"data-docs-{fingerprint()}"
+    if not cached.is_dir():
+        partial = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
+        shutil.rmtree(partial, ignore_errors=True)
+        _render(partial)
+        with contextlib.suppress(OSError):  # another process made it first: theirs is the same
+            partial.rename(cached)
+        shutil.rmtree(partial, ignore_errors=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [Path(shutil.copy2(page, out_dir / page.name)) for page in sorted(cached.iterdir())]

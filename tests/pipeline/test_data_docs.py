@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import html
+import shutil
 from pathlib import Path
+from typing import Any
 
 from browser import chrome, console_errors
 
@@ -62,3 +64,28 @@ def test_a_person_sees_the_lineage_graph_from_file_without_errors(tmp_path: Path
     # Raw names, the silver column, the gold column: the path of `revenue` read left to right.
     for label in ("order_total", "silver.transactions.amount", "revenue"):
         assert label in graph
+
+
+def test_the_pages_are_made_again_when_a_sql_file_changes(tmp_path: Path, monkeypatch: Any) -> None:
+    """Made once per fingerprint and copied after; a changed SQL file is a new fingerprint."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    sql_dir = tmp_path / "sql"
+    shutil.copytree(catalog.SQL_DIR, sql_dir, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(catalog, "SQL_DIR", sql_dir)
+    monkeypatch.setattr(catalog, "SCHEMAS_DIR", sql_dir / "schemas")
+    for cached in (data_docs._parsed, data_docs._schema, data_docs.column_sources, catalog.table):
+        cached.cache_clear()
+    try:
+        before = data_docs.fingerprint()
+        data_docs.write(tmp_path / "first")
+        aov = sql_dir / "gold" / "aov_daily.sql"
+        aov.write_text("-- Revenue per day and channel, restated.\n" + aov.read_text(), encoding="utf-8")
+        data_docs._parsed.cache_clear()
+        assert data_docs.fingerprint() != before
+        data_docs.write(tmp_path / "second")
+    finally:
+        for cached in (data_docs._parsed, data_docs._schema, data_docs.column_sources, catalog.table):
+            cached.cache_clear()
+    assert "restated" not in (tmp_path / "first" / "gold.aov_daily.html").read_text(encoding="utf-8")
+    assert "restated" in (tmp_path / "second" / "gold.aov_daily.html").read_text(encoding="utf-8")
+    assert len(list((tmp_path / "cache" / "cdi").glob("data-docs-*"))) == 2
