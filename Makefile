@@ -52,9 +52,12 @@ sqllint: setup
 
 # Two workers, a test file each at a time (module fixtures stay in one process): the end-to-end
 # files spend much of their time in Airflow's single-threaded task start-up, which overlaps well.
+# Files are handed out in collection order, heaviest folders first (tests/conftest.py), not
+# xdist's default of most tests first, which left the few-test, long end-to-end files for last
+# and one worker running them alone.
 TEST_WORKERS ?= 2
 pytest: setup chromium
-	$(UV) run --locked pytest -n $(TEST_WORKERS) --dist loadfile
+	$(UV) run --locked pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: lint typecheck sqllint pytest
 

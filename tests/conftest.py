@@ -20,9 +20,10 @@ os.environ.setdefault(
 )
 
 # The heaviest folders first. `make test` runs two xdist workers that take a file at a time
-# (--dist loadfile) in collection order; in name order the Spark files came last, and one worker
-# finished a long one alone while the other idled. Long files first leave the many short ones to
-# even out the end. The order within a folder is kept (the sort is stable).
+# (--dist loadfile) in collection order (--no-loadscope-reorder: xdist's default hands out the
+# files with the most tests first, which left the long few-test end-to-end files for last, one
+# worker running them alone). Long files first leave the many short ones to even out the end. The
+# order within a folder is kept (the sort is stable).
 _HEAVY_FIRST = ("e2e", "gcp", "spark", "bench")
 _TESTS = Path(__file__).resolve().parent
 
