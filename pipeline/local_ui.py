@@ -312,5 +312,13 @@ def serve(
         except KeyboardInterrupt:
             term.say("cdi ui: stopping Airflow")
         finally:
-            signal.signal(signal.SIGTERM, previous)
-            components.stop()
+            # A second Ctrl-C or SIGTERM while stopping (an impatient person, a supervisor that
+            # signals twice) would end this process half-way and orphan the components: both are
+            # ignored until everything is stopped.
+            interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            try:
+                components.stop()
+            finally:
+                signal.signal(signal.SIGINT, interrupt)
+                signal.signal(signal.SIGTERM, previous)

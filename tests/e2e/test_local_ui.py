@@ -312,11 +312,14 @@ def _running(process: psutil.Process) -> bool:
         return False
 
 
-def test_sigterm_stops_every_process_it_started(ui: Ui) -> None:
+def test_sigterm_then_ctrl_c_stops_every_process_it_started(ui: Ui) -> None:
     started = psutil.Process(ui.process.pid).children(recursive=True)
     assert len(started) >= 4
     stopping = time.monotonic()
     ui.process.send_signal(signal.SIGTERM)
+    time.sleep(1)
+    # A second signal while it stops (an impatient Ctrl-C) must not leave the components orphaned.
+    ui.process.send_signal(signal.SIGINT)
     assert ui.process.wait(timeout=90) == 0
     print(f"stopped in {time.monotonic() - stopping:.1f} s")
     _, alive = psutil.wait_procs(started, timeout=5)
