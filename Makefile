@@ -7,7 +7,7 @@ ROWS ?= 10000000
 FILES ?= 365
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run ui test lint typecheck sqllint pytest setup java chromium fmt plan test-crash package-spark bench-clean bench-daily bench-files bench-incremental clean
+.PHONY: run ui test lint typecheck sqllint pytest setup java chromium screenshots fmt plan test-crash package-spark bench-clean bench-daily bench-files bench-incremental clean
 
 # The environment, once per change of the lock: packages compiled to bytecode (where
 # PYTHONDONTWRITEBYTECODE is set, as on CI machines and in containers, Python would otherwise
@@ -39,6 +39,10 @@ ui: setup
 # The browser test's headless Chromium and chromedriver; installed with apt when missing.
 chromium:
 	@bash .ci/ensure-chromium
+
+# `make screenshots`: docs/screenshots/ from the demo's pages (after `make run`), in headless Chromium.
+screenshots: setup chromium
+	$(UV) run --locked python tests/screenshots.py var/dashboard docs/screenshots
 
 lint: setup
 	$(UV) run --locked ruff check .

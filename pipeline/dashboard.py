@@ -1,76 +1,55 @@
-"""The local dashboard refresh: the four public gold tables drawn as PNGs, with one static page.
+"""The dashboard: one self-contained, interactive page over the gold tables, `dashboard/index.html`.
 
-`render(warehouse_path, out_dir, run_id=...)` reads `gold.aov_daily`, `gold.customer_rfm`,
-`gold.peak_hours` and `gold.agent_performance` (their fixed public columns only) from the DuckDB
-warehouse, read-only, and writes into `out_dir`:
+A person opens it from `file://`, with no server and no network, so everything is inside the one
+file: Plotly's JavaScript bundle (from the `plotly` package), the page's script
+(`dashboard.js` beside this module) and the data, as JSON. The page holds the gold rows per day
+rather than pre-drawn totals because its date-range filter and channel selection must re-sum
+every chart and KPI tile in the browser, and compare each tile with the previous period of the
+same length.
 
-- `aov_daily.png`: daily completed revenue by channel (stacked) and average order value by channel;
-- `customer_rfm.png`: customers and revenue per RFM segment, as of the latest `as_of_date`;
-- `peak_hours.png`: completed orders by ISO day of week and hour of day (reporting time zone);
-- `agent_performance.png`: the top agents by completed revenue over all days;
-- `index.html`: the four figures with the run id and the numbers behind each figure in tables.
-
-File names never change, and nothing on the page depends on the clock, so a rerun of the same run
-on the same warehouse writes the same page. A table without rows gets an empty-state figure.
+The data comes from the SQL files under `sql/dashboard/` (amounts in cents, so the page's sums are
+exact), the run's data-quality results and the data's freshness from `sql/health/`, and the RFM
+segment definitions from the header of `sql/gold/customer_rfm.sql`, the rules the SQL applies.
+Nothing on the page depends on the clock: a rerun of the same run on the same warehouse writes
+the same bytes.
 """
 
 from __future__ import annotations
 
 import html
-import io
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import date
+import json
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any
-
-import duckdb
-import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
-from matplotlib.ticker import StrMethodFormatter
 
 from pipeline import warehouse
 from sql import catalog
 
-GOLD_TABLES = ("aov_daily", "customer_rfm", "peak_hours", "agent_performance")
-# The public columns of each gold table (the issue's interface; more may exist, these stay).
-PUBLIC_COLUMNS: dict[str, tuple[str, ...]] = {
-    "aov_daily": ("order_date", "channel", "orders", "revenue", "aov", "refunded_amount", "cancelled_amount"),
-    "customer_rfm": (
-        "customer_id",
-        "as_of_date",
-        "recency_days",
-        "frequency",
-        "monetary",
-        "r_score",
-        "f_score",
-        "m_score",
-        "segment",
-    ),
-    "peak_hours": ("day_of_week", "hour_of_day", "orders", "revenue"),
-    "agent_performance": (
-        "order_date",
-        "agent_id",
-        "agent_name",
-        "orders",
-        "revenue",
-        "aov",
-        "distinct_customers",
-        "refund_rate",
-        "rank_in_day",
-    ),
-}
 INDEX_FILE = "index.html"
 DOCS_DIR = "docs"
+"""The data docs (`pipeline.data_docs`), under the dashboard folder and linked from its page."""
 HEALTH_FILE = "health.html"
 """The run-health page (`pipeline.health_page`), beside the dashboard's page."""
-"""The data docs (`pipeline.data_docs`), under the dashboard folder and linked from its page."""
-TOP_AGENTS = 10
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-# Fixed colours so a channel keeps its colour from one refresh to the next.
+
+QUERIES = {
+    "channels": "dashboard/channel_days.sql",
+    "agents": "dashboard/agent_days.sql",
+    "hours": "dashboard/hour_days.sql",
+    "segments": "dashboard/rfm_segments.sql",
+    "currencies": "dashboard/currencies.sql",
+    "quarantine": "dashboard/run_quarantine.sql",
+    "freshness": "health/freshness.sql",
+    "checks": "health/run_checks.sql",
+}
+RFM_SQL = "gold/customer_rfm.sql"
+SCRIPT = Path(__file__).with_name("dashboard.js")
+
+# Fixed colours so a channel keeps its colour from one refresh to the next (the page gives other
+# channels the next free colour of its palette).
 CHANNEL_COLORS = {
     "online": "#1f77b4",
     "store": "#2ca02c",
@@ -78,471 +57,279 @@ CHANNEL_COLORS = {
     "marketplace": "#9467bd",
     "unknown": "#7f7f7f",
 }
-_EXTRA_COLORS = ("#8c564b", "#e377c2", "#bcbd22", "#17becf", "#d62728")
-_DPI = 100
-_THOUSANDS = "{x:,.0f}"
-
-Row = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class _Table:
-    title: str
-    headers: tuple[str, ...]
-    rows: Sequence[Sequence[str]]
-    collapsed: bool = False
-
-
-@dataclass
-class _Section:
-    name: str
-    title: str
-    caption: str
-    figure: Figure
-    tables: list[_Table] = field(default_factory=list)
-    empty_table: str | None = None
-    """The gold table this section reads, when it has no rows."""
-
-    @property
-    def png(self) -> str:
-        return f"{self.name}.png"
-
-
-# --- reading ---------------------------------------------------------------------------------
-
-
-def _read(con: duckdb.DuckDBPyConnection, name: str) -> list[Row]:
-    """The public columns of `gold.<name>`; no rows when the table does not exist yet."""
-    table = catalog.table(f"gold.{name}")
-    columns = [c for c in PUBLIC_COLUMNS[name] if c in table.column_names]
-    try:
-        cursor = con.execute(f"SELECT {', '.join(columns)} FROM {table.qualified_name}")
-    except duckdb.CatalogException:
-        return []
-    return [dict(zip(columns, values, strict=True)) for values in cursor.fetchall()]
-
-
-# --- formatting ------------------------------------------------------------------------------
-
-
-def _money(value: Decimal | float | None) -> str:
-    return "" if value is None else f"{value:,.2f}"
-
-
-def _count(value: int | None) -> str:
-    return "" if value is None else f"{value:,}"
-
-
-def _percent(value: float | None) -> str:
-    return "" if value is None else f"{value:.1%}"
-
-
-def _ratio(numerator: Decimal, denominator: int) -> Decimal | None:
-    return (numerator / denominator).quantize(Decimal("0.01")) if denominator else None
-
-
-def _dec(value: Any) -> Decimal:
-    return Decimal(0) if value is None else Decimal(value)
-
-
-def _channel_color(channel: str, others: list[str]) -> str:
-    if channel in CHANNEL_COLORS:
-        return CHANNEL_COLORS[channel]
-    return _EXTRA_COLORS[others.index(channel) % len(_EXTRA_COLORS)]
-
-
-def _empty_figure(title: str, table: str) -> Figure:
-    fig = Figure(figsize=(10, 3), dpi=_DPI)
-    ax = fig.add_subplot()
-    ax.set_axis_off()
-    ax.set_title(title, loc="left", fontsize=13)
-    ax.text(0.5, 0.5, f"No rows in {table} yet", ha="center", va="center", fontsize=14, color="#777777")
-    return fig
-
-
-# --- sections --------------------------------------------------------------------------------
-
-
-def _aov_daily_section(rows: list[Row]) -> _Section:
-    title = "Daily revenue and average order value by channel"
-    caption = "Completed orders per UTC day (gold.aov_daily); orders without a channel count as unknown."
-    if not rows:
-        return _Section(
-            "aov_daily", title, caption, _empty_figure(title, "gold.aov_daily"), empty_table="gold.aov_daily"
-        )
-    days = sorted({r["order_date"] for r in rows})
-    by_volume: dict[str, Decimal] = defaultdict(Decimal)
-    for r in rows:
-        by_volume[r["channel"]] += _dec(r["revenue"])
-    channels = sorted(by_volume, key=lambda c: (-by_volume[c], c))
-    others = sorted(c for c in channels if c not in CHANNEL_COLORS)
-    cell = {(r["order_date"], r["channel"]): r for r in rows}
-
-    fig = Figure(figsize=(11, 7), dpi=_DPI, layout="constrained")
-    revenue_ax, aov_ax = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
-    x = np.arange(len(days))
-    bottom = np.zeros(len(days))
-    for channel in channels:
-        heights = np.array([float(_dec(cell.get((d, channel), {}).get("revenue"))) for d in days])
-        revenue_ax.bar(x, heights, bottom=bottom, label=channel, color=_channel_color(channel, others))
-        bottom += heights
-        aov = [cell.get((d, channel), {}).get("aov") for d in days]
-        aov_ax.plot(
-            x,
-            [np.nan if v is None else float(v) for v in aov],
-            marker="o",
-            markersize=3,
-            label=channel,
-            color=_channel_color(channel, others),
-        )
-    overall = []
-    for d in days:
-        day_orders = sum(int(cell[(d, c)]["orders"]) for c in channels if (d, c) in cell)
-        day_revenue = sum((_dec(cell[(d, c)]["revenue"]) for c in channels if (d, c) in cell), Decimal(0))
-        overall.append(float(day_revenue) / day_orders if day_orders else np.nan)
-    aov_ax.plot(x, overall, linestyle="--", color="#000000", linewidth=1.5, label="all channels")
-    revenue_ax.set_title(title, loc="left", fontsize=13)
-    revenue_ax.set_ylabel("revenue")
-    revenue_ax.yaxis.set_major_formatter(StrMethodFormatter(_THOUSANDS))
-    revenue_ax.legend(title="channel", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
-    revenue_ax.grid(axis="y", alpha=0.3)
-    aov_ax.set_ylabel("average order value")
-    aov_ax.legend(handles=aov_ax.get_lines()[-1:], fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
-    aov_ax.grid(axis="y", alpha=0.3)
-    step = max(1, len(days) // 15)
-    aov_ax.set_xticks(x[::step], [d.isoformat() for d in days[::step]], rotation=45, ha="right", fontsize=8)
-
-    per_channel = []
-    for channel in channels:
-        mine = [r for r in rows if r["channel"] == channel]
-        orders = sum(int(r["orders"]) for r in mine)
-        revenue = sum((_dec(r["revenue"]) for r in mine), Decimal(0))
-        per_channel.append(
-            (
-                channel,
-                _count(orders),
-                _money(revenue),
-                _money(_ratio(revenue, orders)),
-                _money(sum((_dec(r["refunded_amount"]) for r in mine), Decimal(0))),
-                _money(sum((_dec(r["cancelled_amount"]) for r in mine), Decimal(0))),
-            )
-        )
-    per_day = []
-    for day in days:
-        mine = [r for r in rows if r["order_date"] == day]
-        orders = sum(int(r["orders"]) for r in mine)
-        revenue = sum((_dec(r["revenue"]) for r in mine), Decimal(0))
-        per_day.append(
-            (
-                day.isoformat(),
-                _count(orders),
-                _money(revenue),
-                _money(_ratio(revenue, orders)),
-                _money(sum((_dec(r["refunded_amount"]) for r in mine), Decimal(0))),
-                _money(sum((_dec(r["cancelled_amount"]) for r in mine), Decimal(0))),
-            )
-        )
-    headers = ("orders", "revenue", "AOV", "refunded", "cancelled")
-    return _Section(
-        "aov_daily",
-        title,
-        caption,
-        fig,
-        [
-            _Table("Per channel, all days", ("channel", *headers), per_channel),
-            _Table("Per day, all channels", ("day", *headers), per_day, collapsed=len(per_day) > 10),
-        ],
-    )
-
-
-def _customer_rfm_section(rows: list[Row]) -> _Section:
-    title = "Customers and revenue per RFM segment"
-    if not rows:
-        caption = "Customers with a completed order, scored by recency, frequency and monetary value."
-        return _Section(
-            "customer_rfm",
-            title,
-            caption,
-            _empty_figure(title, "gold.customer_rfm"),
-            empty_table="gold.customer_rfm",
-        )
-    as_of: date = max(r["as_of_date"] for r in rows)
-    current = [r for r in rows if r["as_of_date"] == as_of]
-    caption = (
-        f"gold.customer_rfm as of {as_of.isoformat()}: {len(current):,} customers with a completed order."
-    )
-    groups: dict[str, list[Row]] = defaultdict(list)
-    for r in current:
-        groups[r["segment"]].append(r)
-    segments = sorted(groups, key=lambda s: (-len(groups[s]), s))
-    sizes = [len(groups[s]) for s in segments]
-    revenue = [sum((_dec(r["monetary"]) for r in groups[s]), Decimal(0)) for s in segments]
-
-    fig = Figure(figsize=(11, max(3.0, 0.45 * len(segments) + 1.5)), dpi=_DPI, layout="constrained")
-    size_ax, revenue_ax = fig.subplots(1, 2, sharey=True)
-    y = np.arange(len(segments))
-    size_bars = size_ax.barh(y, sizes, color="#4c72b0")
-    size_ax.set_yticks(y, segments)
-    size_ax.invert_yaxis()
-    size_ax.set_xlabel("customers")
-    size_ax.set_title(title, loc="left", fontsize=13)
-    revenue_bars = revenue_ax.barh(y, [float(v) for v in revenue], color="#55a868")
-    revenue_ax.set_xlabel("revenue")
-    size_ax.bar_label(size_bars, labels=[f"{v:,}" for v in sizes], padding=3, fontsize=8)
-    revenue_ax.bar_label(revenue_bars, labels=[f"{v:,.0f}" for v in revenue], padding=3, fontsize=8)
-    revenue_ax.xaxis.set_major_formatter(StrMethodFormatter(_THOUSANDS))
-    for ax in (size_ax, revenue_ax):
-        ax.margins(x=0.15)
-        ax.grid(axis="x", alpha=0.3)
-
-    total = len(current)
-    table_rows = [
-        (
-            s,
-            _count(len(groups[s])),
-            _percent(len(groups[s]) / total),
-            _money(rev),
-            f"{sum(int(r['recency_days']) for r in groups[s]) / len(groups[s]):.1f}",
-            f"{sum(int(r['frequency']) for r in groups[s]) / len(groups[s]):.1f}",
-            _money(_ratio(rev, len(groups[s]))),
-        )
-        for s, rev in zip(segments, revenue, strict=True)
-    ]
-    headers = ("segment", "customers", "share", "revenue", "avg recency (days)", "avg orders", "avg revenue")
-    return _Section("customer_rfm", title, caption, fig, [_Table("Per segment", headers, table_rows)])
-
-
-def _peak_hours_section(rows: list[Row]) -> _Section:
-    title = "Completed orders by day of week and hour of day"
-    caption = "gold.peak_hours: all history, in the reporting time zone; ISO weeks start on Monday."
-    if not rows:
-        return _Section(
-            "peak_hours",
-            title,
-            caption,
-            _empty_figure(title, "gold.peak_hours"),
-            empty_table="gold.peak_hours",
-        )
-    orders = np.zeros((7, 24), dtype=np.int64)
-    revenue: dict[tuple[int, int], Decimal] = {}
-    for r in rows:
-        day, hour = int(r["day_of_week"]), int(r["hour_of_day"])
-        if 1 <= day <= 7 and 0 <= hour <= 23:
-            orders[day - 1, hour] += int(r["orders"])
-            revenue[(day, hour)] = revenue.get((day, hour), Decimal(0)) + _dec(r["revenue"])
-
-    fig = Figure(figsize=(12, 4.2), dpi=_DPI, layout="constrained")
-    ax = fig.add_subplot()
-    image = ax.imshow(orders, aspect="auto", cmap="YlOrRd", interpolation="nearest")
-    ax.set_xticks(range(24), [f"{h:02d}" for h in range(24)], fontsize=8)
-    ax.set_yticks(range(7), WEEKDAYS)
-    ax.set_xlabel("hour of day")
-    ax.set_title(title, loc="left", fontsize=13)
-    fig.colorbar(image, ax=ax, label="orders", shrink=0.9)
-    if orders.max() > 0:
-        peak_day, peak_hour = np.unravel_index(int(orders.argmax()), orders.shape)
-        # Outline the busiest hour.
-        corner = (int(peak_hour) - 0.5, int(peak_day) - 0.5)
-        ax.add_patch(Rectangle(corner, 1, 1, fill=False, edgecolor="#000000", linewidth=2))
-
-    ranked = sorted(
-        ((int(orders[d - 1, h]), d, h) for d in range(1, 8) for h in range(24) if orders[d - 1, h] > 0),
-        key=lambda t: (-t[0], t[1], t[2]),
-    )[:10]
-    top = [
-        (WEEKDAYS[d - 1], f"{h:02d}:00", _count(n), _money(revenue.get((d, h), Decimal(0))))
-        for n, d, h in ranked
-    ]
-    grid = [(WEEKDAYS[d], *(str(int(v)) for v in orders[d]), _count(int(orders[d].sum()))) for d in range(7)]
-    return _Section(
-        "peak_hours",
-        title,
-        caption,
-        fig,
-        [
-            _Table("Busiest hours", ("day", "hour", "orders", "revenue"), top),
-            _Table("Orders per day and hour", ("day", *(f"{h:02d}" for h in range(24)), "total"), grid, True),
-        ],
-    )
-
-
-def _agent_performance_section(rows: list[Row]) -> _Section:
-    title = f"Top {TOP_AGENTS} agents by completed revenue"
-    if not rows:
-        caption = "Agents' completed orders and revenue (gold.agent_performance)."
-        return _Section(
-            "agent_performance",
-            title,
-            caption,
-            _empty_figure(title, "gold.agent_performance"),
-            empty_table="gold.agent_performance",
-        )
-    days = sorted({r["order_date"] for r in rows})
-    caption = (
-        f"gold.agent_performance, {days[0].isoformat()} to {days[-1].isoformat()}; "
-        "self-service orders have no agent and are not counted here."
-    )
-    agents: dict[str, list[Row]] = defaultdict(list)
-    for r in rows:
-        agents[r["agent_id"]].append(r)
-    totals = {a: sum((_dec(r["revenue"]) for r in mine), Decimal(0)) for a, mine in agents.items()}
-    top = sorted(agents, key=lambda a: (-totals[a], a))[:TOP_AGENTS]
-
-    def name(agent_id: str) -> str:
-        """The agent's name (the latest day's, when it changed); empty when unknown."""
-        named = sorted((r["order_date"], r["agent_name"]) for r in agents[agent_id] if r["agent_name"])
-        return str(named[-1][1]) if named else ""
-
-    def label(agent_id: str) -> str:
-        return f"{name(agent_id)} ({agent_id})" if name(agent_id) else agent_id
-
-    fig = Figure(figsize=(11, max(3.0, 0.42 * len(top) + 1.5)), dpi=_DPI, layout="constrained")
-    ax = fig.add_subplot()
-    y = np.arange(len(top))
-    bars = ax.barh(y, [float(totals[a]) for a in top], color="#dd8452")
-    ax.set_yticks(y, [label(a) for a in top])
-    ax.invert_yaxis()
-    ax.set_xlabel("revenue")
-    ax.xaxis.set_major_formatter(StrMethodFormatter(_THOUSANDS))
-    ax.set_title(title, loc="left", fontsize=13)
-    ax.bar_label(bars, labels=[f"{totals[a]:,.0f}" for a in top], padding=3, fontsize=8)
-    ax.margins(x=0.12)
-    ax.grid(axis="x", alpha=0.3)
-
-    table_rows = []
-    for position, agent_id in enumerate(top, start=1):
-        mine = agents[agent_id]
-        orders = sum(int(r["orders"]) for r in mine)
-        table_rows.append(
-            (
-                str(position),
-                agent_id,
-                name(agent_id),
-                _count(len({r["order_date"] for r in mine})),
-                _count(orders),
-                _money(totals[agent_id]),
-                _money(_ratio(totals[agent_id], orders)),
-                _count(sum(1 for r in mine if r["rank_in_day"] == 1)),
-            )
-        )
-    headers = ("#", "agent", "name", "days", "orders", "revenue", "AOV", "days ranked first")
-    return _Section("agent_performance", title, caption, fig, [_Table("Top agents", headers, table_rows)])
-
-
-# --- the page --------------------------------------------------------------------------------
 
 _STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1180px; color: #222; }
-header p, figcaption, .meta { color: #555; }
-.kpis { display: flex; gap: 1rem; flex-wrap: wrap; padding: 0; }
-.kpis li { list-style: none; border: 1px solid #ddd; border-radius: 6px; padding: .5rem .9rem; }
-.kpis b { display: block; font-size: 1.3rem; }
-section { margin: 2.5rem 0; }
-img { max-width: 100%; height: auto; border: 1px solid #eee; }
-table { border-collapse: collapse; font-size: .8rem; margin: .6rem 0; }
-th, td { border: 1px solid #ddd; padding: .2rem .45rem; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-caption { text-align: left; font-weight: 600; padding: .3rem 0; }
+body { font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 78rem; color: #222; padding: 0 1rem; }
+h1 { margin-bottom: .2rem; } h2 { margin: 2rem 0 .3rem; } .meta, .note { color: #555; }
+nav a { margin-right: 1rem; }
+.status { display: flex; flex-wrap: wrap; gap: .4rem 1.2rem; padding: .6rem .9rem; border-radius: 6px;
+  background: #f5f7fa; border-left: 6px solid #2e7d32; }
+.status.warning { border-left-color: #b26a00; background: #fff8ec; }
+.status.failed { border-left-color: #c62828; background: #fdf0f0; }
+.filters { position: sticky; top: 0; z-index: 5; background: #fff; padding: .6rem 0; display: flex;
+  flex-wrap: wrap; gap: .4rem 1.2rem; align-items: center; border-bottom: 1px solid #ddd; }
+.filters button { padding: .15rem .55rem; }
+.kpis { display: grid; grid-template-columns: repeat(auto-fill, minmax(10.5rem, 1fr)); gap: .7rem;
+  padding: 0; margin: 1rem 0; }
+.kpis li { list-style: none; border: 1px solid #ddd; border-radius: 6px; padding: .5rem .8rem; }
+.kpis .value { display: block; font-size: 1.35rem; font-weight: 600; font-variant-numeric: tabular-nums; }
+.kpis .change { font-size: .8rem; color: #555; } .up { color: #2e7d32; } .down { color: #c62828; }
+.chart { width: 100%; height: 360px; }
+.two { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; }
+@media (max-width: 900px) { .two { grid-template-columns: 1fr; } }
+table { border-collapse: collapse; font-size: .85rem; margin: .5rem 0 1rem; }
+th, td { border-bottom: 1px solid #ddd; padding: .25rem .6rem; text-align: left; }
+#segment-table code { white-space: nowrap; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+.warn { background: #fff3cd; border: 1px solid #e0c060; padding: .5rem .8rem; border-radius: 6px; }
+"""
+
+_RULE_LINE = re.compile(r"^--\s{2,}(?P<segment>\S.*?)\s{2,}(?P<rule>r\s.*)$")
+
+
+@cache
+def segment_rules() -> tuple[tuple[str, str], ...]:
+    """The RFM segments and their rules, as `gold/customer_rfm.sql` documents the CASE it applies:
+    one place for the definition, so the page cannot explain a segment differently from the SQL
+    (tests/pipeline/test_dashboard.py checks the documented rules against the CASE)."""
+    rules = []
+    for line in catalog.read_sql(RFM_SQL).splitlines():
+        match = _RULE_LINE.match(line)
+        if match:
+            rules.append((match["segment"], " ".join(match["rule"].split())))
+    if not rules:
+        raise ValueError(f"sql/{RFM_SQL}: no segment rules in its header comment")
+    return tuple(rules)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"not JSON: {value!r}")
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Rows as one list per column: the page's data is mostly per-day rows, and column lists
+    keep the JSON about a third the size of a list of objects."""
+    names = list(rows[0]) if rows else []
+    return {name: [row[name] for row in rows] for name in names}
+
+
+def load(warehouse_path: Path, *, run_id: str, run_date: date) -> dict[str, Any]:
+    """What the page shows, read from the warehouse (read-only)."""
+    with warehouse.connect(warehouse_path, read_only=True) as con:
+        results = {
+            key: warehouse.fetch_dicts(con, relative, {"run_id": run_id, "run_date": run_date})
+            for key, relative in QUERIES.items()
+        }
+    results["checks"].sort(key=lambda c: (c["passed"], c["severity"], c["check_name"]))
+    return {
+        "channels": _columns(results["channels"]),
+        "agents": _columns(results["agents"]),
+        "hours": _columns(results["hours"]),
+        "segments": results["segments"],
+        "currencies": results["currencies"],
+        "quarantine": results["quarantine"],
+        "freshness": (results["freshness"] or [{}])[0],
+        "checks": [
+            {k: c[k] for k in ("check_name", "severity", "passed", "failures")} for c in results["checks"]
+        ],
+    }
+
+
+def _status(data: Mapping[str, Any]) -> tuple[str, str]:
+    """The run's status for the strip at the top, (css class, text): its data-quality results and
+    the rows it quarantined, worst first."""
+    checks = data["checks"]
+    failed = [c for c in checks if not c["passed"]]
+    errors = [c["check_name"] for c in failed if c["severity"] == "error"]
+    warnings = [c["check_name"] for c in failed if c["severity"] != "error"]
+    quarantined = sum(q["rows_quarantined"] for q in data["quarantine"])
+    reasons = ", ".join(f"{q['reason']} {q['rows_quarantined']:,}" for q in data["quarantine"])
+    parts = []
+    if not checks:
+        parts.append("Data quality: no checks recorded for this run.")
+    elif errors:
+        parts.append(f"Data quality: {len(errors)} error check(s) failed: {', '.join(errors)}.")
+    elif warnings:
+        parts.append(f"Data quality: {len(checks) - len(warnings)} passed, warnings: {', '.join(warnings)}.")
+    else:
+        parts.append(f"Data quality: all {len(checks)} checks passed.")
+    if quarantined:
+        parts.append(f"This run quarantined {quarantined:,} rows ({reasons}).")
+    css = "failed" if errors else "warning" if warnings or quarantined or not checks else ""
+    return css, " ".join(parts)
+
+
+def _currency_note(data: Mapping[str, Any], currency: str) -> str:
+    others = [c for c in data["currencies"] if c["currency"] != currency]
+    if not others:
+        return ""
+    listed = ", ".join(f"{c['orders']:,} in {html.escape(str(c['currency']))}" for c in others)
+    return (
+        f'<p class="warn" id="currency-warning">Amounts are labelled {html.escape(currency)}, but '
+        f"completed orders of the last 400 days include {listed}: they are added without conversion.</p>"
+    )
+
+
+def _segment_table(data: Mapping[str, Any], currency: str) -> str:
+    found = {s["segment"]: s for s in data["segments"]}
+    total = sum(s["customers"] for s in data["segments"])
+    rows = []
+    for segment, rule in segment_rules():
+        s = found.get(segment)
+        cells = (
+            [
+                f"{s['customers']:,}",
+                f"{s['customers'] / total:.1%}",
+                f"{s['revenue_cents'] / 100:,.2f}",
+                f"{s['avg_recency_days']:.1f}",
+                f"{s['avg_frequency']:.1f}",
+            ]
+            if s
+            else ["0", "", "", "", ""]
+        )
+        rows.append(
+            f"<tr><td>{html.escape(segment)}</td><td><code>{html.escape(rule)}</code></td>"
+            + "".join(f'<td class="n">{c}</td>' for c in cells)
+            + "</tr>"
+        )
+    head = (
+        "<tr><th>segment</th><th>rule (first match; scores 1-5)</th><th class=n>customers</th>"
+        f"<th class=n>share</th><th class=n>revenue ({html.escape(currency)})</th>"
+        "<th class=n>avg recency (days)</th><th class=n>avg orders</th></tr>"
+    )
+    return f'<table id="segment-table">{head}{"".join(rows)}</table>'
+
+
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return str(get_plotlyjs())
+
+
+def _script_json(value: Any) -> str:
+    """JSON that is safe inside a <script> element: no `<` in it, so no `</script>` in a name can
+    end it early (JSON reads `\\u003c` back as `<`)."""
+    return json.dumps(value, default=_json_value, sort_keys=True, separators=(",", ":")).replace(
+        "<", "\\u003c"
+    )
+
+
+def page(data: Mapping[str, Any], *, run_id: str, currency: str, reporting_tz: str) -> str:
+    """The HTML for `data` (what `load` returns): pure, so it is tested without a warehouse."""
+    css, status = _status(data)
+    fresh = data["freshness"]
+    latest = fresh.get("latest_transaction")
+    as_of = data["segments"][0]["as_of_date"] if data["segments"] else None
+    payload = {
+        **data,
+        "run_id": run_id,
+        "currency": currency,
+        "reporting_tz": reporting_tz,
+        "channel_colors": CHANNEL_COLORS,
+    }
+    run = html.escape(run_id)
+    cur = html.escape(currency)
+    tz = html.escape(reporting_tz)
+    kpis = "".join(
+        f'<li id="kpi-{key}">{label}<span class="value">-</span><span class="change"></span></li>'
+        for key, label in (
+            ("revenue", f"revenue ({cur})"),
+            ("orders", "completed orders"),
+            ("aov", f"average order value ({cur})"),
+            ("refunded", f"refunded ({cur})"),
+            ("cancelled", f"cancelled ({cur})"),
+            ("agents", "active agents"),
+        )
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Customer analytics: run {run}</title>
+<style>{_STYLE}</style>
+<script>{_plotly_js()}</script>
+</head>
+<body>
+<header>
+<h1>Customer analytics</h1>
+<p class="meta">Pipeline run <code id="run-id">{run}</code>. Amounts in {cur}; hours in the reporting time
+zone {tz}.</p>
+<nav><a href="{HEALTH_FILE}">Run health</a><a href="{DOCS_DIR}/{INDEX_FILE}">Data docs</a></nav>
+<p class="status {css}" id="status"><span id="freshness">Latest transaction:
+{html.escape(str(latest)) if latest else "none yet"}.</span><span id="dq-status">{html.escape(status)}</span></p>
+{_currency_note(data, currency)}
+</header>
+<div class="filters" id="filters">
+<label>From <input type="date" id="date-from"></label>
+<label>to <input type="date" id="date-to"></label>
+<span id="presets"><button data-days="7">last 7 days</button> <button data-days="30">last 30 days</button>
+<button data-days="90">last 90 days</button> <button data-days="0">all</button></span>
+<span id="channels"></span>
+</div>
+<p class="note" id="period"></p>
+<ul class="kpis" id="kpis">{kpis}</ul>
+<section id="revenue">
+<h2>Revenue by channel</h2>
+<p class="note">Completed orders per UTC day (gold.aov_daily); days without orders stay empty on the time axis.</p>
+<div class="chart" id="chart-revenue"></div>
+</section>
+<section id="aov" class="two">
+<div><h2>Average order value</h2><p class="note">The selected channels together, per day.</p>
+<div class="chart" id="chart-aov"></div></div>
+<div><h2>Average order value by channel</h2><p class="note">Over the chosen dates.</p>
+<div class="chart" id="chart-channel-aov"></div></div>
+</section>
+<section id="peak-hours">
+<h2>Orders by day of week and hour ({tz})</h2>
+<p class="note">gold.peak_hours_daily over the chosen dates, in the reporting time zone {tz}.</p>
+<div class="chart" id="chart-hours"></div>
+</section>
+<section id="agents">
+<h2>Agent leaderboard</h2>
+<p class="note">The top agents by completed revenue over the chosen dates (gold.agent_performance);
+self-service orders have no agent.</p>
+<div class="two"><div class="chart" id="chart-agents"></div><div id="agents-table"></div></div>
+</section>
+<section id="rfm">
+<h2>RFM segments</h2>
+<p class="note">gold.customer_rfm as of {html.escape(str(as_of)) if as_of else "no scoring yet"}: a snapshot,
+so the date filter does not apply. Scores are quintiles: r 5 = most recent, f 5 = most completed orders.</p>
+<div class="two"><div class="chart" id="chart-segments"></div>{_segment_table(data, currency)}</div>
+</section>
+<script type="application/json" id="cdi-data">{_script_json(payload)}</script>
+<script>{SCRIPT.read_text(encoding="utf-8")}</script>
+</body>
+</html>
 """
 
 
-def _html_table(table: _Table) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in table.headers)
-    body = "\n".join(
-        "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in table.rows
-    )
-    inner = (
-        f"<table>\n<caption>{html.escape(table.title)}</caption>\n"
-        f"<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
-    )
-    if table.collapsed:
-        return f"<details><summary>{html.escape(table.title)} ({len(table.rows)} rows)</summary>\n{inner}\n</details>"
-    return inner
-
-
-def _kpis(data: dict[str, list[Row]]) -> list[tuple[str, str]]:
-    daily = data["aov_daily"]
-    orders = sum(int(r["orders"]) for r in daily)
-    revenue = sum((_dec(r["revenue"]) for r in daily), Decimal(0))
-    days = sorted({r["order_date"] for r in daily})
-    as_of = max((r["as_of_date"] for r in data["customer_rfm"]), default=None)
-    return [
-        ("days", f"{days[0].isoformat()} to {days[-1].isoformat()}" if days else "none"),
-        ("completed orders", _count(orders)),
-        ("revenue", _money(revenue)),
-        ("average order value", _money(_ratio(revenue, orders)) or "none"),
-        ("refunded", _money(sum((_dec(r["refunded_amount"]) for r in daily), Decimal(0)))),
-        ("cancelled", _money(sum((_dec(r["cancelled_amount"]) for r in daily), Decimal(0)))),
-        ("customers scored", _count(sum(1 for r in data["customer_rfm"] if r["as_of_date"] == as_of))),
-        ("active agents", _count(len({r["agent_id"] for r in data["agent_performance"]}))),
-    ]
-
-
-def _page(run_id: str, sections: Sequence[_Section], kpis: Iterable[tuple[str, str]]) -> str:
-    run = html.escape(run_id)
-    kpi_items = "\n".join(f"<li>{html.escape(k)}<b>{html.escape(v)}</b></li>" for k, v in kpis)
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        f"<title>Customer analytics: run {run}</title>",
-        f"<style>{_STYLE}</style>",
-        "</head>",
-        "<body>",
-        "<header>",
-        "<h1>Customer analytics</h1>",
-        f'<p class="meta">Pipeline run <code id="run-id">{run}</code>. '
-        "Figures and tables are read from the gold tables of the local warehouse.</p>",
-        f'<ul class="kpis">\n{kpi_items}\n</ul>',
-        f'<p><a href="{HEALTH_FILE}">Run health</a>: freshness, this run\'s data-quality checks, the '
-        f'latest runs and the quarantine. <a href="{DOCS_DIR}/{INDEX_FILE}">Data docs</a>: every '
-        "table, its columns, and where each gold column comes from.</p>",
-        "</header>",
-    ]
-    for section in sections:
-        tables = "\n".join(_html_table(t) for t in section.tables)
-        parts += [
-            f'<section id="{section.name}">',
-            f"<h2>{html.escape(section.title)}</h2>",
-            "<figure>",
-            f'<img src="{section.png}" alt="{html.escape(section.title)}">',
-            f"<figcaption>{html.escape(section.caption)}</figcaption>",
-            "</figure>",
-            f'<p class="empty">No rows in {section.empty_table} yet.</p>' if section.empty_table else tables,
-            "</section>",
-        ]
-    parts += ["</body>", "</html>", ""]
-    return "\n".join(parts)
-
-
-def _write(path: Path, data: bytes) -> Path:
+def _write(path: Path, text: str) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
     return path
 
 
-def _png(figure: Figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=_DPI, facecolor="white")
-    return buffer.getvalue()
-
-
-def render(warehouse_path: Path, out_dir: Path, *, run_id: str) -> list[Path]:
-    """Draw the gold tables of `warehouse_path` into `out_dir`; returns the PNGs, then index.html."""
+def render(
+    warehouse_path: Path,
+    out_dir: Path,
+    *,
+    run_id: str,
+    run_date: date,
+    currency: str = "USD",
+    reporting_tz: str = "UTC",
+) -> Path:
+    """Read the warehouse and write `out_dir/index.html`."""
     if not Path(warehouse_path).is_file():
         raise FileNotFoundError(f"no warehouse at {warehouse_path}")
-    with warehouse.connect(warehouse_path, read_only=True) as con:
-        data = {name: _read(con, name) for name in GOLD_TABLES}
-    sections = [
-        _aov_daily_section(data["aov_daily"]),
-        _customer_rfm_section(data["customer_rfm"]),
-        _peak_hours_section(data["peak_hours"]),
-        _agent_performance_section(data["agent_performance"]),
-    ]
+    data = load(warehouse_path, run_id=run_id, run_date=run_date)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = [_write(out_dir / s.png, _png(s.figure)) for s in sections]
-    page = _page(run_id, sections, _kpis(data))
-    written.append(_write(out_dir / INDEX_FILE, page.encode("utf-8")))
-    return written
+    return _write(
+        out_dir / INDEX_FILE, page(data, run_id=run_id, currency=currency, reporting_tz=reporting_tz)
+    )

@@ -58,7 +58,18 @@ QUERY_PARAMETER_TYPES: dict[str, str] = {
 
 # Folders under sql/ that hold statements (schemas/ holds the table definitions). Every folder of
 # sql/ but schemas/ must be listed here (tests/sql/test_sql_files.py), so a new one is analyzed.
-STATEMENT_FOLDERS = ("silver", "gold", "checks", "restate", "runs", "dq", "staging", "transaction", "health")
+STATEMENT_FOLDERS = (
+    "silver",
+    "gold",
+    "checks",
+    "restate",
+    "runs",
+    "dq",
+    "staging",
+    "transaction",
+    "health",
+    "dashboard",
+)
 
 _TYPE_KINDS = {
     "STRING": "TYPE_STRING",

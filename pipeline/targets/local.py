@@ -1,7 +1,7 @@
 """The local target: landing folder -> PySpark in local mode -> DuckDB, as TaskFlow tasks.
 
 Every task opens the warehouse, does one idempotent unit of work keyed on the run id, and
-returns a small summary (XCom). Heavy imports (Spark, DuckDB, matplotlib) happen inside tasks.
+returns a small summary (XCom). Heavy imports (Spark, DuckDB, Plotly) happen inside tasks.
 """
 
 from __future__ import annotations
@@ -245,12 +245,19 @@ def publish() -> dict[str, Any]:
 
     settings = _settings()
     run = window(get_current_context())
-    pages = dashboard.render(settings.warehouse_path, settings.dashboard_dir, run_id=run.run_id)
+    page = dashboard.render(
+        settings.warehouse_path,
+        settings.dashboard_dir,
+        run_id=run.run_id,
+        run_date=run.run_date,
+        currency=settings.default_currency,
+        reporting_tz=settings.reporting_tz,
+    )
     health = health_page.render(
         settings.warehouse_path, settings.dashboard_dir, run_id=run.run_id, run_date=run.run_date
     )
     docs = data_docs.write(settings.dashboard_dir / DOCS_DIR)
-    return {"dashboard": [str(p) for p in [*pages, health]], "docs": len(docs)}
+    return {"dashboard": [str(page), str(health)], "docs": len(docs)}
 
 
 @task(task_id="report", trigger_rule=TriggerRule.ALL_DONE)
