@@ -19,12 +19,14 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+import duckdb
 
 from pipeline import warehouse
 from sql import catalog
@@ -119,13 +121,20 @@ def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     return {name: [row[name] for row in rows] for name in names}
 
 
-def load(warehouse_path: Path, *, run_id: str, run_date: date) -> dict[str, Any]:
-    """What the page shows, read from the warehouse (read-only)."""
-    with warehouse.connect(warehouse_path, read_only=True) as con:
-        results = {
-            key: warehouse.fetch_dicts(con, relative, {"run_id": run_id, "run_date": run_date})
-            for key, relative in QUERIES.items()
-        }
+Fetch = Callable[[str, Mapping[str, Any]], list[dict[str, Any]]]
+"""Runs a SQL file (relative to `sql/`) with named parameters and returns its rows as dicts: the
+warehouse's `fetch_dicts` locally, a BigQuery query on GCP (`pipeline.gcp.pages`)."""
+
+
+def warehouse_fetch(con: duckdb.DuckDBPyConnection) -> Fetch:
+    return lambda relative, params: warehouse.fetch_dicts(con, relative, params)
+
+
+def load(fetch: Fetch, *, run_id: str, run_date: date) -> dict[str, Any]:
+    """What the page shows, from the SQL files in `QUERIES`."""
+    results = {
+        key: fetch(relative, {"run_id": run_id, "run_date": run_date}) for key, relative in QUERIES.items()
+    }
     results["checks"].sort(key=lambda c: (c["passed"], c["severity"], c["check_name"]))
     return {
         "channels": _columns(results["channels"]),
@@ -325,10 +334,11 @@ def render(
     currency: str = "USD",
     reporting_tz: str = "UTC",
 ) -> Path:
-    """Read the warehouse and write `out_dir/index.html`."""
+    """Read the local warehouse (read-only) and write `out_dir/index.html`."""
     if not Path(warehouse_path).is_file():
         raise FileNotFoundError(f"no warehouse at {warehouse_path}")
-    data = load(warehouse_path, run_id=run_id, run_date=run_date)
+    with warehouse.connect(warehouse_path, read_only=True) as con:
+        data = load(warehouse_fetch(con), run_id=run_id, run_date=run_date)
     out_dir.mkdir(parents=True, exist_ok=True)
     return _write(
         out_dir / INDEX_FILE, page(data, run_id=run_id, currency=currency, reporting_tz=reporting_tz)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import warehouse
-from pipeline.dashboard import HEALTH_FILE
+from pipeline.dashboard import HEALTH_FILE, Fetch, warehouse_fetch
 from pipeline.page_style import BASE_STYLE
 
 FRESHNESS_SQL = "health/freshness.sql"
@@ -130,23 +130,29 @@ def page(data: Mapping[str, Any], *, run_id: str, generated_at: datetime) -> str
     return "\n".join(parts)
 
 
-def render(warehouse_path: Path, out_dir: Path, *, run_id: str, run_date: date) -> Path:
-    """Read the warehouse and write `out_dir/health.html`."""
-    with warehouse.connect(warehouse_path, read_only=True) as con:
-        data = {
-            "freshness": warehouse.fetch_dicts(con, FRESHNESS_SQL, {"run_date": run_date}),
-            "run_checks": warehouse.fetch_dicts(con, RUN_CHECKS_SQL, {"run_id": run_id}),
-            "latest_runs": warehouse.fetch_dicts(con, LATEST_RUNS_SQL),
-            "quarantine": warehouse.fetch_dicts(con, QUARANTINE_SQL),
-        }
-    # The order a person reads them in (a query's output has none): failed checks first, then
-    # newest runs first, a run not recorded yet (the one publishing) before them.
+def load(fetch: Fetch, *, run_id: str, run_date: date) -> dict[str, list[dict[str, Any]]]:
+    """The page's rows, from its four SQL files, in the order a person reads them (a query's output
+    has none): failed checks first, then newest runs first, a run not recorded yet (the one
+    publishing) before them."""
+    data = {
+        "freshness": fetch(FRESHNESS_SQL, {"run_date": run_date}),
+        "run_checks": fetch(RUN_CHECKS_SQL, {"run_id": run_id}),
+        "latest_runs": fetch(LATEST_RUNS_SQL, {}),
+        "quarantine": fetch(QUARANTINE_SQL, {}),
+    }
     data["run_checks"].sort(key=lambda c: (c["passed"], c["severity"], c["check_name"]))
     data["latest_runs"].sort(key=lambda r: (r["logical_date"], r["run_id"]), reverse=True)
     data["quarantine"].sort(key=lambda q: (q["reason"], q["source_file"]))
     data["quarantine"].sort(
         key=lambda q: (q["logical_date"] is None, q["logical_date"] or date.min, q["run_id"]), reverse=True
     )
+    return data
+
+
+def render(warehouse_path: Path, out_dir: Path, *, run_id: str, run_date: date) -> Path:
+    """Read the local warehouse and write `out_dir/health.html`."""
+    with warehouse.connect(warehouse_path, read_only=True) as con:
+        data = load(warehouse_fetch(con), run_id=run_id, run_date=run_date)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / HEALTH_FILE
     path.write_text(page(data, run_id=run_id, generated_at=datetime.now(UTC)), encoding="utf-8")
