@@ -13,9 +13,10 @@ their file in `_file` (Spark's `_metadata.file_path`). The quoted ones are then 
 parser, one scan per header width and one job for all of them. The JSON Lines files are read by
 one text scan, one job for their checks and counts and one that finds every file's keys; the
 Parquet files by one scan per schema (read from each file's footer on the driver) and one job for
-all of them. Only a JSON array file is read by itself, and a file a shared job fails on (a corrupt
-Parquet page, a record the CSV parser gives up on): the files of that job are then read one by one
-to tell which.
+all of them; the JSON array files like the JSON Lines files, each element a line, by one scan that
+reads a file whole (an array cannot be split). Only a file a shared job fails on (a corrupt Parquet
+page, a record the CSV parser gives up on) is read by itself: the files of that job are then read
+one by one to tell which.
 
 - Format by name only (`spark.contract.FILE_FORMATS`, optionally `.gz`); anything else is unreadable.
 - 0-byte and missing files, corrupt or truncated gzip (the whole stream is inflated in the JVM,
@@ -778,15 +779,35 @@ def _jsonl_lines(spark: SparkSession, sources: list[str]) -> DataFrame:
     )
 
 
-def _read_jsonl_files(spark: SparkSession, files: list[RawFile]) -> None:
-    """JSON Lines files: one text scan for them all, one job that finds the files that are not valid
-    UTF-8, hold NUL bytes or no JSON object and counts each file's records, and one that finds
-    each file's keys (its header) in order of first appearance. The files then share one frame:
-    every line is parsed once against all their keys and a file's columns are picked by position
-    (`_jsonl_frame`)."""
+def _json_array_elements(spark: SparkSession, sources: list[str]) -> DataFrame:
+    """The elements of JSON array files as the lines of `_jsonl_lines`, each element's JSON text a
+    line: one whole-text scan (a file is one row: an array cannot be split), the array parsed into
+    its elements' texts (a nested value keeps its JSON), numbered from 0 in `_mid` within the
+    file's one split. A file that is not a JSON array with elements is one line of its whole text,
+    so that the checks on lines (UTF-8, NUL bytes, no JSON object) tell why."""
+    text = F.regexp_replace(F.col("value"), "^\ufeff", "")
+    elements = F.from_json(text, "array<string>")
+    files = spark.read.text(sources, wholetext=True).select(
+        F.when(F.size(elements) > 0, elements).otherwise(F.array(text)).alias("_elements"),
+        F.is_valid_utf8("value").alias("_utf8"),
+        F.col("_metadata.file_path").alias(FILE),
+        F.lit(0).cast("bigint").alias("_block"),
+    )
+    return files.select(F.posexplode("_elements").alias(_MID, "value"), "_utf8", FILE, "_block").withColumn(
+        "_keys", F.json_object_keys("value")
+    )
+
+
+def _read_jsonl_files(spark: SparkSession, files: list[RawFile], *, arrays: bool = False) -> None:
+    """JSON Lines files (or, `arrays`, JSON array files, each element a line): one text scan for
+    them all, one job that finds the files that are not valid UTF-8, hold NUL bytes or no JSON
+    object and counts each file's records, and one that finds each file's keys (its header) in
+    order of first appearance. The files then share one frame: every record is parsed once against
+    all their keys and a file's columns are picked by position (`_jsonl_frame`)."""
     if not files:
         return
-    lines = _jsonl_lines(spark, [f.source for f in files])
+    sources = [f.source for f in files]
+    lines = _json_array_elements(spark, sources) if arrays else _jsonl_lines(spark, sources)
     found = _splits(
         lines,
         F.count("_keys").alias("objects"),
@@ -802,6 +823,8 @@ def _read_jsonl_files(spark: SparkSession, files: list[RawFile]) -> None:
             raw.error = "not valid UTF-8 text"
         elif total["nul"]:
             raw.error = "binary content (NUL bytes) in a text format"
+        elif arrays and not total["objects"]:
+            raw.error = "not a JSON array of records (no element is an object with keys)"
         elif total["rows"] and not total["objects"]:
             raw.error = "not JSON Lines: no line is a JSON object"
         else:
@@ -968,26 +991,6 @@ def _read_parquet_file(spark: SparkSession, raw: RawFile, schema: T.StructType) 
     _take_parquet(raw, schema, frame, counts)
 
 
-def _read_json_array(spark: SparkSession, uri: str) -> tuple[tuple[str, ...], DataFrame, int]:
-    """A `.json` file holding one JSON array of records: a record per element, numbered in array
-    order (the whole file is one partition: a JSON array cannot be split)."""
-    source = spark.read.options(
-        multiLine="true", primitivesAsString="true", mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT
-    ).json(uri)
-    fields = [f for f in source.schema.fields if f.name != CORRUPT]
-    if not fields:
-        raise UnreadableFileError("not a JSON array of records (no element is an object with keys)")
-    corrupt = F.col(CORRUPT) if CORRUPT in source.columns else F.lit(None).cast("string")
-    frame = source.select(
-        *[_as_text(f).alias(source_column(i)) for i, f in enumerate(fields)],
-        corrupt.alias(CORRUPT),
-    ).withColumn(_MID, F.monotonically_increasing_id())
-    rows = frame.groupBy(F.shiftright(F.col(_MID), _PARTITION_SHIFT).alias("p")).count().collect()
-    header = _unique_header([f.name for f in fields])
-    counts = {int(r["p"]): int(r["count"]) for r in rows}
-    return header, _with_record_numbers(frame, counts), sum(counts.values())
-
-
 def _utf8_copy(
     spark: SparkSession, uri: str, compressed: bool, settings: SourceSettings, work_dir: str | None
 ) -> tuple[str, bool, str, dict[str, Any]]:
@@ -1025,8 +1028,8 @@ def _utf8_copy(
 def _open_file(spark: SparkSession, uri: str, settings: SourceSettings, work_dir: str | None) -> RawFile:
     """Everything about a file that its name and first bytes tell, through the FileSystem API (no
     Spark job): format, size, gzip trailer, encoding (a UTF-8 copy when it is another) and the CSV
-    delimiter. A JSON array file, which needs a parser of its own, is read here too; a CSV, JSON
-    Lines or Parquet file is left for its scan (`frame` None, no error)."""
+    delimiter. The file is left for the scan it shares with the others of its format (`frame`
+    None, no error)."""
     fmt, compressed = file_format(uri)
     raw = RawFile(uri, fmt, source=uri, settings=settings)
     if fmt is None:
@@ -1065,8 +1068,6 @@ def _open_file(spark: SparkSession, uri: str, settings: SourceSettings, work_dir
                     "not JSON: a .json file holds an array of records or one record per line"
                 )
             if layout == "array":
-                raw.header, frame, raw.records = _read_json_array(spark, raw.source)
-                _own_frame(raw, frame)
                 return raw
             fmt = raw.file_format = "jsonl"
         if fmt == "jsonl":
@@ -1082,11 +1083,6 @@ def _open_file(spark: SparkSession, uri: str, settings: SourceSettings, work_dir
     except Exception as exc:  # a Spark/Hadoop read error: the file is not what its name says
         raw.error = f"cannot be read as {fmt}: {_java_cause(exc)}"
     return raw
-
-
-def _own_frame(raw: RawFile, frame: DataFrame) -> None:
-    raw.key = raw.uri
-    raw.frame = frame.withColumn(FILE, F.lit(raw.key))
 
 
 def _retry_detected(spark: SparkSession, raw: RawFile, work_dir: str | None) -> RawFile | None:
@@ -1147,6 +1143,7 @@ def _read_scans(spark: SparkSession, raws: list[RawFile]) -> None:
     for group in by_delimiter.values():
         _read_csv_scan(spark, group)
     _read_jsonl_files(spark, [r for r in left if r.file_format == "jsonl"])
+    _read_jsonl_files(spark, [r for r in left if r.file_format == "json"], arrays=True)
     _read_parquet_files(spark, [r for r in left if r.file_format == "parquet"])
 
 

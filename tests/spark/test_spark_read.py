@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -431,6 +432,54 @@ def test_jsonl_files_are_read_by_one_scan_each_with_its_own_keys(spark: SparkSes
             assert _rows(raw) == [(f"{i}-{k}", str(k), k + 1, None) for k in range(i + 1)]
         assert all(r.frame is raws[1].frame for r in raws[4:])
     assert jobs[30] == jobs[5] <= 4
+
+
+@pytest.mark.usefixtures("packed")
+def test_json_array_files_are_read_by_one_scan_each_with_its_own_keys(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """5 or 30 JSON array files (an API's export), one of other keys with a nested value and an
+    element that is no record, one with NUL bytes, one of numbers only, one cut short and one of
+    invalid UTF-8: the same Spark jobs, each file its keys in order of first appearance and its
+    elements numbered in array order."""
+
+    def landing(n: int) -> list[tuple[str, SourceSettings | None]]:
+        folder = tmp_path / f"array{n}"
+        paths = _day_files(
+            folder,
+            n,
+            "json",
+            lambda i: json.dumps([{"id": f"{i}-{k}", "n": k} for k in range(i + 1)], indent=2),
+        )
+        (folder / "day000.json").write_bytes(b'[{"id": "1\x00"}]')
+        (folder / "day001.json").write_text(
+            '\ufeff[\n {"b": 1, "a": {"k": [1]}},\n 5,\n {"c": true, "a": "x"}\n]\n', encoding="utf-8"
+        )
+        (folder / "day002.json").write_text("[1, 2, 3]", encoding="utf-8")
+        (folder / "day003.json").write_text('[{"id": "a"}, {"id": ', encoding="utf-8")
+        (folder / "day004.json").write_bytes(b'[{"id": "caf\xe9"}]')
+        return [(p, SourceSettings(encoding="utf-8")) for p in paths]
+
+    jobs = {}
+    for n in (6, 30):
+        jobs[n], raws = _jobs_to_read(spark, f"array-{n}", landing(n))
+        assert raws[0].error == "binary content (NUL bytes) in a text format"
+        assert raws[2].error == "not a JSON array of records (no element is an object with keys)"
+        assert raws[3].error == "not a JSON array of records (no element is an object with keys)"
+        assert raws[4].error == "not valid UTF-8 text"
+        assert raws[1].header == ("b", "a", "c")
+        assert raws[1].records == 3
+        assert _rows(raws[1]) == [
+            ("1", '{"k":[1]}', None, 1, None),
+            (None, None, None, 2, "5"),
+            (None, "x", "true", 3, None),
+        ]
+        for i, raw in enumerate(raws[5:], start=5):
+            assert raw.header == ("id", "n")
+            assert raw.records == i + 1
+            assert _rows(raw) == [(f"{i}-{k}", str(k), k + 1, None) for k in range(i + 1)]
+        assert all(r.frame is raws[1].frame for r in raws[5:])
+    assert jobs[30] == jobs[6] <= 4
 
 
 def _parquet_file(path: Path, table: pa.Table, row_group_size: int | None = None) -> str:
