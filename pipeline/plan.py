@@ -47,6 +47,9 @@ GOLD_STEPS: tuple[GoldStep, ...] = (
     GoldStep("customer_state", "merge", after=("customer_daily",)),
     GoldStep("customer_rfm", "table", after=("customer_daily", "customer_state")),
     GoldStep("peak_hours", "table", after=("peak_hours_daily",)),
+    # Whole tables too: a late day can move a customer's first order (the cohort) or any segment.
+    GoldStep("cohort_retention", "table", after=("customer_daily",)),
+    GoldStep("segment_migration", "table", after=("customer_daily", "customer_rfm")),
 )
 
 # The silver load, the same statements on both targets (`pipeline.silver_load` on DuckDB,

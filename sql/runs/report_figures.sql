@@ -78,6 +78,16 @@ gold_counts as (
         'gold.peak_hours' as table_name,
         count(*) as row_count
     from gold.peak_hours
+    union all
+    select
+        'gold.cohort_retention' as table_name,
+        count(*) as row_count
+    from gold.cohort_retention
+    union all
+    select
+        'gold.segment_migration' as table_name,
+        count(*) as row_count
+    from gold.segment_migration
 ),
 
 gold_figures as (

@@ -15,6 +15,8 @@ GOLD_TABLES = (
     "peak_hours_daily",
     "customer_rfm",
     "peak_hours",
+    "cohort_retention",
+    "segment_migration",
 )
 
 

@@ -8,7 +8,7 @@ deployment whose file was edited reads.
 |-----|-----|---------|----------|
 | 1 | repository | days 1-4 | gold built; every fingerprint recorded (an empty warehouse) |
 | 2a | changed, `CDI_MAX_RESTATE_DAYS=2` | nothing new | stops before gold, naming `cdi rebuild` |
-| 2b | changed | day 5 | customer_daily, customer_state and customer_rfm restated over all 5 days |
+| 2b | changed | day 5 | customer_daily and the tables built from it restated over all 5 days |
 | rebuild | changed | - | `--table aov_daily --from day 2 --to day 3`: those days only |
 | rebuild | changed | - | everything, twice: gold equals a from-scratch build both times |
 
@@ -51,7 +51,13 @@ RUN_DATE = date(2025, 1, 11)
 CHANGED_FILE = "gold/customer_daily.sql"
 ORDERS = "countif(status = 'completed') as orders"
 ORDERS_WITH_REFUNDS = "countif(status in ('completed', 'refunded')) as orders"
-RESTATED = ["gold.customer_daily", "gold.customer_state", "gold.customer_rfm"]
+RESTATED = [
+    "gold.customer_daily",
+    "gold.customer_state",
+    "gold.customer_rfm",
+    "gold.cohort_retention",
+    "gold.segment_migration",
+]
 GOLD = [s.table for s in plan.GOLD_STEPS]
 
 # `python -c WITH_SQL_DIR <sql dir> <module> <args>`: run a module's command line with `sql.catalog`

@@ -117,6 +117,8 @@ def test_both_targets_have_the_same_task_ids_and_graph(gcp_dag: Any) -> None:
     assert graph["clean_raw"] == ["claim_files"]
     assert graph["gold_customer_rfm"] == ["gold_customer_daily", "gold_customer_state"]
     assert graph["gold_peak_hours"] == ["gold_peak_hours_daily"]
+    assert graph["gold_cohort_retention"] == ["gold_customer_daily"]
+    assert graph["gold_segment_migration"] == ["gold_customer_daily", "gold_customer_rfm"]
     assert graph["publish"] == ["archive_files", "reconcile"]
     # Archiving waits for gold, not for reconciliation: a bad file fails the run but is not
     # claimed again by every later run.

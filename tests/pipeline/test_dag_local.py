@@ -24,6 +24,8 @@ EXPECTED_TASKS = {
     "gold_customer_state",
     "gold_customer_rfm",
     "gold_peak_hours",
+    "gold_cohort_retention",
+    "gold_segment_migration",
     "reconcile",
     "archive_files",
     "publish",
@@ -56,6 +58,11 @@ def test_gold_waits_for_the_quality_gate_and_its_inputs(dag) -> None:  # type: i
         "gold_customer_state",
     }
     assert dag.get_task("gold_peak_hours").upstream_task_ids == {"gold_peak_hours_daily"}
+    assert dag.get_task("gold_cohort_retention").upstream_task_ids == {"gold_customer_daily"}
+    assert dag.get_task("gold_segment_migration").upstream_task_ids == {
+        "gold_customer_daily",
+        "gold_customer_rfm",
+    }
     assert dag.get_task("clean_raw").upstream_task_ids == {"claim_files"}
 
 

@@ -66,13 +66,17 @@ def test_dependents_follow_the_after_graph() -> None:
         "gold.customer_daily",
         "gold.customer_state",
         "gold.customer_rfm",
+        "gold.cohort_retention",
+        "gold.segment_migration",
     ]
     assert restate.dependents(["gold.peak_hours_daily"]) == ["gold.peak_hours_daily", "gold.peak_hours"]
-    assert restate.dependents(["gold.customer_rfm"]) == ["gold.customer_rfm"]
+    assert restate.dependents(["gold.customer_rfm"]) == ["gold.customer_rfm", "gold.segment_migration"]
+    assert restate.dependents(["gold.cohort_retention"]) == ["gold.cohort_retention"]
     assert restate.dependents(["gold.aov_daily", "gold.customer_state"]) == [
         "gold.aov_daily",
         "gold.customer_state",
         "gold.customer_rfm",
+        "gold.segment_migration",
     ]
 
 
@@ -112,7 +116,13 @@ def test_a_changed_table_and_its_dependents_are_restated_over_all_history() -> N
     made = restate.make_plan(
         current=current, recorded=recorded, history=HISTORY, rebuild=None, settings=LOCAL
     )
-    expected = ["gold.customer_daily", "gold.customer_state", "gold.customer_rfm"]
+    expected = [
+        "gold.customer_daily",
+        "gold.customer_state",
+        "gold.customer_rfm",
+        "gold.cohort_retention",
+        "gold.segment_migration",
+    ]
     assert made["changed"] == expected
     assert list(made["restate"]) == expected
     assert made["record"] == expected
@@ -141,7 +151,8 @@ def test_over_the_limit_the_run_stops_with_the_command_that_restates() -> None:
     message = str(raised.value)
     assert "cdi rebuild --output '/data/my out' --table customer_daily\n" in message
     assert "gold.customer_daily (sql/gold/customer_daily.sql)" in message
-    assert "gold.customer_state, gold.customer_rfm built from it" in message
+    built_from = "gold.customer_state, gold.customer_rfm, gold.cohort_retention, gold.segment_migration"
+    assert f"{built_from} built from it" in message
     assert f"all {len(HISTORY)} days in silver" in message
     assert f"CDI_MAX_RESTATE_DAYS={len(HISTORY) - 1}" in message
     # At the limit, the run restates.
@@ -173,7 +184,7 @@ def test_a_whole_table_mart_is_replaced_on_every_run_so_it_has_no_limit() -> Non
         rebuild=None,
         settings=Settings(max_restate_days=1),
     )
-    assert list(made["restate"]) == ["gold.customer_rfm"]
+    assert list(made["restate"]) == ["gold.customer_rfm", "gold.segment_migration"]
 
 
 def test_on_gcp_the_message_names_the_manual_trigger_with_the_params() -> None:
@@ -200,8 +211,14 @@ def test_a_rebuild_restates_a_range_of_the_daily_tables_and_the_rest_whole() -> 
     assert restate.restated_days(steps["gold.customer_state"], made) == HISTORY
     assert restate.restated_days(steps["gold.customer_rfm"], made) == HISTORY
     assert restate.resets(steps["gold.customer_state"], made)
-    # Part of the history only: its fingerprint is not recorded; the state and RFM were rebuilt whole.
-    assert made["record"] == ["gold.customer_state", "gold.customer_rfm"]
+    # Part of the history only: its fingerprint is not recorded; the state and the marts built from
+    # customer_daily were rebuilt whole.
+    assert made["record"] == [
+        "gold.customer_state",
+        "gold.customer_rfm",
+        "gold.cohort_retention",
+        "gold.segment_migration",
+    ]
 
 
 def test_a_whole_rebuild_has_no_limit_and_records_everything() -> None:

@@ -34,6 +34,8 @@ PARAMETERS: dict[str, set[str]] = {
     "gold/peak_hours_daily.sql": {*DAY_PARAMETERS, "reporting_tz"},
     "gold/peak_hours.sql": set(),
     "gold/customer_rfm.sql": {"run_date"},
+    "gold/cohort_retention.sql": {"run_date"},
+    "gold/segment_migration.sql": set(),
     "gold/customer_state_reset.sql": set(),
     "restate/history_days.sql": set(),
     "restate/gold_fingerprints.sql": set(),

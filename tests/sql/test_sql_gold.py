@@ -1,6 +1,7 @@
 """Gold SQL on DuckDB against an independent pandas computation, hand-checked figures, edge cases
 (a day with only refunds, an agent without completed orders, a one-order customer, RFM ties, DST
-in the reporting time zone) and the incremental contract (idempotent, late data, day by day)."""
+in the reporting time zone, a gap month in a cohort, a customer changing segment or new since the
+previous month end) and the incremental contract (idempotent, late data, day by day)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
+import sqlglot
+from sqlglot import exp
+
+from sql import catalog
 
 UTC = dt.UTC
 CENT = Decimal("0.01")
@@ -21,6 +26,8 @@ GOLD_TABLES = (
     "gold.peak_hours_daily",
     "gold.peak_hours",
     "gold.customer_rfm",
+    "gold.cohort_retention",
+    "gold.segment_migration",
 )
 AFTER_DATA = dt.date(2025, 4, 10)
 
@@ -202,6 +209,56 @@ def expected_customer_rfm(orders, run_date: dt.date) -> list[tuple]:
     )
 
 
+def month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def months_between(first: dt.date, last: dt.date) -> int:
+    return (last.year - first.year) * 12 + last.month - first.month
+
+
+def expected_cohort_retention(orders, run_date: dt.date) -> list[tuple]:
+    frame = order_frame(orders)
+    frame = frame[frame["order_date"] <= run_date]
+    last_month = month_start(max(frame["order_date"]))
+    completed = frame[frame["completed"]].copy()
+    completed["order_month"] = [month_start(d) for d in completed["order_date"]]
+    active = completed.groupby("customer_id")["order_month"].apply(set)
+    cohorts = {customer: min(months) for customer, months in active.items()}
+    out = []
+    for cohort in sorted(set(cohorts.values())):
+        members = [c for c, first in cohorts.items() if first == cohort]
+        for k in range(months_between(cohort, last_month) + 1):
+            month = (pd.Timestamp(cohort) + pd.DateOffset(months=k)).date()
+            retained = sum(1 for c in members if month in active[c])
+            out.append((cohort, k, len(members), retained, retained / len(members)))
+    return out
+
+
+NO_PRIOR_ORDER = "No prior order"
+
+
+def expected_segment_migration(orders, run_date: dt.date) -> list[tuple]:
+    """Segments now (RFM as of the run) against RFM as of the previous month end, both from the
+    pandas RFM above; a customer with no completed order by then comes from 'No prior order'."""
+    now = expected_customer_rfm(orders, run_date)
+    if not now:
+        return []
+    as_of = now[0][1]
+    previous_month_end = month_start(as_of) - dt.timedelta(days=1)
+    frame = order_frame(orders)
+    ordered_before = frame[frame["completed"] & (frame["order_date"] <= previous_month_end)]
+    before = expected_customer_rfm(orders, previous_month_end) if len(ordered_before) else []
+    assert all(row[1] == previous_month_end for row in before)
+    from_segment = {row[0]: row[8] for row in before}
+    moves = pd.DataFrame(
+        [(as_of, from_segment.get(row[0], NO_PRIOR_ORDER), row[8]) for row in now],
+        columns=["as_of_date", "from_segment", "to_segment"],
+    )
+    counts = moves.groupby(["as_of_date", "from_segment", "to_segment"]).size()
+    return sorted((*key, int(n)) for key, n in counts.items())
+
+
 def none_for_nan(value):
     """pandas stores a missing value of a float or object column as NaN; SQL returns NULL."""
     return None if isinstance(value, float) and math.isnan(value) else value
@@ -264,6 +321,26 @@ def test_customer_rfm_matches_pandas(wh, orders, order_days, run_date):
     actual = wh.table("gold.customer_rfm")
     assert actual == expected_customer_rfm(orders, run_date)
     assert all(row[2] >= 0 for row in actual), "recency is never negative"
+
+
+@pytest.mark.parametrize("run_date", [AFTER_DATA, dt.date(2025, 3, 31)], ids=["after-data", "backfill"])
+def test_cohort_retention_matches_pandas(wh, orders, order_days, run_date):
+    wh.insert("silver.transactions", orders)
+    wh.build_gold(order_days, run_date=run_date)
+    actual = wh.table("gold.cohort_retention")
+    assert approx_rows(actual) == approx_rows(expected_cohort_retention(orders, run_date))
+    assert all(row[4] == 1.0 for row in actual if row[1] == 0), "the cohort month retains everyone"
+
+
+@pytest.mark.parametrize("run_date", [AFTER_DATA, dt.date(2025, 4, 1)], ids=["after-data", "first-of-month"])
+def test_segment_migration_matches_pandas(wh, orders, order_days, run_date):
+    wh.insert("silver.transactions", orders)
+    wh.build_gold(order_days, run_date=run_date)
+    actual = wh.table("gold.segment_migration")
+    assert actual == expected_segment_migration(orders, run_date)
+    assert sum(row[3] for row in actual) == len(wh.table("gold.customer_rfm")), "every RFM customer once"
+    assert any(row[1] != row[2] for row in actual), "the fixture must move customers between segments"
+    assert any(row[1] == NO_PRIOR_ORDER for row in actual), "the fixture must have new customers"
 
 
 # Hand-checked figures ----------------------------------------------------------------------------
@@ -331,6 +408,8 @@ def test_day_with_only_refunds(wh):
     assert wh.table("gold.customer_daily") == [(d, "C1", 0, 0), (d, "C2", 0, 0)]
     assert wh.table("gold.peak_hours_daily") == []
     assert wh.table("gold.customer_rfm") == [], "no completed order, no RFM row"
+    assert wh.table("gold.cohort_retention") == [], "no completed order, no cohort"
+    assert wh.table("gold.segment_migration") == []
     assert len(wh.table("gold.peak_hours")) == 168
 
 
@@ -444,6 +523,139 @@ def test_peak_hours_has_168_zero_rows_without_data(wh):
     assert peak_hours == [(w, h, 0, 0) for w in range(1, 8) for h in range(24)]
 
 
+def test_cohort_retention_by_hand(wh):
+    """January: C1 (a gap in February), C2 (one order; another after the run date), C5 (every
+    month to February). February: C3 (a refunded January order starts no cohort), none back in
+    March. March: C6. C4 has only a cancelled order: no cohort."""
+    rows = [
+        order("T1", "2025-01-05 10:00", "C1", "10.00"),
+        order("T2", "2025-03-10 10:00", "C1", "10.00"),
+        order("T3", "2025-01-20 10:00", "C2", "10.00"),
+        order("T4", "2025-04-02 10:00", "C2", "10.00"),  # after the first run date
+        order("T5", "2025-01-07 10:00", "C5", "10.00"),
+        order("T6", "2025-01-25 10:00", "C5", "10.00"),
+        order("T7", "2025-02-14 10:00", "C5", "10.00"),
+        order("T8", "2025-01-09 10:00", "C3", "10.00", status="refunded"),
+        order("T9", "2025-02-03 10:00", "C3", "10.00"),
+        order("T10", "2025-02-10 10:00", "C4", "10.00", status="cancelled"),
+        order("T11", "2025-03-02 10:00", "C6", "10.00"),
+    ]
+    wh.insert("silver.transactions", rows)
+    days = sorted({r["transaction_ts"].date() for r in rows})
+    jan, feb, mar = dt.date(2025, 1, 1), dt.date(2025, 2, 1), dt.date(2025, 3, 1)
+    wh.build_gold(days, run_date=dt.date(2025, 3, 31))
+    assert approx_rows(wh.table("gold.cohort_retention")) == approx_rows(
+        [
+            (jan, 0, 3, 3, 1.0),
+            (jan, 1, 3, 1, 1 / 3),  # C5; C1 skips February
+            (jan, 2, 3, 1, 1 / 3),  # C1 is back
+            (feb, 0, 1, 1, 1.0),
+            (feb, 1, 1, 0, 0.0),  # zero-filled: nobody of February ordered in March
+            (mar, 0, 1, 1, 1.0),
+        ]
+    )
+    # A month later April is observed: C2's second order retains January in month 3.
+    wh.build_gold(days, run_date=dt.date(2025, 4, 30))
+    assert approx_rows(wh.table("gold.cohort_retention")) == approx_rows(
+        [
+            (jan, 0, 3, 3, 1.0),
+            (jan, 1, 3, 1, 1 / 3),
+            (jan, 2, 3, 1, 1 / 3),
+            (jan, 3, 3, 1, 1 / 3),  # C2
+            (feb, 0, 1, 1, 1.0),
+            (feb, 1, 1, 0, 0.0),
+            (feb, 2, 1, 0, 0.0),
+            (mar, 0, 1, 1, 1.0),
+            (mar, 1, 1, 0, 0.0),
+        ]
+    )
+
+
+def test_segment_migration_by_hand(wh):
+    """Five one-order customers in March, one quintile each: on 2025-03-31 C1 and C2 are
+    Hibernating (r = f = 1, 2), C3 Loyal (3, 3), C4 and C5 Champions (4, 4 and 5, 5). C1 orders
+    five times on 2025-04-05 (as_of_date 2025-04-06): C1 scores (5, 5), the others shift down one."""
+    rows = [
+        order(f"T{n}", f"2025-03-{day:02d} 12:00", f"C{n}", "10.00")
+        for n, day in ((1, 1), (2, 5), (3, 10), (4, 15), (5, 20))
+    ]
+    rows += [order(f"T1-{k}", "2025-04-05 12:00", "C1", "10.00") for k in range(5)]
+    wh.insert("silver.transactions", rows)
+    days = sorted({r["transaction_ts"].date() for r in rows})
+    wh.build_gold(days, run_date=dt.date(2025, 4, 10))
+    as_of = dt.date(2025, 4, 6)
+    assert wh.rows("select customer_id, segment from gold.customer_rfm order by 1") == [
+        ("C1", "Champions"),
+        ("C2", "Hibernating"),
+        ("C3", "Hibernating"),
+        ("C4", "Loyal"),
+        ("C5", "Champions"),
+    ]
+    assert wh.table("gold.segment_migration") == [
+        (as_of, "Champions", "Champions", 1),  # C5
+        (as_of, "Champions", "Loyal", 1),  # C4
+        (as_of, "Hibernating", "Champions", 1),  # C1
+        (as_of, "Hibernating", "Hibernating", 1),  # C2
+        (as_of, "Loyal", "Hibernating", 1),  # C3
+    ]
+
+
+def test_segment_migration_counts_a_customer_new_since_the_month_end(wh):
+    """C1 ordered once in March; C2's first order is in April. Two customers: quintiles 1 and 2."""
+    rows = [order("T1", "2025-03-20 12:00", "C1", "5.00"), order("T2", "2025-04-05 12:00", "C2", "5.00")]
+    wh.insert("silver.transactions", rows)
+    wh.build_gold([dt.date(2025, 3, 20), dt.date(2025, 4, 5)], run_date=dt.date(2025, 4, 10))
+    as_of = dt.date(2025, 4, 6)
+    assert wh.table("gold.segment_migration") == [
+        (as_of, "Hibernating", "Hibernating", 1),
+        (as_of, NO_PRIOR_ORDER, "Hibernating", 1),
+    ]
+
+
+def test_segment_migration_in_the_first_month_comes_from_no_prior_order_only(wh):
+    wh.insert("silver.transactions", [order("T1", "2025-03-20 12:00", "C1", "5.00")])
+    wh.build_gold([dt.date(2025, 3, 20)], run_date=dt.date(2025, 3, 25))
+    assert wh.table("gold.segment_migration") == [(dt.date(2025, 3, 21), NO_PRIOR_ORDER, "Hibernating", 1)]
+
+
+def scoring_expressions(relative: str) -> dict[str, str]:
+    """The r_score, f_score and segment expressions of a gold file, as BigQuery SQL."""
+    tree = sqlglot.parse_one(catalog.read_sql(relative), read="bigquery")
+    return {
+        alias.alias: alias.this.sql("bigquery")
+        for alias in tree.find_all(exp.Alias)
+        if alias.alias in ("r_score", "f_score", "segment") and isinstance(alias.this, exp.Window | exp.Case)
+    }
+
+
+def test_segment_migration_scores_and_segments_as_customer_rfm_does():
+    """segment_migration.sql restates the scoring of customer_rfm.sql for the previous month end:
+    the expressions are the same, so an edit to one without the other fails here."""
+    rfm = scoring_expressions("gold/customer_rfm.sql")
+    assert set(rfm) == {"r_score", "f_score", "segment"}
+    assert scoring_expressions("gold/segment_migration.sql") == rfm
+
+
+def test_segment_migration_from_segments_are_customer_rfm_as_of_the_month_end(wh, orders, order_days):
+    """The same orders scored by both files: customer_rfm built as of 2025-03-31 gives, per segment,
+    the customers segment_migration (as of April) counts coming from that segment."""
+    wh.insert("silver.transactions", orders)
+    month_end = dt.date(2025, 3, 31)
+    wh.build_gold(order_days, run_date=month_end)
+    assert {r[0] for r in wh.rows("select as_of_date from gold.customer_rfm")} == {month_end}
+    rfm_then = dict(wh.rows("select segment, count(*) from gold.customer_rfm group by segment"))
+    wh.build_gold(order_days, run_date=AFTER_DATA)
+    came_from = dict(
+        wh.rows(
+            "select from_segment, sum(customers) from gold.segment_migration "
+            "where from_segment != ? group by from_segment",
+            [NO_PRIOR_ORDER],
+        )
+    )
+    assert came_from == rfm_then
+    assert len(rfm_then) >= 5, "the fixture must spread customers over the segments"
+
+
 # Incremental contract ----------------------------------------------------------------------------
 
 
@@ -484,3 +696,7 @@ def test_late_data_changes_only_its_day(wh, orders, order_days):
         assert [r for r in after[table] if r[0] == late_day] != [r for r in before[table] if r[0] == late_day]
     assert after["gold.aov_daily"] == expected_aov_daily([*orders, late], order_days)
     assert after["gold.customer_rfm"] == expected_customer_rfm([*orders, late], AFTER_DATA)
+    assert approx_rows(after["gold.cohort_retention"]) == approx_rows(
+        expected_cohort_retention([*orders, late], AFTER_DATA)
+    )
+    assert after["gold.segment_migration"] == expected_segment_migration([*orders, late], AFTER_DATA)

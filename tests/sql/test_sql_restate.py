@@ -132,7 +132,13 @@ def test_a_changed_gold_file_restates_its_table_and_dependents_as_a_from_scratch
     # The next run brings the last day, and finds customer_daily.sql changed.
     last, run_date = order_days[-1], order_days[-1] + dt.timedelta(days=1)
     gold_plan = gold_run(wh.con, "run-changed", [last], run_date)
-    restated = ["gold.customer_daily", "gold.customer_state", "gold.customer_rfm"]
+    restated = [
+        "gold.customer_daily",
+        "gold.customer_state",
+        "gold.customer_rfm",
+        "gold.cohort_retention",
+        "gold.segment_migration",
+    ]
     assert list(gold_plan["restate"]) == restated
     assert gold_plan["history"] == [d.isoformat() for d in order_days]
 
