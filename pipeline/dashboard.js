@@ -336,6 +336,76 @@
     );
   }
 
+  function drawMigration() {
+    const moves = data.moves;
+    if (!moves.length) return empty("chart-migration", "gold.segment_migration");
+    const present = new Set(moves.flatMap((m) => [m.from_segment, m.to_segment]));
+    const order = data.segment_order.filter((s) => present.has(s));
+    for (const s of present) if (!order.includes(s)) order.push(s);
+    const from = order.filter((s) => moves.some((m) => m.from_segment === s));
+    const to = order.filter((s) => moves.some((m) => m.to_segment === s));
+    const z = from.map((f) => to.map((t) => moves.filter((m) => m.from_segment === f && m.to_segment === t).reduce((n, m) => n + m.customers, 0)));
+    Plotly.react(
+      "chart-migration",
+      [
+        {
+          type: "heatmap",
+          z,
+          x: to,
+          y: from,
+          colorscale: "Blues",
+          texttemplate: "%{z:,}",
+          colorbar: { title: { text: "customers" } },
+          hovertemplate: `%{y} -> %{x}<br>%{z:,} customers (as of ${moves[0].as_of_date})<extra></extra>`,
+        },
+      ],
+      {
+        yaxis: { autorange: "reversed", automargin: true, title: { text: "previous month end" } },
+        xaxis: { automargin: true, title: { text: `as of ${moves[0].as_of_date}` } },
+        margin: { t: 20 },
+      },
+      CONFIG,
+    );
+  }
+
+  function drawCohorts() {
+    const cohorts = rows(data.cohorts);
+    if (!cohorts.length) return empty("chart-cohorts", "gold.cohort_retention");
+    const months = [...new Set(cohorts.map((c) => c.cohort_month))].sort();
+    const width = Math.max(...cohorts.map((c) => c.months_since_first)) + 1;
+    const z = months.map(() => new Array(width).fill(null));
+    const text = months.map(() => new Array(width).fill(""));
+    for (const c of cohorts) {
+      const i = months.indexOf(c.cohort_month);
+      z[i][c.months_since_first] = c.retention_rate;
+      text[i][c.months_since_first] = `${count.format(c.retained_customers)} of ${count.format(c.customers)}`;
+    }
+    Plotly.react(
+      "chart-cohorts",
+      [
+        {
+          type: "heatmap",
+          z,
+          x: [...Array(width).keys()],
+          y: months.map((m) => m.slice(0, 7)),
+          text,
+          zmin: 0,
+          zmax: 1,
+          colorscale: "Greens",
+          texttemplate: "%{z:.0%}",
+          colorbar: { title: { text: "retained" }, tickformat: ".0%" },
+          hovertemplate: "cohort %{y}, month %{x}<br>%{z:.1%} retained (%{text} customers)<extra></extra>",
+        },
+      ],
+      {
+        yaxis: { autorange: "reversed", type: "category", title: { text: "first order in" } },
+        xaxis: { dtick: 1, title: { text: "months since the first order" } },
+        margin: { t: 20 },
+      },
+      CONFIG,
+    );
+  }
+
   function draw() {
     if (first === undefined) {
       drawKpis("", "", new Set());
@@ -380,6 +450,8 @@
     });
   }
   drawSegments();
+  drawMigration();
+  drawCohorts();
   draw();
   document.body.dataset.ready = "true";
 })();

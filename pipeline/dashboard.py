@@ -44,10 +44,15 @@ QUERIES = {
     "segments": "dashboard/rfm_segments.sql",
     "currencies": "dashboard/currencies.sql",
     "quarantine": "dashboard/run_quarantine.sql",
+    "cohorts": "dashboard/cohorts.sql",
+    "moves": "dashboard/segment_moves.sql",
     "freshness": "health/freshness.sql",
     "checks": "health/run_checks.sql",
 }
 RFM_SQL = "gold/customer_rfm.sql"
+NO_PRIOR = "No prior order"
+"""`gold.segment_migration.from_segment` of a customer who had no completed order at the previous
+month end (sql/gold/segment_migration.sql)."""
 SCRIPT = Path(__file__).with_name("dashboard.js")
 
 # Fixed colours so a channel keeps its colour from one refresh to the next (the page gives other
@@ -143,6 +148,8 @@ def load(fetch: Fetch, *, run_id: str, run_date: date) -> dict[str, Any]:
         "segments": results["segments"],
         "currencies": results["currencies"],
         "quarantine": results["quarantine"],
+        "cohorts": _columns(results["cohorts"]),
+        "moves": results["moves"],
         "freshness": (results["freshness"] or [{}])[0],
         "checks": [
             {k: c[k] for k in ("check_name", "severity", "passed", "failures")} for c in results["checks"]
@@ -241,6 +248,7 @@ def page(data: Mapping[str, Any], *, run_id: str, currency: str, reporting_tz: s
         "currency": currency,
         "reporting_tz": reporting_tz,
         "channel_colors": CHANNEL_COLORS,
+        "segment_order": [NO_PRIOR, *(name for name, _ in segment_rules())],
     }
     run = html.escape(run_id)
     cur = html.escape(currency)
@@ -310,6 +318,18 @@ self-service orders have no agent.</p>
 <p class="note">gold.customer_rfm as of {html.escape(str(as_of)) if as_of else "no scoring yet"}: a snapshot,
 so the date filter does not apply. Scores are quintiles: r 5 = most recent, f 5 = most completed orders.</p>
 <div class="two"><div class="chart" id="chart-segments"></div>{_segment_table(data, currency)}</div>
+</section>
+<section id="segment-migration">
+<h2>Customers moving between segments</h2>
+<p class="note" id="migration-note">gold.segment_migration: each customer's segment at the previous month end (rows) and
+now (columns); the diagonal kept its segment, "{NO_PRIOR}" had no completed order then.</p>
+<div class="chart" id="chart-migration"></div>
+</section>
+<section id="cohorts">
+<h2>Cohort retention</h2>
+<p class="note">gold.cohort_retention: customers by the month of their first completed order, and the share who
+ordered again in each later month (all history: the date filter does not apply).</p>
+<div class="chart" id="chart-cohorts"></div>
 </section>
 <script type="application/json" id="cdi-data">{_script_json(payload)}</script>
 <script>{SCRIPT.read_text(encoding="utf-8")}</script>

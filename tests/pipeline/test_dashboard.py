@@ -52,6 +52,19 @@ PEAK_HOURS_DAILY = [
     (date(2025, 1, 2), 4, 9, 6, "510.24"),
     (date(2025, 1, 4), 6, 19, 5, "350.00"),
 ]
+COHORTS = [
+    # cohort_month, months_since_first, customers, retained_customers, retention_rate
+    (date(2024, 12, 1), 0, 3, 3, 1.0),
+    (date(2024, 12, 1), 1, 3, 1, 1 / 3),
+    (date(2025, 1, 1), 0, 2, 2, 1.0),
+]
+MOVES = [
+    # as_of_date, from_segment, to_segment, customers
+    (date(2025, 1, 5), "Loyal", "Champions", 2),
+    (date(2025, 1, 5), "Loyal", "Loyal", 1),
+    (date(2025, 1, 5), "No prior order", "Hibernating", 2),
+    (date(2025, 1, 4), "Loyal", "At risk", 9),  # an earlier as_of_date, not shown
+]
 CHECKS = [
     (RUN_ID, "silver_transactions_key_unique", "error", True, 0, None),
     (RUN_ID, "volume_anomaly", "warn", False, 1, "the day's volume is low"),
@@ -88,6 +101,8 @@ def build_warehouse(path: Path, *, currencies: tuple[str, ...] = ("USD", "USD"))
             "INSERT INTO gold.agent_performance VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", AGENT_PERFORMANCE
         )
         con.executemany("INSERT INTO gold.peak_hours_daily VALUES (?, ?, ?, ?, ?)", PEAK_HOURS_DAILY)
+        con.executemany("INSERT INTO gold.cohort_retention VALUES (?, ?, ?, ?, ?)", COHORTS)
+        con.executemany("INSERT INTO gold.segment_migration VALUES (?, ?, ?, ?)", MOVES)
         con.executemany("INSERT INTO audit.dq_results VALUES (?, ?, ?, ?, ?, ?)", CHECKS)
         con.executemany(
             "INSERT INTO audit.quarantine (run_id, entity, source_file, record_number, reason) "
@@ -201,7 +216,16 @@ def test_amounts_in_another_currency_are_called_out(tmp_path: Path) -> None:
 
 # --- in the browser --------------------------------------------------------------------------
 
-CHARTS = ("chart-revenue", "chart-aov", "chart-channel-aov", "chart-hours", "chart-agents", "chart-segments")
+CHARTS = (
+    "chart-revenue",
+    "chart-aov",
+    "chart-channel-aov",
+    "chart-hours",
+    "chart-agents",
+    "chart-segments",
+    "chart-migration",
+    "chart-cohorts",
+)
 
 
 @pytest.fixture(scope="module")
@@ -315,6 +339,22 @@ def test_the_page_names_the_time_zone_the_currency_and_the_run_status(tmp_path: 
     assert any(r.startswith("At risk") and " 0" in r for r in rows)
 
 
+def test_segment_moves_and_cohorts_are_drawn_as_the_gold_tables_hold_them(
+    tmp_path: Path, browser: Any
+) -> None:
+    browser.get(render(tmp_path).as_uri())
+    migration = browser.execute_script("return document.getElementById('chart-migration').data[0]")
+    # Rows in the segments' order (No prior order first), only the latest as_of_date.
+    assert migration["y"] == ["No prior order", "Loyal"]
+    assert migration["x"] == ["Champions", "Loyal", "Hibernating"]
+    assert migration["z"] == [[0, 0, 2], [2, 1, 0]]
+    cohorts = browser.execute_script("return document.getElementById('chart-cohorts').data[0]")
+    assert cohorts["y"] == ["2024-12", "2025-01"]
+    assert cohorts["z"] == [[1.0, pytest.approx(1 / 3)], [1.0, None]]
+    assert cohorts["text"][0][1] == "1 of 3"
+    assert console_errors(browser) == []
+
+
 def test_an_empty_warehouse_shows_empty_charts_without_errors(tmp_path: Path, browser: Any) -> None:
     db = tmp_path / "w.duckdb"
     warehouse.connect(db).close()  # every table, no rows
@@ -323,6 +363,7 @@ def test_an_empty_warehouse_shows_empty_charts_without_errors(tmp_path: Path, br
     assert browser.execute_script("return document.body.dataset.ready") == "true"
     assert console_errors(browser) == []
     assert "No rows in gold.aov_daily" in browser.find_element("id", "chart-revenue").text
+    assert "No rows in gold.cohort_retention" in browser.find_element("id", "chart-cohorts").text
     assert tiles(browser)["revenue"][0] == "0.00"
     assert browser.find_element("id", "date-from").get_attribute("disabled") == "true"
     assert "no checks recorded" in browser.find_element("id", "status").text

@@ -73,6 +73,8 @@ PARAMETERS: dict[str, set[str]] = {
     "dashboard/rfm_segments.sql": set(),
     "dashboard/currencies.sql": {"run_date"},
     "dashboard/run_quarantine.sql": {"run_id"},
+    "dashboard/cohorts.sql": set(),
+    "dashboard/segment_moves.sql": set(),
     "transaction/begin.sql": set(),
     "transaction/commit.sql": set(),
     **{f"staging/{t.replace('.', '_')}_empty.sql": set() for t in plan.STAGED_TABLES},
