@@ -354,6 +354,7 @@
           x: to,
           y: from,
           colorscale: "Blues",
+          reversescale: true, // Plotly's Blues runs dark to light: more customers darker
           texttemplate: "%{z:,}",
           colorbar: { title: { text: "customers" } },
           hovertemplate: `%{y} -> %{x}<br>%{z:,} customers (as of ${moves[0].as_of_date})<extra></extra>`,
@@ -392,6 +393,7 @@
           zmin: 0,
           zmax: 1,
           colorscale: "Greens",
+          reversescale: true, // Plotly's Greens runs dark to light: higher retention darker
           texttemplate: "%{z:.0%}",
           colorbar: { title: { text: "retained" }, tickformat: ".0%" },
           hovertemplate: "cohort %{y}, month %{x}<br>%{z:.1%} retained (%{text} customers)<extra></extra>",
