@@ -236,17 +236,21 @@ def healthy(report: dict[str, Any] | None) -> bool:
     return report is not None and all((report.get(part) or {}).get("status") == "healthy" for part in HEALTHY)
 
 
+def api_token(access: Access, *, timeout: float = 5) -> str:
+    """A bearer token for the REST API, from the simple auth manager's login (`/auth/token`)."""
+    login = json.dumps({"username": access.user, "password": access.password}).encode()
+    request = urllib.request.Request(
+        f"{access.url}/auth/token", data=login, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return str(json.load(response)["access_token"])
+
+
 def dag_listed(access: Access) -> bool:
     """Whether the API lists the project's DAG (the DAG processor has parsed and stored it)."""
-    login = json.dumps({"username": access.user, "password": access.password}).encode()
     try:
         request = urllib.request.Request(
-            f"{access.url}/auth/token", data=login, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=5) as response:
-            token = json.load(response)["access_token"]
-        request = urllib.request.Request(
-            f"{access.url}/api/v2/dags/{DAG_ID}", headers={"Authorization": f"Bearer {token}"}
+            f"{access.url}/api/v2/dags/{DAG_ID}", headers={"Authorization": f"Bearer {api_token(access)}"}
         )
         with urllib.request.urlopen(request, timeout=5):
             return True

@@ -27,7 +27,7 @@ import pytest
 from browser import chrome
 
 from pipeline.config import DAG_ID, Settings
-from pipeline.local_ui import USER, free_port
+from pipeline.local_ui import USER, Access, api_token, free_port
 from pipeline.runs import run_key
 
 pytestmark = pytest.mark.e2e
@@ -61,14 +61,7 @@ class Ui:
             return json.load(response)
 
     def token(self) -> str:
-        request = urllib.request.Request(
-            f"{self.url}/auth/token",
-            data=json.dumps({"username": USER, "password": self.password}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            token: str = json.load(response)["access_token"]
-            return token
+        return api_token(Access(self.url, USER, self.password), timeout=30)
 
     def runs(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = self.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns?order_by=run_after")[
