@@ -15,6 +15,7 @@ from pipeline import plan
 from pipeline import report as local_report
 from pipeline.config import DAG_ID, Settings
 from pipeline.gcp import bigquery
+from pipeline.gcp.pages import URL_XCOM
 from pipeline.runs import window
 
 
@@ -29,7 +30,8 @@ def summarize(
     links: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Turn the figure rows of `runs/report_figures.sql` into the report (pure); `links` (name ->
-    URL: the Looker Studio report) go into the summary the notifications send."""
+    URL: the Looker Studio report, the dashboard this run published) go into the summary the
+    notifications send."""
     files = [f for f in figures if f["kind"] == "file"]
     checks = [f for f in figures if f["kind"] == "check"]
     totals = {
@@ -90,6 +92,16 @@ def summarize(
     }
 
 
+def _links(settings: Settings, ti: Any) -> dict[str, str]:
+    """The Looker Studio report, when the stack has one, and the dashboard when this run's `publish`
+    wrote it (its authenticated browser URL; an older copy may be there, stale, after a failed run)."""
+    links = {"Looker Studio": settings.looker_studio_url} if settings.looker_studio_url else {}
+    dashboard_url = ti.xcom_pull(task_ids="publish", key=URL_XCOM)
+    if dashboard_url:
+        links["Dashboard"] = str(dashboard_url)
+    return links
+
+
 def build_and_write(settings: Settings, context: Any, gcp_conn_id: str) -> dict[str, Any]:
     """Collect the figures, write audit.pipeline_runs and the JSON report; return the report."""
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
@@ -125,7 +137,7 @@ def build_and_write(settings: Settings, context: Any, gcp_conn_id: str) -> dict[
         affected_days=affected,
         figures=figures,
         duration_seconds=duration,
-        links={"Looker Studio": settings.looker_studio_url} if settings.looker_studio_url else None,
+        links=_links(settings, ti),
     )
     t = built["totals"]
     values = {
