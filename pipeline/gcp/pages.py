@@ -32,8 +32,6 @@ PREFIX = "dashboard"
 PLOTLY_FILE = "plotly.min.js"
 DOCS_ASSETS = "docs"
 CONTENT_TYPE = "text/html; charset=utf-8"
-URL_XCOM = "dashboard_url"
-"""The XCom key of `publish` holding the dashboard's URL, read by the run summary."""
 # Authenticated browser downloads: a signed-in Google account with storage.objects.get on the
 # object opens it at https://storage.cloud.google.com/BUCKET_NAME/OBJECT_NAME (the bucket may not
 # have Data Access audit logs on):
@@ -45,6 +43,11 @@ BROWSER_ENDPOINT = "https://storage.cloud.google.com"
 def browser_url(bucket: str, name: str) -> str:
     """The authenticated browser URL of object `name` (its path parts percent-encoded)."""
     return f"{BROWSER_ENDPOINT}/{bucket}/{quote(name)}"
+
+
+def dashboard_url(bucket: str) -> str:
+    """Where people open the dashboard, linked from the run summary."""
+    return browser_url(bucket, f"{PREFIX}/{INDEX_FILE}")
 
 
 def _python(value: Any) -> Any:
@@ -134,5 +137,5 @@ def publish(settings: Settings, hook: Any, client: Any, *, run_id: str, run_date
     return {
         "bucket": settings.reports_bucket,
         "objects": len(written),
-        "url": browser_url(settings.reports_bucket, f"{PREFIX}/{INDEX_FILE}"),
+        "url": dashboard_url(settings.reports_bucket),
     }

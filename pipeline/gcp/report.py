@@ -14,8 +14,7 @@ from typing import Any
 from pipeline import plan
 from pipeline import report as local_report
 from pipeline.config import DAG_ID, Settings
-from pipeline.gcp import bigquery
-from pipeline.gcp.pages import URL_XCOM
+from pipeline.gcp import bigquery, pages
 from pipeline.runs import window
 
 
@@ -92,13 +91,16 @@ def summarize(
     }
 
 
-def _links(settings: Settings, ti: Any) -> dict[str, str]:
-    """The Looker Studio report, when the stack has one, and the dashboard when this run's `publish`
-    wrote it (its authenticated browser URL; an older copy may be there, stale, after a failed run)."""
+def _links(settings: Settings) -> dict[str, str]:
+    """The Looker Studio report, when the stack has one, and the dashboard `publish` writes (its
+    authenticated browser URL, `pipeline.gcp.pages`).
+
+    The dashboard's link is its fixed place, not a run's copy: `publish` stays a leaf of the DAG
+    (`pipeline/dag.py`), so it may still be running when this report is sent. The page names the run
+    that wrote it."""
     links = {"Looker Studio": settings.looker_studio_url} if settings.looker_studio_url else {}
-    dashboard_url = ti.xcom_pull(task_ids="publish", key=URL_XCOM)
-    if dashboard_url:
-        links["Dashboard"] = str(dashboard_url)
+    if settings.reports_bucket:
+        links["Dashboard"] = pages.dashboard_url(settings.reports_bucket)
     return links
 
 
@@ -137,7 +139,7 @@ def build_and_write(settings: Settings, context: Any, gcp_conn_id: str) -> dict[
         affected_days=affected,
         figures=figures,
         duration_seconds=duration,
-        links=_links(settings, ti),
+        links=_links(settings),
     )
     t = built["totals"]
     values = {

@@ -141,10 +141,9 @@ def publish() -> dict[str, Any]:
     reports bucket (`pipeline.gcp.pages`), then call the dashboard-refresh webhook (connection
     `dashboard_refresh`).
 
-    The pages' URL goes to XCom (`dashboard_url`) before the webhook is called, so the run summary
-    links pages this run wrote even when the refresh then fails. The webhook is skipped when the stack
-    has no dashboard refresh; when it configured one (`CDI_REQUIRED_CONNECTIONS`), a missing
-    connection fails the task instead of passing unseen.
+    The pages are written first: a failing refresh leaves them published (and its retries rewrite
+    them). The webhook is skipped when the stack has no dashboard refresh; when it configured one
+    (`CDI_REQUIRED_CONNECTIONS`), a missing connection fails the task instead of passing unseen.
     """
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
     from airflow.providers.http.hooks.http import HttpHook
@@ -158,7 +157,6 @@ def publish() -> dict[str, Any]:
     run = window(context)
     hook = BigQueryHook(gcp_conn_id=GCP_CONN_ID, location=settings.bq_location)
     published = pages.publish(settings, hook, _storage_client(), run_id=run.run_id, run_date=run.run_date)
-    context["ti"].xcom_push(key=pages.URL_XCOM, value=published["url"])
     log.info(
         "pages: %d object(s) in gs://%s, %s", published["objects"], published["bucket"], published["url"]
     )

@@ -82,3 +82,14 @@ def test_a_missing_asset_names_what_uploads_it(tmp_path: Path) -> None:
             reporting_tz="UTC",
             generated_at=datetime(2025, 1, 6, tzinfo=UTC),
         )
+
+
+def test_the_run_summary_links_the_dashboard_when_the_stack_has_a_reports_bucket() -> None:
+    from pipeline.config import Settings
+    from pipeline.gcp import report
+
+    assert report._links(Settings(target="gcp")) == {}
+    assert report._links(Settings(target="gcp", reports_bucket="b", looker_studio_url="https://l")) == {
+        "Looker Studio": "https://l",
+        "Dashboard": "https://storage.cloud.google.com/b/dashboard/index.html",
+    }
