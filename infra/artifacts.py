@@ -1,8 +1,12 @@
 """The files `pulumi up` uploads, with stable object names and byte-for-byte reproducible content.
 
-- DAG folder: `pipeline/**/*.py` -> `dags/pipeline/...` and `sql/**` -> `dags/sql/...` in the Composer
-  bucket (the DAG imports `pipeline` and reads its SQL from `dags/sql`), plus a generated
-  `dags/.airflowignore` so Airflow parses only `pipeline/dags/` for DAGs.
+- DAG folder: `pipeline/**/*.py` and `pipeline/**/*.js` (the dashboard's script) -> `dags/pipeline/...`
+  and `sql/**` -> `dags/sql/...` in the Composer bucket (the DAG imports `pipeline` and reads its SQL
+  from `dags/sql`), plus a generated `dags/.airflowignore` so Airflow parses only `pipeline/dags/` for
+  DAGs.
+- Page assets: what `publish` needs on Composer and cannot make there, its image having neither
+  plotly nor sqlglot (`pipeline.gcp.pages`): Plotly's bundle from the locked `plotly` package and
+  the data docs (`pipeline.data_docs.rendered()`, made from the code alone) -> `dags/pipeline/static/`.
 - Spark job: `dist/spark/job.py` and `dist/spark/cdi_spark.zip` -> `spark/...` in the artifacts bucket,
   built by `spark/package.py` when `dist/spark` is missing.
 
@@ -13,12 +17,13 @@ diffs a file asset by the hash of its bytes; `tests/infra` builds everything twi
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from infra.config import REPO_ROOT
-from pipeline.config import SOURCES_FILE
+from pipeline.config import PAGE_ASSETS_DIR, SOURCES_FILE
 from pipeline.names import JOB_MAIN, JOB_ZIP
 from pipeline.versions import MATRIX_FILE
 
@@ -37,6 +42,8 @@ _CONTENT_TYPES = {
     ".yml": "text/yaml",
     ".yaml": "text/yaml",
     ".toml": "application/toml",
+    ".js": "text/javascript",
+    ".html": "text/html",
 }
 
 
@@ -72,11 +79,12 @@ def _files(root: Path, pattern: str) -> list[Path]:
 
 
 def dag_artifacts(repo_root: Path = REPO_ROOT) -> list[Artifact]:
-    """The DAG folder: every Python file of `pipeline/`, `spark/runtime.py`, `versions.toml` and every
-    file of `sql/`, sorted by name."""
+    """The DAG folder: every Python and JavaScript file of `pipeline/`, `spark/runtime.py`,
+    `versions.toml` and every file of `sql/`, sorted by name (the page assets: `page_assets()`)."""
     artifacts = [
         Artifact(f"{DAG_PREFIX}/pipeline/{p.relative_to(repo_root / 'pipeline').as_posix()}", p)
-        for p in _files(repo_root / "pipeline", "**/*.py")
+        for pattern in ("**/*.py", "**/*.js")
+        for p in _files(repo_root / "pipeline", pattern)
     ]
     # The Dataproc runtime pin (spark/runtime.py, stdlib only) is read by the DAG too, and so are the
     # source settings (spark/sources.py, which reads the contract: no Spark) and their file.
@@ -95,6 +103,29 @@ def dag_artifacts(repo_root: Path = REPO_ROOT) -> list[Artifact]:
     if not artifacts:
         raise ArtifactError(f"no DAG files under {repo_root / 'pipeline'}")
     return sorted(artifacts, key=lambda a: a.object_name)
+
+
+def page_assets() -> list[Artifact]:
+    """Plotly's bundle and the data docs, under `dags/<PAGE_ASSETS_DIR>/` (`pipeline.gcp.pages`
+    reads `plotly.min.js` and `docs/*.html` there), sorted by name. Made, not kept in the
+    repository: the bundle is the installed plotly's (uv.lock), the docs the cached pages of the
+    code's fingerprint, the same bytes on every build."""
+    from pipeline import data_docs
+    from pipeline.gcp import pages
+    from pipeline.local_pages import PLOTLY_BUNDLE
+
+    spec = importlib.util.find_spec("plotly")
+    if spec is None or spec.origin is None:
+        raise ArtifactError("no plotly package: its bundle is a page asset (uv sync installs it)")
+    bundle = Path(spec.origin).parent / PLOTLY_BUNDLE
+    prefix = f"{DAG_PREFIX}/{PAGE_ASSETS_DIR}"
+    return [
+        Artifact(f"{prefix}/{pages.PLOTLY_FILE}", bundle),
+        *(
+            Artifact(f"{prefix}/{pages.DOCS_ASSETS}/{p.name}", p)
+            for p in sorted(data_docs.rendered().glob("*.html"))
+        ),
+    ]
 
 
 def airflowignore(artifacts: Iterable[Artifact]) -> str:

@@ -35,8 +35,9 @@ from sql import catalog
 # in the local landing folder must be left alone (GCS objects appear whole), and the source
 # settings file, which is uploaded into the DAG folder (`infra.artifacts.dag_artifacts`) where the
 # DAG's default path finds it (tests/infra/test_infra_artifacts.py runs that lookup on the uploaded
-# layout). Everything else is set on Composer.
-LOCAL_ONLY_ENV = frozenset({"landing_dir", "output_dir", "sources", "landing_settle_seconds"})
+# layout), and so are the page assets (`infra.artifacts.page_assets`, read from `PAGE_ASSETS_DIR`).
+# Everything else is set on Composer.
+LOCAL_ONLY_ENV = frozenset({"landing_dir", "output_dir", "sources", "landing_settle_seconds", "page_assets"})
 COMPOSER_ENVIRONMENT = "cdi"
 
 
@@ -83,6 +84,7 @@ def dag_environment(
         "quarantine_bucket": buckets["quarantine"],
         "staging_bucket": buckets["staging"],
         "artifacts_bucket": buckets["artifacts"],
+        "reports_bucket": buckets["reports"],
         "dataproc_service_account": dataproc_service_account,
         "dataproc_subnet": dataproc_subnet,
         "landing_subscription": landing_subscription,
@@ -270,7 +272,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[object]]:
         {
             "composer_bucket": storage.bucket_names["composer"],
             "artifacts_bucket": storage.bucket_names["artifacts"],
-            "dag_files": artifacts.dag_artifacts(),
+            "dag_files": [*artifacts.dag_artifacts(), *artifacts.page_assets()],
             "spark_files": artifacts.spark_artifacts(cfg.spark_dist_dir),
         },
         pulumi.ResourceOptions(depends_on=[storage]),

@@ -18,6 +18,9 @@ DAG_ID = "customer_analytics"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = REPO_ROOT / "sql"
 SOURCES_FILE = "sources.yaml"
+PAGE_ASSETS_DIR = "pipeline/static"
+"""GCP: where the DAG folder holds what the pages need that Composer cannot make (Plotly's bundle, the
+data docs), uploaded by `pulumi up` (`infra.artifacts`), relative to the DAG folder's root."""
 """The source settings file (`spark.sources`), at the repository root and in the DAG folder."""
 
 # Dataset ids are the same in every environment: an environment is its own GCP project.
@@ -35,6 +38,8 @@ ENV = {
     "quarantine_bucket": "CDI_QUARANTINE_BUCKET",
     "staging_bucket": "CDI_STAGING_BUCKET",
     "artifacts_bucket": "CDI_ARTIFACTS_BUCKET",
+    "reports_bucket": "CDI_REPORTS_BUCKET",
+    "page_assets": "CDI_PAGE_ASSETS",
     "dataproc_service_account": "CDI_DATAPROC_SERVICE_ACCOUNT",
     "dataproc_subnet": "CDI_DATAPROC_SUBNET",
     "dataproc_kms_key": "CDI_DATAPROC_KMS_KEY",
@@ -83,6 +88,10 @@ class Settings:
     quarantine_bucket: str = ""
     staging_bucket: str = ""
     artifacts_bucket: str = ""
+    reports_bucket: str = ""
+    """GCP: the private bucket `publish` writes the pages into (`dashboard/`)."""
+    page_assets: Path = field(default_factory=lambda: REPO_ROOT / PAGE_ASSETS_DIR)
+    """GCP: the page assets infra uploads into the DAG folder (`PAGE_ASSETS_DIR`)."""
     dataproc_service_account: str = ""
     dataproc_subnet: str = ""
     dataproc_kms_key: str = ""
@@ -139,6 +148,8 @@ class Settings:
             quarantine_bucket=_env("quarantine_bucket"),
             staging_bucket=_env("staging_bucket"),
             artifacts_bucket=_env("artifacts_bucket"),
+            reports_bucket=_env("reports_bucket"),
+            page_assets=Path(_env("page_assets") or REPO_ROOT / PAGE_ASSETS_DIR),
             dataproc_service_account=_env("dataproc_service_account"),
             dataproc_subnet=_env("dataproc_subnet"),
             dataproc_kms_key=_env("dataproc_kms_key"),

@@ -1,7 +1,8 @@
 """The dashboard: one self-contained, interactive page over the gold tables, `dashboard/index.html`.
 
 A person opens it from `file://`, with no server and no network, so everything is inside the one
-file: Plotly's JavaScript bundle (from the `plotly` package), the page's script
+file: Plotly's JavaScript bundle (from the `plotly` package locally, from the DAG folder on Composer,
+which has no plotly: `pipeline.local_pages`, `pipeline.gcp.pages`), the page's script
 (`dashboard.js` beside this module) and the data, as JSON. The page holds the gold rows per day
 rather than pre-drawn totals because its date-range filter and channel selection must re-sum
 every chart and KPI tile in the browser, and compare each tile with the previous period of the
@@ -26,9 +27,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
-from pipeline import warehouse
 from sql import catalog
 
 INDEX_FILE = "index.html"
@@ -128,11 +126,8 @@ def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
 
 Fetch = Callable[[str, Mapping[str, Any]], list[dict[str, Any]]]
 """Runs a SQL file (relative to `sql/`) with named parameters and returns its rows as dicts: the
-warehouse's `fetch_dicts` locally, a BigQuery query on GCP (`pipeline.gcp.pages`)."""
-
-
-def warehouse_fetch(con: duckdb.DuckDBPyConnection) -> Fetch:
-    return lambda relative, params: warehouse.fetch_dicts(con, relative, params)
+warehouse's `fetch_dicts` locally (`pipeline.local_pages`), a BigQuery query on GCP
+(`pipeline.gcp.pages`)."""
 
 
 def load(fetch: Fetch, *, run_id: str, run_date: date) -> dict[str, Any]:
@@ -222,12 +217,6 @@ def _segment_table(data: Mapping[str, Any], currency: str) -> str:
     return f'<table id="segment-table">{head}{"".join(rows)}</table>'
 
 
-def _plotly_js() -> str:
-    from plotly.offline import get_plotlyjs
-
-    return str(get_plotlyjs())
-
-
 def _script_json(value: Any) -> str:
     """JSON that is safe inside a <script> element: no `<` in it, so no `</script>` in a name can
     end it early (JSON reads `\\u003c` back as `<`)."""
@@ -236,8 +225,9 @@ def _script_json(value: Any) -> str:
     )
 
 
-def page(data: Mapping[str, Any], *, run_id: str, currency: str, reporting_tz: str) -> str:
-    """The HTML for `data` (what `load` returns): pure, so it is tested without a warehouse."""
+def page(data: Mapping[str, Any], *, run_id: str, currency: str, reporting_tz: str, plotly_js: str) -> str:
+    """The HTML for `data` (what `load` returns) with Plotly's bundle `plotly_js` inlined: pure, so
+    it is tested without a warehouse."""
     css, status = _status(data)
     fresh = data["freshness"]
     latest = fresh.get("latest_transaction")
@@ -270,7 +260,7 @@ def page(data: Mapping[str, Any], *, run_id: str, currency: str, reporting_tz: s
 <meta charset="utf-8">
 <title>Customer analytics: run {run}</title>
 <style>{_STYLE}</style>
-<script>{_plotly_js()}</script>
+<script>{plotly_js}</script>
 </head>
 <body>
 <header>
@@ -355,11 +345,18 @@ def render(
     reporting_tz: str = "UTC",
 ) -> Path:
     """Read the local warehouse (read-only) and write `out_dir/index.html`."""
+    from pipeline import local_pages, warehouse
+
     if not Path(warehouse_path).is_file():
         raise FileNotFoundError(f"no warehouse at {warehouse_path}")
     with warehouse.connect(warehouse_path, read_only=True) as con:
-        data = load(warehouse_fetch(con), run_id=run_id, run_date=run_date)
+        data = load(local_pages.warehouse_fetch(con), run_id=run_id, run_date=run_date)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return _write(
-        out_dir / INDEX_FILE, page(data, run_id=run_id, currency=currency, reporting_tz=reporting_tz)
+    text = page(
+        data,
+        run_id=run_id,
+        currency=currency,
+        reporting_tz=reporting_tz,
+        plotly_js=local_pages.plotly_js(),
     )
+    return _write(out_dir / INDEX_FILE, text)

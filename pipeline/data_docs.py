@@ -280,12 +280,13 @@ def _render(target: Path) -> None:
         (target / name).write_text(text, encoding="utf-8")
 
 
-def write(out_dir: Path) -> list[Path]:
-    """Write the index and a page per table into `out_dir` (`dashboard/docs`); the paths written.
+def rendered() -> Path:
+    """The folder holding the index and a page per table, made once per fingerprint and machine
+    (`cache_dir()`, about a second of parsing and lineage).
 
-    The pages depend on the code only, never on the data, so they are made once per fingerprint
-    and machine (`cache_dir()`, about a second of parsing and lineage) and copied by every later
-    publish."""
+    The pages depend on the code only, never on the data: every later publish copies them, and
+    `pulumi up` uploads them into Composer's DAG folder for the gcp target's publish
+    (`infra.artifacts`), as Composer has no sqlglot."""
     cached = cache_dir() / f"data-docs-{fingerprint()}"
     if not cached.is_dir():
         partial = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
@@ -294,5 +295,12 @@ def write(out_dir: Path) -> list[Path]:
         with contextlib.suppress(OSError):  # another process made it first: theirs is the same
             partial.rename(cached)
         shutil.rmtree(partial, ignore_errors=True)
+    return cached
+
+
+def write(out_dir: Path) -> list[Path]:
+    """Write the index and a page per table into `out_dir` (`dashboard/docs`), copies of
+    `rendered()`; the paths written."""
+    cached = rendered()
     out_dir.mkdir(parents=True, exist_ok=True)
     return [Path(shutil.copy2(page, out_dir / page.name)) for page in sorted(cached.iterdir())]

@@ -16,8 +16,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline import warehouse
-from pipeline.dashboard import HEALTH_FILE, Fetch, warehouse_fetch
+from pipeline.dashboard import HEALTH_FILE, Fetch
 from pipeline.page_style import BASE_STYLE
 
 FRESHNESS_SQL = "health/freshness.sql"
@@ -151,8 +150,10 @@ def load(fetch: Fetch, *, run_id: str, run_date: date) -> dict[str, list[dict[st
 
 def render(warehouse_path: Path, out_dir: Path, *, run_id: str, run_date: date) -> Path:
     """Read the local warehouse and write `out_dir/health.html`."""
+    from pipeline import local_pages, warehouse
+
     with warehouse.connect(warehouse_path, read_only=True) as con:
-        data = load(warehouse_fetch(con), run_id=run_id, run_date=run_date)
+        data = load(local_pages.warehouse_fetch(con), run_id=run_id, run_date=run_date)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / HEALTH_FILE
     path.write_text(page(data, run_id=run_id, generated_at=datetime.now(UTC)), encoding="utf-8")

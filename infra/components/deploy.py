@@ -21,7 +21,7 @@ class CodeDeployArgs(TypedDict):
     artifacts_bucket: pulumi.Input[str]
     """Bucket of the packaged Spark job."""
     dag_files: Sequence[Artifact]
-    """`infra.artifacts.dag_artifacts()`."""
+    """`infra.artifacts.dag_artifacts()` and `infra.artifacts.page_assets()`."""
     spark_files: Sequence[Artifact]
     """`infra.artifacts.spark_artifacts()`."""
 

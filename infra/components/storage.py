@@ -1,4 +1,4 @@
-"""Buckets (landing, archive, quarantine, staging, artifacts, composer) and the file-arrival topic.
+"""Buckets (landing, archive, quarantine, staging, artifacts, reports, composer) and the file-arrival topic.
 
 Every bucket: uniform bucket-level access, public access prevention enforced, labels, versioning
 where objects can be overwritten, lifecycle rules, and the CMEK key when one is given. The landing
@@ -34,6 +34,8 @@ BUCKETS = (
     BucketSpec("quarantine", "Rejected rows and files with their reason", True, False),
     BucketSpec("staging", "Dataproc Serverless staging and the cleaned Parquet before BigQuery", False, True),
     BucketSpec("artifacts", "Packaged PySpark job", True, True),
+    # Private: people open the pages at their authenticated browser URL (pipeline/gcp/pages.py).
+    BucketSpec("reports", "The dashboard, run-health page and data docs `publish` writes", True, False),
     BucketSpec("composer", "The Composer environment's bucket (dags/, data/, logs/)", True, True),
 )
 TOPICS = ("landing_events",)

@@ -14,7 +14,7 @@ from typing import Any
 from pipeline import plan
 from pipeline import report as local_report
 from pipeline.config import DAG_ID, Settings
-from pipeline.gcp import bigquery
+from pipeline.gcp import bigquery, pages
 from pipeline.runs import window
 
 
@@ -29,7 +29,8 @@ def summarize(
     links: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Turn the figure rows of `runs/report_figures.sql` into the report (pure); `links` (name ->
-    URL: the Looker Studio report) go into the summary the notifications send."""
+    URL: the Looker Studio report, the dashboard this run published) go into the summary the
+    notifications send."""
     files = [f for f in figures if f["kind"] == "file"]
     checks = [f for f in figures if f["kind"] == "check"]
     totals = {
@@ -90,6 +91,19 @@ def summarize(
     }
 
 
+def _links(settings: Settings) -> dict[str, str]:
+    """The Looker Studio report, when the stack has one, and the dashboard `publish` writes (its
+    authenticated browser URL, `pipeline.gcp.pages`).
+
+    The dashboard's link is its fixed place, not a run's copy: `publish` stays a leaf of the DAG
+    (`pipeline/dag.py`), so it may still be running when this report is sent. The page names the run
+    that wrote it."""
+    links = {"Looker Studio": settings.looker_studio_url} if settings.looker_studio_url else {}
+    if settings.reports_bucket:
+        links["Dashboard"] = pages.dashboard_url(settings.reports_bucket)
+    return links
+
+
 def build_and_write(settings: Settings, context: Any, gcp_conn_id: str) -> dict[str, Any]:
     """Collect the figures, write audit.pipeline_runs and the JSON report; return the report."""
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
@@ -125,7 +139,7 @@ def build_and_write(settings: Settings, context: Any, gcp_conn_id: str) -> dict[
         affected_days=affected,
         figures=figures,
         duration_seconds=duration,
-        links={"Looker Studio": settings.looker_studio_url} if settings.looker_studio_url else None,
+        links=_links(settings),
     )
     t = built["totals"]
     values = {

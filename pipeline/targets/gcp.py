@@ -137,26 +137,40 @@ def archive_files() -> dict[str, Any]:
 @task(task_id="publish", **HTTP_TASK)
 @timed
 def publish() -> dict[str, Any]:
-    """Call the dashboard-refresh webhook (connection `dashboard_refresh`).
+    """Build the dashboard, the run-health page and the data docs from BigQuery into the private
+    reports bucket (`pipeline.gcp.pages`), then call the dashboard-refresh webhook (connection
+    `dashboard_refresh`).
 
-    Skipped when the stack has no dashboard; when it configured one (`CDI_REQUIRED_CONNECTIONS`),
-    a missing connection fails the task instead of skipping it unseen.
+    The pages are written first: a failing refresh leaves them published (and its retries rewrite
+    them). The webhook is skipped when the stack has no dashboard refresh; when it configured one
+    (`CDI_REQUIRED_CONNECTIONS`), a missing connection fails the task instead of passing unseen.
     """
+    from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
     from airflow.providers.http.hooks.http import HttpHook
     from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException, AirflowSkipException
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from pipeline.gcp import pages
+
+    settings = Settings.from_env()
+    context = get_current_context()
+    run = window(context)
+    hook = BigQueryHook(gcp_conn_id=GCP_CONN_ID, location=settings.bq_location)
+    published = pages.publish(settings, hook, _storage_client(), run_id=run.run_id, run_date=run.run_date)
+    log.info(
+        "pages: %d object(s) in gs://%s, %s", published["objects"], published["bucket"], published["url"]
+    )
 
     try:
         BaseHook.get_connection(DASHBOARD_CONN_ID)
     except AirflowNotFoundException:
-        if DASHBOARD_CONN_ID in Settings.from_env().required_connections:
+        if DASHBOARD_CONN_ID in settings.required_connections:
             raise RuntimeError(
                 f"connection {DASHBOARD_CONN_ID!r} is configured for this stack but missing "
                 "(Secret Manager secret airflow-connections-dashboard_refresh)"
             ) from None
-        raise AirflowSkipException(f"no connection {DASHBOARD_CONN_ID!r}: no dashboard to refresh") from None
-    context = get_current_context()
-    run = window(context)
+        log.info("no connection %r: no dashboard to refresh", DASHBOARD_CONN_ID)
+        return {"pages": published, "refresh": None}
     silver = context["ti"].xcom_pull(task_ids="load_silver") or {}
     payload = {
         "dag_id": context["dag"].dag_id,
@@ -165,7 +179,10 @@ def publish() -> dict[str, Any]:
         "tables": [s.table for s in plan.GOLD_STEPS],
     }
     response = HttpHook(method="POST", http_conn_id=DASHBOARD_CONN_ID).run(json=payload)
-    return {"dashboard": DASHBOARD_CONN_ID, "status": int(response.status_code)}
+    return {
+        "pages": published,
+        "refresh": {"dashboard": DASHBOARD_CONN_ID, "status": int(response.status_code)},
+    }
 
 
 @task(task_id="report", trigger_rule=TriggerRule.ALL_DONE, **REPORT_TASK)

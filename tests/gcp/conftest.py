@@ -26,6 +26,7 @@ GCP_ENV = {
     ENV["quarantine_bucket"]: "cdi-test-quarantine",
     ENV["staging_bucket"]: "cdi-test-staging",
     ENV["artifacts_bucket"]: "cdi-test-artifacts",
+    ENV["reports_bucket"]: "cdi-test-reports",
     ENV["dataproc_service_account"]: "dataproc-batch@cdi-test-project.iam.gserviceaccount.com",
     ENV["dataproc_subnet"]: "projects/cdi-test-project/regions/europe-west1/subnetworks/dataproc",
     ENV["landing_subscription"]: "cdi-test-landing-files",

@@ -23,7 +23,7 @@ CONSTRAINTS = REPO_ROOT / "pipeline" / "composer" / "constraints.txt"
 DAG_MODULE = "pipeline.dags.customer_analytics"
 FIRST_PARTY = ("pipeline", "spark", "sql")
 # The local target's modules (DuckDB in place of BigQuery): imported only when CDI_TARGET=local.
-LOCAL_ONLY = frozenset({"pipeline.targets.local", "pipeline.warehouse"})
+LOCAL_ONLY = frozenset({"pipeline.targets.local", "pipeline.warehouse", "pipeline.local_pages"})
 
 
 def pins() -> dict[str, str]:

