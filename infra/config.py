@@ -145,6 +145,10 @@ class StackConfig:
     looker_studio_template: str = ""
     """Looker Studio template report id (`cdi:lookerStudioTemplate`); empty: Looker Studio's default
     report over the gold tables (`infra.looker_studio`)."""
+    dashboard_readers: tuple[str, ...] = ()
+    """Who may open the pages `publish` writes to the private reports bucket (`cdi:dashboardReaders`,
+    IAM members such as `group:analysts@example.com`): granted `roles/storage.objectViewer` on that
+    bucket only."""
     dashboard_refresh_url: pulumi.Output[str] | None = None
     """Dashboard-refresh webhook (`cdi:dashboardRefresh: true` + secret `dashboardRefreshUrl`)."""
     spark_dist_dir: Path = field(default_factory=lambda: REPO_ROOT / "dist" / "spark")
@@ -278,6 +282,23 @@ def _retention(raw: dict[str, Any]) -> Retention:
     )
 
 
+_READER = re.compile(r"^(user|group|domain|serviceAccount|principal|principalSet):\S+$")
+
+
+def _dashboard_readers(raw: object) -> tuple[str, ...]:
+    """`cdi:dashboardReaders`: IAM members (https://cloud.google.com/iam/docs/principal-identifiers);
+    never allUsers or allAuthenticatedUsers, the bucket stays private."""
+    if not isinstance(raw, list) or not all(isinstance(m, str) for m in raw):
+        raise ConfigError(f"{NAMESPACE}:dashboardReaders must be a list of IAM members")
+    for member in raw:
+        if not _READER.match(member):
+            raise ConfigError(
+                f"{NAMESPACE}:dashboardReaders {member!r}: expected an IAM member such as "
+                "'group:analysts@example.com' or 'user:ana@example.com' (never allUsers or allAuthenticatedUsers)"
+            )
+    return tuple(dict.fromkeys(raw))
+
+
 def _labels(stack: str, raw: dict[str, Any]) -> Mapping[str, str]:
     labels = {"app": "cdi", "env": stack, "managed-by": "pulumi"}
     labels.update({str(k): str(v) for k, v in raw.items()})
@@ -398,6 +419,7 @@ def load(stack: str | None = None) -> StackConfig:
             "history server; open a batch's Spark UI from the console instead. Remove the key."
         )
     spark_dist = cfg.get("sparkDistDir")
+    readers = _dashboard_readers(cfg.get_object("dashboardReaders") or [])
     template = cfg.get("lookerStudioTemplate") or ""
     if template and not looker_studio.TEMPLATE_ID.match(template):
         raise ConfigError(
@@ -428,6 +450,7 @@ def load(stack: str | None = None) -> StackConfig:
         github_repository=repo,
         state_bucket=cfg.get("stateBucket") or "",
         looker_studio_template=template,
+        dashboard_readers=readers,
         dashboard_refresh_url=dashboard_url,
         spark_dist_dir=(REPO_ROOT / spark_dist) if spark_dist else REPO_ROOT / "dist" / "spark",
     )

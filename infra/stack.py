@@ -175,6 +175,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[object]]:
             "deletion_protection": cfg.deletion_protection,
             "iam": iam,
             "members": identity.members,
+            "report_readers": cfg.dashboard_readers,
         },
         after_keys,
     )

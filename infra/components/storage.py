@@ -8,7 +8,8 @@ can wait on. Bucket-, topic- and subscription-level IAM comes from `iam/bindings
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -112,6 +113,8 @@ class StorageArgs(TypedDict):
     """The parsed IAM data file."""
     members: Mapping[str, pulumi.Input[str]]
     """Member key -> IAM member string (from `Identity.members`)."""
+    report_readers: Sequence[str]
+    """People who may open the pages in the reports bucket (`cdi:dashboardReaders`)."""
 
 
 class Storage(pulumi.ComponentResource):
@@ -185,6 +188,18 @@ class Storage(pulumi.ComponentResource):
                 bucket=buckets[binding.target].name,
                 role=binding.role,
                 member=members[binding.member],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        # The people who open the dashboard: read-only, on the reports bucket only. Viewing an object
+        # at its authenticated browser URL needs storage.objects.get (roles/storage.objectViewer):
+        # https://cloud.google.com/storage/docs/access-control/cookie-based-authentication
+        for reader in args["report_readers"]:
+            slug = re.sub(r"[^a-z0-9]+", "-", reader.lower()).strip("-")
+            gcp.storage.BucketIAMMember(
+                f"{name}-reports-reader-{slug}",
+                bucket=buckets["reports"].name,
+                role="roles/storage.objectViewer",
+                member=reader,
                 opts=pulumi.ResourceOptions(parent=self),
             )
         for binding in data.bindings_for("topic"):

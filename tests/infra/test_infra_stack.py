@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from infra import iamdata
-from infra.config import REQUIRED_LABELS
+from infra import iamdata, mocks
+from infra.config import REQUIRED_LABELS, ConfigError
 from infra.iamdata import PRIMITIVE_ROLES, PUBLIC_MEMBERS
 from infra.mocks import PROJECT_NUMBER, StackRun
 from infra.policy.rules import LABELLED_TYPES, USER_LABELLED_TYPES
@@ -217,6 +218,27 @@ def test_the_reports_bucket_is_private_and_only_composer_may_write_the_pages(
     assert grants == {("roles/storage.objectUser", f"serviceAccount:{composer}")}
     assert not list(run.of_type("gcp:storage/bucketIAMBinding:BucketIAMBinding"))
     assert not list(run.of_type("gcp:storage/bucketIAMPolicy:BucketIAMPolicy"))
+
+
+def test_the_people_the_stack_names_may_open_the_pages_and_nobody_else(spark_dist: Path) -> None:
+    """`cdi:dashboardReaders`: read-only on the reports bucket, each member as configured; the
+    public principals are refused before anything is declared."""
+    readers = ["group:analysts@example.com", "user:ana@example.com"]
+    run = mocks.run_stack(
+        "dev", {"cdi:sparkDistDir": str(spark_dist), "cdi:dashboardReaders": json.dumps(readers)}
+    )
+    reports = run.outputs["buckets"]["reports"]
+    grants = {
+        (b.inputs["bucket"], b.inputs["role"], b.inputs["member"])
+        for b in run.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
+        if b.inputs["member"] in readers
+    }
+    assert grants == {(reports, "roles/storage.objectViewer", m) for m in readers}
+    for member in ("allUsers", "allAuthenticatedUsers", "analysts@example.com"):
+        with pytest.raises(ConfigError, match="dashboardReaders"):
+            mocks.run_stack(
+                "dev", {"cdi:sparkDistDir": str(spark_dist), "cdi:dashboardReaders": json.dumps([member])}
+            )
 
 
 @pytest.mark.parametrize("stack", STACKS)
