@@ -7,9 +7,10 @@
   went already).
 - `LateRunNotifier` (a Deadline Alert callback, run in the triggerer): a run still not done in time.
 
-Each message goes to every channel that has a connection: email through the SMTP connection
-`smtp_default` to `CDI_ALERT_EMAILS`, and a Slack-style incoming webhook (JSON `{"text": ...}`)
-through the HTTP connection `slack_alerts` (its host is the webhook URL). One channel failing does
+Each message goes to every channel that has a connection: email (a plain-text part and an HTML
+part, multipart/alternative) through the SMTP connection `smtp_default` to `CDI_ALERT_EMAILS`, and
+a Slack-style incoming webhook (JSON `{"text": ...}`, the plain text) through the HTTP connection
+`slack_alerts` (its host is the webhook URL). One channel failing does
 not stop the other, and any failure raises after both were tried, so the callback's error shows
 in the task log.
 
@@ -24,8 +25,11 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import smtplib
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
 from typing import Any
 
 from airflow.sdk import BaseNotifier
@@ -41,8 +45,12 @@ _MAX_ERROR_CHARS = 2000
 
 @dataclass(frozen=True)
 class Message:
+    """One notification: the webhook posts `text`; the e-mail carries `text` and `html` as
+    alternatives (`email`). `html_body` is the HTML part when given, else the lines, escaped."""
+
     subject: str
     lines: tuple[str, ...]
+    html_body: str | None = None
 
     @property
     def text(self) -> str:
@@ -50,7 +58,22 @@ class Message:
 
     @property
     def html(self) -> str:
+        if self.html_body is not None:
+            return self.html_body
         return f"<h3>{html.escape(self.subject)}</h3>\n<pre>{html.escape(self.text)}</pre>\n"
+
+    def email(self, *, sender: str, to: Sequence[str]) -> EmailMessage:
+        """A multipart/alternative e-mail: the text part first, the HTML part last (the one a
+        client that can show HTML prefers, RFC 2046)."""
+        mail = EmailMessage()
+        mail["Subject"] = self.subject
+        mail["From"] = sender
+        mail["To"] = ", ".join(to)
+        mail["Date"] = formatdate(localtime=True)
+        mail["Message-ID"] = make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or "localhost")
+        mail.set_content(self.text + "\n")
+        mail.add_alternative(self.html, subtype="html")
+        return mail
 
 
 def _connection(conn_id: str) -> Any | None:
@@ -64,15 +87,40 @@ def _connection(conn_id: str) -> Any | None:
 
 
 def send_email(message: Message, *, to: Sequence[str], smtp_conn_id: str) -> None:
+    """Send `message` as text and HTML alternatives through the SMTP connection `smtp_conn_id`.
+
+    The provider's hook (apache-airflow-providers-smtp 3.2.0, the same on Composer) opens and logs
+    in to the server with every setting of the connection: host, port, SSL or STARTTLS and its
+    `ssl_context`, login or OAuth2, timeout, connect retries, and the `from_email` extra. Its only
+    public way to send, `send_email_smtp`, builds its own MIME message with a single text/html
+    part (`mime_subtype` only names the container), and it has no way to take a plain-text part
+    or a message built elsewhere; core's `airflow.utils.email.send_mime_email` takes one, but reads
+    host, port and TLS from the `[smtp]` config section, not from the connection. So the hook
+    connects and logs in as for `send_email_smtp`, and its smtplib client (`_smtp_client`, set by
+    `get_conn()`, the one `send_email_smtp` and the hook's `test_connection` use) sends the
+    stdlib-built message, retried up to the connection's `retry_limit` like `send_email_smtp`. If
+    a provider release renames the client, this raises rather than sending nothing, and the tests
+    against a real SMTP server (tests/pipeline/test_notify.py) fail.
+    """
     from airflow.providers.smtp.hooks.smtp import SmtpHook
 
     with SmtpHook(smtp_conn_id=smtp_conn_id) as smtp:
-        smtp.send_email_smtp(
-            to=list(to),
-            subject=message.subject,
-            html_content=message.html,
-            from_email=smtp.from_email or DEFAULT_FROM,
-        )
+        client = getattr(smtp, "_smtp_client", None)
+        if not isinstance(client, smtplib.SMTP):
+            raise RuntimeError(
+                f"SmtpHook({smtp_conn_id!r}) has no smtplib client after logging in: "
+                "the provider changed; see pipeline.notify.send_email"
+            )
+        sender = smtp.from_email or DEFAULT_FROM
+        mail = message.email(sender=sender, to=to)
+        for attempt in range(smtp.smtp_retry_limit + 1):
+            try:
+                client.send_message(mail, from_addr=sender, to_addrs=list(to))
+                break
+            except smtplib.SMTPException:
+                if attempt == smtp.smtp_retry_limit:
+                    raise
+                log.warning("e-mail %r: try %d failed, retrying", message.subject, attempt + 1)
 
 
 def post_webhook(message: Message, *, webhook_conn_id: str) -> None:

@@ -9,7 +9,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email.message import Message as EmailMessage
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from typing import Any
@@ -107,8 +107,18 @@ def failed_task_context() -> dict[str, Any]:
 
 
 def body_text(message: EmailMessage) -> str:
-    parts = [p for p in message.walk() if p.get_content_type() == "text/html"]
-    return parts[0].get_payload(decode=True).decode()  # type: ignore[union-attr]
+    """The HTML part."""
+    return parts(message)["text/html"]
+
+
+def parts(message: EmailMessage) -> dict[str, str]:
+    """The parts of a multipart/alternative e-mail by type, checking that it is one: a text/plain
+    and a text/html part, plain first (a client shows the last one it can). Lines end in LF (SMTP
+    carried them as CRLF)."""
+    assert message.get_content_type() == "multipart/alternative"
+    found = [(p.get_content_type(), p.get_content().replace("\r\n", "\n")) for p in message.iter_parts()]
+    assert [kind for kind, _ in found] == ["text/plain", "text/html"]
+    return dict(found)
 
 
 def test_failure_alert_arrives_by_email_and_webhook(connections: tuple[Inbox, Webhook]) -> None:
@@ -126,6 +136,7 @@ def test_failure_alert_arrives_by_email_and_webhook(connections: tuple[Inbox, We
     for expected in (f"DAG: {DAG_ID}", "Task: clean_raw", f"Run: {RUN_ID}", "Try: 2 of 3", "executor lost"):
         assert expected in text
     assert LOG_URL.replace("&", "&amp;") in text
+    assert parts(message)["text/plain"] == notify.failure_message(failed_task_context()).text + "\n"
 
     (post,) = webhook.received
     assert post["path"] == "/services/T000/B000/XXXX"
