@@ -2,9 +2,10 @@
 
 - `FailureNotifier` (every task's `on_failure_callback`): names the DAG, task, run, try and log URL,
   with the error.
-- `RunSummaryNotifier` (the `report` task's `on_success_callback`): the run's counts (files, rows in /
-  valid / quarantined, days touched, gold rows, duration), unless the run failed (the failure alert
-  went already).
+- `RunSummaryNotifier` (the `report` task's `on_success_callback`): the run's outcome and counts
+  (files, rows in / valid / quarantined, days touched, gold rows, duration), its data-quality status
+  and links (dashboard or Looker Studio, the run's page in the Airflow UI), unless the run failed
+  (the failure alert went already); its e-mail's HTML part shows them as tables.
 - `LateRunNotifier` (a Deadline Alert callback, run in the triggerer): a run still not done in time.
 
 Each message goes to every channel that has a connection: email (a plain-text part and an HTML
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow.sdk import BaseNotifier
 
@@ -211,15 +213,49 @@ def failure_message(context: Any) -> Message:
     )
 
 
-def summary_message(dag_id: str, summary: dict[str, Any]) -> Message:
-    """The run's counts, from the `report` task's result."""
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def dq_line(checks: Sequence[dict[str, Any]]) -> str:
+    """The data-quality status in a few words: all passed, or how many did not."""
+    failed = [c for c in checks if not c["passed"]]
+    if not checks:
+        return "no checks ran"
+    if not failed:
+        return f"all {_plural(len(checks), 'check')} passed"
+    return f"{len(failed)} of {_plural(len(checks), 'check')} did not pass"
+
+
+def run_page(log_url: str | None) -> str | None:
+    """The run's page in the Airflow UI (each task's log is there), from one task's log URL
+    (`<base_url>/dags/<dag>/runs/<run>/tasks/<task>?try_number=N`, as the Task SDK builds it)."""
+    if not log_url:
+        return None
+    return log_url.split("/tasks/", 1)[0]
+
+
+def summary_message(dag_id: str, summary: dict[str, Any], *, logs: str | None = None) -> Message:
+    """The run's counts, data-quality status and links, from the `report` task's result; `logs`:
+    the run's page in the Airflow UI. The HTML part shows the same as the text, as tables."""
     gold = ", ".join(
         f"{k.split('.', 1)[-1]} {v}" for k, v in sorted((summary.get("gold_rows") or {}).items())
     )
     duration = summary.get("duration_seconds")
     outcome = str(summary.get("outcome", "success")).upper()
+    links = {**(summary.get("links") or {}), **({"Airflow logs": logs} if logs else {})}
+    checks = summary.get("data_quality")
+    dq_lines = []
+    if checks is not None:
+        dq_lines.append(f"Data quality: {dq_line(checks)}")
+        dq_lines.extend(
+            f"  {c['check_name']} ({c['severity']}): {_plural(int(c['failures']), 'failing row')}"
+            for c in checks
+            if not c["passed"]
+        )
+    subject = f"[{dag_id}] run {summary.get('run_id')}: {outcome}"
     return Message(
-        subject=f"[{dag_id}] run {summary.get('run_id')}: {outcome}",
+        subject=subject,
         lines=(
             f"DAG: {dag_id}",
             f"Run: {summary.get('run_id')}",
@@ -231,8 +267,125 @@ def summary_message(dag_id: str, summary: dict[str, Any]) -> Message:
             f"Days touched: {summary.get('affected_days', 0)}",
             f"Gold rows: {gold or 'none'}",
             f"Duration: {duration if duration is not None else '?'} s",
-            *(f"{name}: {url}" for name, url in sorted((summary.get("links") or {}).items())),
+            *dq_lines,
+            *(f"{name}: {url}" for name, url in sorted(links.items())),
         ),
+        html_body=summary_html(dag_id, summary, links, subject=subject),
+    )
+
+
+# The summary e-mail's HTML: inline styles and tables only (many mail clients drop <style> and
+# ignore CSS layout), every value escaped. Colours as the run-health page's (health_page.py).
+_OUTCOME_COLOURS = {"SUCCESS": "#2e7d32", "WARNING": "#b26a00", "FAILED": "#c62828"}
+_SEVERITY_COLOURS = {"error": "#c62828", "warn": "#b26a00"}
+_GREY = "#555555"
+_FONT = "font-family:Arial,Helvetica,sans-serif;color:#222222;font-size:14px;"
+_H2 = "font-size:15px;margin:18px 0 6px;"
+_CELL_BOX = "padding:4px 16px 4px 0;border-bottom:1px solid #dddddd;vertical-align:top;"
+_CELL = _CELL_BOX + "text-align:left;"
+_NUMBER = _CELL_BOX + "text-align:right;"
+_LINK_SCHEMES = ("http", "https", "file")
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _kpis(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """The figures of the KPI table, by label."""
+    duration = summary.get("duration_seconds")
+    rows = [
+        ("Files", summary.get("files", 0)),
+        ("Rows in", summary.get("rows_read", 0)),
+        ("Rows valid", summary.get("rows_valid", 0)),
+        ("Rows quarantined", summary.get("rows_quarantined", 0)),
+        ("Days touched", summary.get("affected_days", 0)),
+    ]
+    if summary.get("duplicates_replaced_in_silver"):
+        rows.append(("Duplicates replaced in silver", summary["duplicates_replaced_in_silver"]))
+    rows.extend(
+        (f"Gold rows: {table.split('.', 1)[-1]}", n)
+        for table, n in sorted((summary.get("gold_rows") or {}).items())
+    )
+    rows.append(("Duration", f"{duration} s" if duration is not None else "?"))
+    return [(label, str(value)) for label, value in rows]
+
+
+def _link(name: str, url: str) -> str:
+    """A link, or the URL as text when it is no web or file address (never a `javascript:` href)."""
+    if urlsplit(url).scheme.lower() in _LINK_SCHEMES:
+        return f'<a href="{_e(url)}" style="color:#1565c0;">{_e(name)}</a>'
+    return f"{_e(name)}: {_e(url)}"
+
+
+def summary_html(dag_id: str, summary: dict[str, Any], links: dict[str, str], *, subject: str) -> str:
+    """The summary e-mail's HTML part: the outcome in its colour, the KPI table, the data-quality
+    status with every check that did not pass, and the links."""
+    outcome = str(summary.get("outcome", "success")).upper()
+    badge = (
+        f'<span style="background:{_OUTCOME_COLOURS.get(outcome, _GREY)};color:#ffffff;'
+        f'padding:2px 8px;border-radius:3px;">{_e(outcome)}</span>'
+    )
+    body = [
+        f'<h1 style="font-size:18px;margin:0 0 8px;">{_e(dag_id)}: run {_e(summary.get("run_id"))} {badge}</h1>'
+    ]
+    if summary.get("nothing_new"):
+        body.append(f'<p style="margin:0 0 8px;">{_e(summary["nothing_new"])}</p>')
+    body.append(f'<h2 style="{_H2}">Figures</h2>')
+    body.append('<table id="kpis" cellpadding="0" cellspacing="0" style="border-collapse:collapse;">')
+    body.extend(
+        f'<tr><th scope="row" style="{_CELL}font-weight:normal;">{_e(label)}</th>'
+        f'<td style="{_NUMBER}">{_e(value)}</td></tr>'
+        for label, value in _kpis(summary)
+    )
+    body.append("</table>")
+    checks = summary.get("data_quality")
+    if checks is not None:
+        failed = [c for c in checks if not c["passed"]]
+        if not failed:
+            colour = _OUTCOME_COLOURS["SUCCESS"]
+        elif any(c["severity"] == "error" for c in failed):
+            colour = _SEVERITY_COLOURS["error"]
+        else:
+            colour = _SEVERITY_COLOURS["warn"]
+        body.append(f'<h2 style="{_H2}">Data quality</h2>')
+        body.append(f'<p id="dq-status" style="margin:0 0 6px;color:{colour};">{_e(dq_line(checks))}</p>')
+        if failed:
+            body.append('<table id="dq" cellpadding="0" cellspacing="0" style="border-collapse:collapse;">')
+            body.append(
+                f'<tr><th style="{_CELL}">Check</th><th style="{_CELL}">Severity</th>'
+                f'<th style="{_NUMBER}">Failing rows</th></tr>'
+            )
+            body.extend(
+                f'<tr><td style="{_CELL}">{_e(c["check_name"])}</td>'
+                f'<td style="{_CELL}color:{_SEVERITY_COLOURS.get(str(c["severity"]), _GREY)};">'
+                f"{_e(c['severity'])}</td>"
+                f'<td style="{_NUMBER}">{_e(c["failures"])}</td></tr>'
+                for c in failed
+            )
+            body.append("</table>")
+    if links:
+        body.append(f'<h2 style="{_H2}">Links</h2>')
+        body.append(
+            '<p id="links" style="margin:0;">'
+            + " &middot; ".join(_link(name, url) for name, url in sorted(links.items()))
+            + "</p>"
+        )
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f"<title>{_e(subject)}</title></head>",
+            f'<body style="margin:0;padding:16px;{_FONT}">',
+            '<table role="presentation" cellpadding="0" cellspacing="0" width="100%" '
+            'style="max-width:640px;border-collapse:collapse;">',
+            f'<tr><td style="{_FONT}">',
+            *body,
+            "</td></tr>",
+            "</table>",
+            "</body></html>",
+            "",
+        ]
     )
 
 
@@ -284,7 +437,7 @@ class RunSummaryNotifier(BaseNotifier):
             return
         dag_id = getattr(context.get("dag"), "dag_id", None) or context["ti"].dag_id
         deliver(
-            summary_message(dag_id, summary),
+            summary_message(dag_id, summary, logs=run_page(getattr(context["ti"], "log_url", None))),
             to=_recipients(self.to),
             smtp_conn_id=self.smtp_conn_id,
             webhook_conn_id=self.webhook_conn_id,
