@@ -11,9 +11,8 @@
 Each message goes to every channel that has a connection: email (a plain-text part and an HTML
 part, multipart/alternative) through the SMTP connection `smtp_default` to `CDI_ALERT_EMAILS`, and
 a Slack-style incoming webhook (JSON `{"text": ...}`, the plain text) through the HTTP connection
-`slack_alerts` (its host is the webhook URL). One channel failing does
-not stop the other, and any failure raises after both were tried, so the callback's error shows
-in the task log.
+`slack_alerts` (its host is the webhook URL). One channel failing does not stop the other, and any
+failure raises after both were tried, so the callback's error shows in the task log.
 
 A channel the stack configured (its connection id in `CDI_REQUIRED_CONNECTIONS`, set by `pulumi
 up` from the secrets it created in Secret Manager) is never skipped: a missing connection, or no
@@ -100,7 +99,7 @@ def send_email(message: Message, *, to: Sequence[str], smtp_conn_id: str) -> Non
     host, port and TLS from the `[smtp]` config section, not from the connection. So the hook
     connects and logs in as for `send_email_smtp`, and its smtplib client (`_smtp_client`, set by
     `get_conn()`, the one `send_email_smtp` and the hook's `test_connection` use) sends the
-    stdlib-built message, retried up to the connection's `retry_limit` like `send_email_smtp`. If
+    stdlib-built message, retried on SMTP errors up to the connection's `retry_limit` as there. If
     a provider release renames the client, this raises rather than sending nothing, and the tests
     against a real SMTP server (tests/pipeline/test_notify.py) fail.
     """
