@@ -59,19 +59,19 @@ def dq_status(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def run_seconds(context: Any) -> float | None:
-    """How long the run has taken so far (the report is its last task), from its start date."""
+    """How long the run has taken so far (the report is its last task), from its start date. Not
+    for `dag.test()` (`cdi run`), which starts a run at its logical date, however long ago."""
     from airflow.sdk import timezone
 
     started = getattr(context.get("dag_run"), "start_date", None)
     return round((timezone.utcnow() - started).total_seconds(), 1) if started else None
 
 
-def summary_links(settings: Settings, *, published: bool) -> dict[str, str]:
-    """What the run summary links to locally: the dashboard when this run published it (an older
-    one may be there, stale), and the Looker Studio report when `CDI_LOOKER_STUDIO_URL` is set."""
-    links = {}
-    if published:
-        links["Dashboard"] = (settings.dashboard_dir / "index.html").resolve().as_uri()
+def summary_links(settings: Settings) -> dict[str, str]:
+    """What the run summary links to locally: the dashboard (`publish`, a leaf beside `report`,
+    may still be redrawing it when the summary goes), and the Looker Studio report when
+    `CDI_LOOKER_STUDIO_URL` is set."""
+    links = {"Dashboard": (settings.dashboard_dir / "index.html").resolve().as_uri()}
     if settings.looker_studio_url:
         links["Looker Studio"] = settings.looker_studio_url
     return links
@@ -181,9 +181,8 @@ def build(settings: Settings, context: Any) -> dict[str, Any]:
         "affected_days": len(affected),
         "gold_rows": gold_rows,
         "nothing_new": nothing_new,
-        "duration_seconds": run_seconds(context),
         "data_quality": dq_status(dq),
-        "links": summary_links(settings, published=states.get("publish") == "success"),
+        "links": summary_links(settings),
     }
     return {
         "run_id": run.run_id,

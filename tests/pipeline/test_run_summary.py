@@ -36,14 +36,12 @@ def test_the_gcp_summary_carries_each_check() -> None:
     assert built["summary"]["outcome"] == "warning"
 
 
-def test_the_local_summary_links_the_dashboard_only_when_the_run_published_it(tmp_path: Path) -> None:
-    settings = Settings(output_dir=tmp_path)
+def test_the_local_summary_links_the_dashboard_and_looker_studio_when_set(tmp_path: Path) -> None:
     dashboard = (tmp_path / "dashboard" / "index.html").as_uri()
-    assert report.summary_links(settings, published=True) == {"Dashboard": dashboard}
-    assert report.summary_links(settings, published=False) == {}
+    assert report.summary_links(Settings(output_dir=tmp_path)) == {"Dashboard": dashboard}
     url = "https://lookerstudio.google.com/reporting/abc"
     with_looker = Settings(output_dir=tmp_path, looker_studio_url=url)
-    assert report.summary_links(with_looker, published=False) == {"Looker Studio": url}
+    assert report.summary_links(with_looker) == {"Dashboard": dashboard, "Looker Studio": url}
 
 
 @pytest.mark.parametrize("started_ago", [timedelta(minutes=2), None])
