@@ -25,18 +25,18 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-import smtplib
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow.sdk import BaseNotifier
 
 from pipeline.config import Settings
 from pipeline.names import SMTP_CONN_ID, WEBHOOK_CONN_ID
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,9 @@ class Message:
     def email(self, *, sender: str, to: Sequence[str]) -> EmailMessage:
         """A multipart/alternative e-mail: the text part first, the HTML part last (the one a
         client that can show HTML prefers, RFC 2046)."""
+        from email.message import EmailMessage
+        from email.utils import formatdate, make_msgid, parseaddr
+
         mail = EmailMessage()
         mail["Subject"] = self.subject
         mail["From"] = sender
@@ -103,6 +106,8 @@ def send_email(message: Message, *, to: Sequence[str], smtp_conn_id: str) -> Non
     a provider release renames the client, this raises rather than sending nothing, and the tests
     against a real SMTP server (tests/pipeline/test_notify.py) fail.
     """
+    import smtplib
+
     from airflow.providers.smtp.hooks.smtp import SmtpHook
 
     with SmtpHook(smtp_conn_id=smtp_conn_id) as smtp:
