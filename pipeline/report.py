@@ -44,6 +44,39 @@ SELECT
 """
 
 
+def dq_status(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The data-quality results as the run summary carries them on both targets (and the summary
+    e-mail shows them): each check's name, severity, whether it passed, and its failing rows."""
+    return [
+        {
+            "check_name": str(r["check_name"]),
+            "severity": str(r["severity"]),
+            "passed": bool(r["passed"]),
+            "failures": int(r.get("failures") or 0),
+        }
+        for r in results
+    ]
+
+
+def run_seconds(context: Any) -> float | None:
+    """How long the run has taken so far (the report is its last task), from its start date. Not
+    for `dag.test()` (`cdi run`), which starts a run at its logical date, however long ago."""
+    from airflow.sdk import timezone
+
+    started = getattr(context.get("dag_run"), "start_date", None)
+    return round((timezone.utcnow() - started).total_seconds(), 1) if started else None
+
+
+def summary_links(settings: Settings) -> dict[str, str]:
+    """What the run summary links to locally: the dashboard (`publish`, a leaf beside `report`,
+    may still be redrawing it when the summary goes), and the Looker Studio report when
+    `CDI_LOOKER_STUDIO_URL` is set."""
+    links = {"Dashboard": (settings.dashboard_dir / "index.html").resolve().as_uri()}
+    if settings.looker_studio_url:
+        links["Looker Studio"] = settings.looker_studio_url
+    return links
+
+
 def nothing_new_note(previous_run: str | None, last_file_run: str | None) -> str:
     """The summary line of a run that claimed no file and had no day to build (`plan.nothing_new`):
     since when nothing is new, so that a quiet day reads as one and a long silence shows."""
@@ -148,6 +181,8 @@ def build(settings: Settings, context: Any) -> dict[str, Any]:
         "affected_days": len(affected),
         "gold_rows": gold_rows,
         "nothing_new": nothing_new,
+        "data_quality": dq_status(dq),
+        "links": summary_links(settings),
     }
     return {
         "run_id": run.run_id,

@@ -64,6 +64,7 @@ def summarize(
         "gold_rows": gold_rows,
         "nothing_new": nothing_new,
         "duration_seconds": duration_seconds,
+        "data_quality": local_report.dq_status(data_quality),
         "links": dict(links or {}),
     }
     return {
@@ -108,7 +109,6 @@ def build_and_write(settings: Settings, context: Any, gcp_conn_id: str) -> dict[
     """Collect the figures, write audit.pipeline_runs and the JSON report; return the report."""
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
-    from airflow.sdk import timezone
 
     from pipeline.gcp import storage
 
@@ -130,15 +130,13 @@ def build_and_write(settings: Settings, context: Any, gcp_conn_id: str) -> dict[
     )
     rows: Any = job.result()
     figures = [dict(row.items()) for row in rows]
-    started = context["dag_run"].start_date
-    duration = round((timezone.utcnow() - started).total_seconds(), 1) if started else None
     built = summarize(
         run_id=run.run_id,
         states=states,
         claims=claims,
         affected_days=affected,
         figures=figures,
-        duration_seconds=duration,
+        duration_seconds=local_report.run_seconds(context),
         links=_links(settings),
     )
     t = built["totals"]

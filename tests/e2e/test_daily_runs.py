@@ -38,6 +38,7 @@ import pandas as pd
 import pytest
 
 from pipeline import plan, sample_data
+from pipeline import report as reporting
 
 from .runner import cdi_run
 
@@ -177,6 +178,16 @@ def test_the_first_run_before_any_file_says_so(week: Week) -> None:
     assert first.report["outcome"] == "warning"  # freshness, the only check that failed
     assert [d["check_name"] for d in first.report["data_quality"] if not d["passed"]] == ["freshness"]
     assert all(rows == [] for rows in first.gold.values())
+
+
+def test_each_summary_carries_the_checks_and_the_dashboard(week: Week) -> None:
+    """What the run summary e-mail shows besides the counts (pipeline/notify.py), in the `report`
+    task's result: every check, and the dashboard."""
+    for run, daily in week.runs.items():
+        report, summary = daily.report, daily.report["summary"]
+        assert summary["data_quality"] == reporting.dq_status(report["data_quality"]), run
+        dashboard = Path(report["outputs"]["dashboard"]).resolve().as_uri()
+        assert summary["links"] == {"Dashboard": dashboard}, run
 
 
 @pytest.mark.parametrize("run", NOTHING_NEW)

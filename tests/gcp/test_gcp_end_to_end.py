@@ -668,6 +668,31 @@ def test_a_day_with_nothing_new_creates_no_batch_and_rebuilds_nothing(
     assert f"Outcome: {outcome.upper()}" in later.summaries[0]
 
 
+def test_the_summary_email_of_a_stale_day_shows_its_warning(
+    runs: Runs, later_runs: dict[str, LaterRun]
+) -> None:
+    """The stale day's summary e-mail: text and HTML parts, both with the WARNING, the check that
+    warned (from the report's result) and the run's page in the Airflow UI."""
+    later = later_runs[STALE_AFTER]
+    summary = later.record["xcoms"]["report"]
+    subject = f"[{DAG_ID}] run {later.run_id}: WARNING"
+    (message,) = [m for _, m in runs.inbox.messages if m["Subject"] == subject]
+    assert message.get_content_type() == "multipart/alternative"
+    text = message.get_body(("plain",)).get_content().splitlines()  # type: ignore[union-attr]
+    body = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    checks = summary["data_quality"]
+    (warned,) = [c for c in checks if not c["passed"]]
+    assert warned["check_name"] == "freshness"
+    assert "Outcome: WARNING" in text
+    assert f"Data quality: 1 of {len(checks)} checks did not pass" in text
+    assert any(line.startswith(f"  freshness ({warned['severity']}): ") for line in text), text
+    assert ">WARNING</span>" in body
+    assert f">{warned['check_name']}</td>" in body
+    run_page = f"/dags/{DAG_ID}/runs/{quote(later.run_id)}"
+    assert any(line.startswith("Airflow logs: ") and line.endswith(run_page) for line in text), text
+    assert f'{run_page}" style=' in body
+
+
 def test_a_small_late_file_runs_a_batch_and_rebuilds_its_day(
     runs: Runs, later_runs: dict[str, LaterRun]
 ) -> None:

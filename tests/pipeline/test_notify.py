@@ -9,7 +9,8 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email.message import Message as EmailMessage
+from email.message import EmailMessage
+from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from typing import Any
@@ -107,8 +108,18 @@ def failed_task_context() -> dict[str, Any]:
 
 
 def body_text(message: EmailMessage) -> str:
-    parts = [p for p in message.walk() if p.get_content_type() == "text/html"]
-    return parts[0].get_payload(decode=True).decode()  # type: ignore[union-attr]
+    """The HTML part."""
+    return parts(message)["text/html"]
+
+
+def parts(message: EmailMessage) -> dict[str, str]:
+    """The parts of a multipart/alternative e-mail by type, checking that it is one: a text/plain
+    and a text/html part, plain first (a client shows the last one it can). Lines end in LF (SMTP
+    carried them as CRLF)."""
+    assert message.get_content_type() == "multipart/alternative"
+    found = [(p.get_content_type(), p.get_content().replace("\r\n", "\n")) for p in message.iter_parts()]
+    assert [kind for kind, _ in found] == ["text/plain", "text/html"]
+    return dict(found)
 
 
 def test_failure_alert_arrives_by_email_and_webhook(connections: tuple[Inbox, Webhook]) -> None:
@@ -126,6 +137,7 @@ def test_failure_alert_arrives_by_email_and_webhook(connections: tuple[Inbox, We
     for expected in (f"DAG: {DAG_ID}", "Task: clean_raw", f"Run: {RUN_ID}", "Try: 2 of 3", "executor lost"):
         assert expected in text
     assert LOG_URL.replace("&", "&amp;") in text
+    assert parts(message)["text/plain"] == notify.failure_message(failed_task_context()).text + "\n"
 
     (post,) = webhook.received
     assert post["path"] == "/services/T000/B000/XXXX"
@@ -136,39 +148,198 @@ def test_failure_alert_arrives_by_email_and_webhook(connections: tuple[Inbox, We
     assert slack.startswith(f"*[{DAG_ID}] task clean_raw failed")
 
 
-def test_success_summary_carries_the_run_counts(connections: tuple[Inbox, Webhook]) -> None:
-    inbox, webhook = connections
-    summary = {
+class Page(HTMLParser):
+    """An HTML part as a reader sees it, checking on the way that every element closes, in order:
+    the text of each element with an id and of the h1, the rows of each table with an id (cell
+    texts), each link's href by its text, and the style of each span by its text."""
+
+    VOID = frozenset({"meta", "br", "hr", "img", "link", "input", "col", "wbr"})
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.open: list[tuple[str, dict[str, str], list[str]]] = []
+        self.text_of: dict[str, str] = {}
+        self.rows: dict[str, list[list[str]]] = {}
+        self.links: dict[str, str] = {}
+        self.styles: dict[str, str] = {}
+        self.feed(text)
+        self.close()
+        assert self.open == [], f"never closed: {[tag for tag, _, _ in self.open]}"
+
+    def _table(self) -> str | None:
+        return next((a.get("id") for tag, a, _ in reversed(self.open) if tag == "table"), None)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.VOID:
+            return
+        attributes = {k: v or "" for k, v in attrs}
+        self.open.append((tag, attributes, []))
+        table = self._table()
+        if tag == "tr" and table:
+            self.rows.setdefault(table, []).append([])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.VOID:
+            return
+        assert self.open, f"</{tag}> closes nothing"
+        opened, attributes, parts = self.open.pop()
+        assert opened == tag, f"</{tag}> closes <{opened}>"
+        text = " ".join("".join(parts).split())
+        table = self._table()
+        if tag in ("td", "th") and table:
+            self.rows[table][-1].append(text)
+        if tag == "a":
+            self.links[text] = attributes["href"]
+        if tag == "span":
+            self.styles[text] = attributes.get("style", "")
+        if "id" in attributes:
+            self.text_of[attributes["id"]] = text
+        if tag == "h1":
+            self.text_of["h1"] = text
+
+    def handle_data(self, data: str) -> None:
+        for _, _, parts in self.open:
+            parts.append(data)
+
+
+def run_summary(outcome: str, checks: list[dict[str, Any]]) -> dict[str, Any]:
+    """A `report` task result as both targets make it (pipeline/report.py, pipeline/gcp/report.py)."""
+    return {
         "run_id": RUN_ID,
-        "outcome": "warning",
+        "outcome": outcome,
         "files": 3,
         "rows_read": 1200,
         "rows_valid": 1180,
         "rows_quarantined": 20,
+        "duplicates_replaced_in_silver": 2,
         "affected_days": 4,
         "gold_rows": {"gold.aov_daily": 16, "gold.customer_rfm": 300},
+        "nothing_new": None,
         "duration_seconds": 95.2,
-        "links": {"Looker Studio": "https://lookerstudio.google.com/reporting/create?r.reportName=x"},
+        "data_quality": checks,
+        "links": {
+            "Dashboard": "file:///srv/cdi/dashboard/index.html",
+            "Looker Studio": 'https://lookerstudio.google.com/reporting/create?r.reportName=x&ds.a="b"',
+        },
     }
-    ti = SimpleNamespace(dag_id=DAG_ID, task_id="report", xcom_pull=lambda task_ids: summary)
-    notifier = notify.RunSummaryNotifier(
-        to=["data@cdi.test"], smtp_conn_id="smtp_test", webhook_conn_id="slack_test"
+
+
+REPORT_LOG_URL = "http://airflow.example/dags/customer_analytics/runs/manual__2025-01-30T02%3A00%3A00%2B00%3A00/tasks/report?try_number=1"
+RUN_PAGE = "http://airflow.example/dags/customer_analytics/runs/manual__2025-01-30T02%3A00%3A00%2B00%3A00"
+
+
+def send_summary(summary: dict[str, Any]) -> None:
+    ti = SimpleNamespace(
+        dag_id=DAG_ID, task_id="report", log_url=REPORT_LOG_URL, xcom_pull=lambda task_ids: summary
     )
-    notifier({"ti": ti, "dag": DAG_OBJECT})
+    notify.RunSummaryNotifier(to=["data@cdi.test"], smtp_conn_id="smtp_test", webhook_conn_id="slack_test")(
+        {"ti": ti, "dag": DAG_OBJECT}
+    )
+
+
+def test_the_summary_email_has_the_figures_dq_status_and_links_as_text_and_html(
+    connections: tuple[Inbox, Webhook],
+) -> None:
+    """A WARNING run: one warn check did not pass; its name, and a link, carry characters HTML
+    must escape."""
+    inbox, webhook = connections
+    checks = [
+        {"check_name": "accepted_values <channel>", "severity": "warn", "passed": False, "failures": 7},
+        {"check_name": "not_null_customer_id", "severity": "error", "passed": True, "failures": 0},
+        {"check_name": "unique_transaction_id", "severity": "error", "passed": True, "failures": 0},
+    ]
+    summary = run_summary("warning", checks)
+    send_summary(summary)
 
     ((_, message),) = inbox.messages
     assert message["Subject"] == f"[{DAG_ID}] run {RUN_ID}: WARNING"
-    text = body_text(message)
+    text, html_part = parts(message)["text/plain"], parts(message)["text/html"]
+    links = {**summary["links"], "Airflow logs": RUN_PAGE}
+
+    # The text part: what the webhook posts, the counts, the DQ status and the links.
+    assert webhook.received[0]["json"]["text"] == f"*{message['Subject']}*\n{text.rstrip()}"
     for expected in (
-        "Files: 3",
-        "Rows in: 1200  valid: 1180  quarantined: 20",
-        "Days touched: 4",
+        "Outcome: WARNING",
+        f"Files: {summary['files']}",
+        f"Rows in: {summary['rows_read']}  valid: {summary['rows_valid']}  "
+        f"quarantined: {summary['rows_quarantined']}",
+        f"Days touched: {summary['affected_days']}",
         "Gold rows: aov_daily 16, customer_rfm 300",
-        "Duration: 95.2 s",
-        "Looker Studio: https://lookerstudio.google.com/reporting/create?r.reportName=x",
+        f"Duration: {summary['duration_seconds']} s",
+        f"Data quality: 1 of {len(checks)} checks did not pass",
+        f"  {checks[0]['check_name']} (warn): {checks[0]['failures']} failing rows",
+        *(f"{name}: {url}" for name, url in links.items()),
     ):
-        assert expected in text
-    assert "Rows in: 1200" in webhook.received[0]["json"]["text"]
+        assert expected in text.splitlines(), expected
+
+    # The HTML part: well formed, the outcome in the title in its colour, the same figures.
+    page = Page(html_part)
+    assert page.text_of["h1"] == f"{DAG_ID}: run {RUN_ID} WARNING"
+    assert "background:#b26a00" in page.styles["WARNING"]  # the run-health page's warning colour
+    gold = summary["gold_rows"]
+    assert page.rows["kpis"] == [
+        ["Files", str(summary["files"])],
+        ["Rows in", str(summary["rows_read"])],
+        ["Rows valid", str(summary["rows_valid"])],
+        ["Rows quarantined", str(summary["rows_quarantined"])],
+        ["Days touched", str(summary["affected_days"])],
+        ["Duplicates replaced in silver", str(summary["duplicates_replaced_in_silver"])],
+        *([f"Gold rows: {table.split('.')[1]}", str(n)] for table, n in sorted(gold.items())),
+        ["Duration", f"{summary['duration_seconds']} s"],
+    ]
+    assert page.text_of["dq-status"] == f"1 of {len(checks)} checks did not pass"
+    assert page.rows["dq"] == [
+        ["Check", "Severity", "Failing rows"],
+        [checks[0]["check_name"], "warn", str(checks[0]["failures"])],
+    ]
+    assert page.links == links
+
+    # Every value escaped: the check name's brackets, the link's & and quotes.
+    assert "accepted_values &lt;channel&gt;" in html_part
+    assert "<channel>" not in html_part
+    assert (
+        'href="https://lookerstudio.google.com/reporting/create?r.reportName=x&amp;ds.a=&quot;b&quot;"'
+        in (html_part)
+    )
+
+
+def test_a_clean_run_says_every_check_passed(connections: tuple[Inbox, Webhook]) -> None:
+    inbox, _ = connections
+    checks = [
+        {"check_name": name, "severity": "error", "passed": True, "failures": 0}
+        for name in ("not_null_customer_id", "unique_transaction_id")
+    ]
+    send_summary(run_summary("success", checks))
+
+    ((_, message),) = inbox.messages
+    text, html_part = parts(message)["text/plain"], parts(message)["text/html"]
+    assert "Outcome: SUCCESS" in text.splitlines()
+    assert f"Data quality: all {len(checks)} checks passed" in text.splitlines()
+    page = Page(html_part)
+    assert page.text_of["h1"].endswith("SUCCESS")
+    assert "background:#2e7d32" in page.styles["SUCCESS"]
+    assert page.text_of["dq-status"] == f"all {len(checks)} checks passed"
+    assert "dq" not in page.rows  # no table of checks that did not pass
+
+
+def test_a_summary_without_checks_or_links_leaves_those_sections_out() -> None:
+    """A summary from before the report carried them (an XCom of an older run) still renders."""
+    summary = {"run_id": RUN_ID, "outcome": "success", "files": 1, "gold_rows": {}}
+    message = notify.summary_message(DAG_ID, summary)
+    page = Page(message.html)
+    assert "dq-status" not in page.text_of
+    assert page.links == {}
+    assert not any(line.startswith("Data quality") for line in message.lines)
+    assert notify.summary_message(DAG_ID, {**summary, "data_quality": []}).lines[-1] == (
+        "Data quality: no checks ran"
+    )
+
+
+def test_a_link_that_is_no_web_or_file_address_is_shown_not_linked() -> None:
+    summary = {"run_id": RUN_ID, "outcome": "success", "links": {"Dashboard": "javascript:alert(1)"}}
+    page = Page(notify.summary_message(DAG_ID, summary).html)
+    assert page.links == {}
+    assert page.text_of["links"] == "Dashboard: javascript:alert(1)"
 
 
 def test_no_summary_for_a_failed_run(connections: tuple[Inbox, Webhook]) -> None:
@@ -308,4 +479,5 @@ def test_late_run_alert_from_the_triggerer(connections: tuple[Inbox, Webhook]) -
     ((_, message),) = inbox.messages
     assert message["Subject"] == f"[{DAG_ID}] run {RUN_ID} is late"
     assert "Deadline: 2025-01-30T06:00:00+00:00" in body_text(message)
+    assert "Deadline: 2025-01-30T06:00:00+00:00" in parts(message)["text/plain"].splitlines()
     assert "done within 4:00:00" in webhook.received[0]["json"]["text"]
