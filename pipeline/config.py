@@ -25,8 +25,9 @@ data docs), uploaded by `pulumi up` (`infra.artifacts`), relative to the DAG fol
 
 # Dataset ids are the same in every environment: an environment is its own GCP project.
 
-# Entities of the landing area, one folder each; only transactions are required.
-ENTITIES = ("transactions", "customers", "agents")
+# Entities of the landing area, one folder each; only transactions are required (fx_rates only
+# when some order is in another currency than the reporting one).
+ENTITIES = ("transactions", "customers", "agents", "fx_rates")
 
 # Environment variable names: infra sets these on Composer, the CLI sets them locally.
 ENV = {

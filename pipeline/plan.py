@@ -70,6 +70,7 @@ SILVER_MERGE_FILES: tuple[str, ...] = (
     "silver/transactions_merge.sql",
     "silver/customers_merge.sql",
     "silver/agents_merge.sql",
+    "silver/fx_rates_merge.sql",
     "runs/requeue_days.sql",
     "runs/queue_days.sql",
 )
@@ -79,6 +80,7 @@ STAGED_TABLES: dict[str, str] = {
     "silver.transactions": "silver/transactions",
     "silver.customers": "silver/customers",
     "silver.agents": "silver/agents",
+    "silver.fx_rates": "silver/fx_rates",
     "audit.quarantine": "quarantine",
     "audit.file_stats": "file_stats",
 }
@@ -110,7 +112,7 @@ TASK_IDS: tuple[str, ...] = (
 )
 
 # Silver tables in load order, each with its MERGE statement.
-SILVER_ENTITIES: tuple[str, ...] = ("transactions", "customers", "agents")
+SILVER_ENTITIES: tuple[str, ...] = ("transactions", "customers", "agents", "fx_rates")
 
 
 @dataclass(frozen=True)

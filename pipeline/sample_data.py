@@ -1,7 +1,7 @@
 """Realistic, deterministic sample landing data: the demo's input and the tests' fixtures.
 
-`generate(landing, spec)` writes one transactions file per day plus the customer and agent
-reference files under `landing/{transactions,customers,agents}/`. Every file is a pure function of
+`generate(landing, spec)` writes one transactions file per day plus the customer, agent and
+exchange-rate reference files under `landing/{transactions,customers,agents,fx_rates}/`. Every file is a pure function of
 the `SampleSpec` and its day number (per-day random streams, no wall clock, gzip with mtime 0), so
 two generations are byte-identical and `write_transaction_days(landing, spec, [29])` writes the
 same bytes as day 29 of a full generation: the demo can land days 0..28, run, land day 29 and run
@@ -14,6 +14,9 @@ What the data exercises:
   country as region), e-mails in mixed case, signups before and during the period, Pareto-like
   order frequency and some customers who stop ordering (so RFM has spread);
 - agents in four teams (JSON Lines), a few hired during the period;
+- orders in two currencies: about 8% in `second_currency` (GBP), the rest in USD or without a
+  currency (the default currency), with a rates file into USD for the weekdays only (weekend
+  orders take Friday's rate);
 - a channel mix (store, online, phone, marketplace, some empty, some in upper or title case),
   self-service orders (empty agent_id, mostly online and marketplace), lunch and evening peaks,
   weekends with more store and less phone traffic, about 3% refunded and 2% cancelled orders,
@@ -74,6 +77,9 @@ class SampleSpec:
     """Mean rows per transactions file (dirty rows included); the weekday and noise vary it."""
     dirty_share: float = 0.02
     """Share of transaction rows with one defect each (see DIRTY_KINDS)."""
+    second_currency: str | None = "GBP"
+    """Currency of about 8% of the orders (amounts stated in it), with a rates file into USD
+    (`fx_rates/fx_rates.csv`); None: every order in USD or without a currency, and no rates file."""
 
     def __post_init__(self) -> None:
         for name in ("days", "customers", "agents", "orders_per_day"):
@@ -81,6 +87,8 @@ class SampleSpec:
                 raise ValueError(f"SampleSpec.{name} must be at least 1, got {getattr(self, name)}")
         if not 0 <= self.dirty_share <= 0.5:
             raise ValueError(f"SampleSpec.dirty_share must be within [0, 0.5], got {self.dirty_share}")
+        if self.second_currency in ("USD", ""):
+            raise ValueError("SampleSpec.second_currency must be another currency than USD, or None")
 
 
 # Defects a dirty row carries (one each), with what the row looks like.
@@ -127,6 +135,12 @@ AGENT_COLUMNS: tuple[str, ...] = contract.ENTITIES["agents"].source_columns
 
 CUSTOMERS_FILE = Path("customers") / "customers.csv"
 AGENTS_FILE = Path("agents") / "agents.jsonl"
+FX_RATES_FILE = Path("fx_rates") / "fx_rates.csv"
+FX_RATES_COLUMNS: tuple[str, ...] = contract.ENTITIES["fx_rates"].source_columns
+# Share of orders in the second currency: drawn from the same random number that leaves a row's
+# currency empty (7%), so that the other values of every row are those of a USD-only sample.
+_SECOND_CURRENCY_SHARE = 0.08
+_USD_SHARE = 0.93
 FORMAT_SUFFIX = {"csv": ".csv", "jsonl": ".jsonl", "csv.gz": ".csv.gz", "parquet": ".parquet"}
 
 # Rows per weekday (Monday first), mean 1.
@@ -556,7 +570,12 @@ def describe(spec: SampleSpec = SampleSpec()) -> dict[str, Any]:
         "days": spec.days,
         "customers": spec.customers,
         "agents": spec.agents,
-        "reference_files": [CUSTOMERS_FILE.as_posix(), AGENTS_FILE.as_posix()],
+        "reference_files": [
+            CUSTOMERS_FILE.as_posix(),
+            AGENTS_FILE.as_posix(),
+            *([FX_RATES_FILE.as_posix()] if spec.second_currency else []),
+        ],
+        "second_currency": spec.second_currency,
         "files": [
             {
                 "path": p.relative_path.as_posix(),
@@ -824,6 +843,7 @@ class _DayContext:
             self.team_agents[team] = (members, _cum([a.weight for a in members]))
         self.channel_cum = {w: _cum(_CHANNEL_WEIGHTS[w]) for w in (False, True)}
         self.hour_cum = {k: _cum(v) for k, v in _HOURLY.items()}
+        self.second_currency = spec.second_currency
 
     def customer(self, rng: random.Random, day: date) -> _Customer:
         pop = self.pop
@@ -907,12 +927,36 @@ def _order(rng: random.Random, ctx: _DayContext, when: date, drift: bool) -> _Ro
         quantity=qty,
         unit_price=unit_price,
         amount=amount,
-        currency="USD" if rng.random() < 0.93 else None,
+        currency=_currency(rng.random(), ctx.second_currency),
         status=status or None,
         payment_method=payment or None,
         coupon_code=coupon,
         instant=instant,
     )
+
+
+def _currency(draw: float, second: str | None) -> str | None:
+    """USD, the second currency (when there is one) or empty, from one uniform draw."""
+    if second is not None and draw < _SECOND_CURRENCY_SHARE:
+        return second
+    return "USD" if draw < _USD_SHARE else None
+
+
+def fx_rates(spec: SampleSpec) -> list[tuple[date, str, str]]:
+    """(date, currency, rate into USD) of the second currency for every weekday of the period and
+    the day before it: a random walk around 1.25, 4 decimals. Weekends have none, as a market
+    feed has none; their orders take Friday's rate (within the default gap of 7 days)."""
+    if spec.second_currency is None:
+        return []
+    rng = random.Random(f"{spec.seed}:fx_rates")
+    rate = 1.25
+    rows = []
+    for n in range(-1, spec.days):
+        rate = max(0.5, rate * (1 + rng.gauss(0, 0.004)))
+        day = spec.start + timedelta(days=n)
+        if day.weekday() < 5:
+            rows.append((day, spec.second_currency, f"{rate:.4f}"))
+    return rows
 
 
 def _defect(rng: random.Random, row: _Row, kind: str) -> _Row:
@@ -1067,7 +1111,8 @@ def _transactions_bytes(plan: _DayPlan, rows: Sequence[_Row]) -> bytes:
 
 
 def write_reference_data(landing: Path, spec: SampleSpec = SampleSpec()) -> list[Path]:
-    """Write `customers/customers.csv` and `agents/agents.jsonl` under `landing`."""
+    """Write `customers/customers.csv`, `agents/agents.jsonl` and, with a second currency,
+    `fx_rates/fx_rates.csv` under `landing`."""
     pop = _population(spec)
     customers = _csv_bytes(
         CUSTOMER_COLUMNS,
@@ -1089,10 +1134,14 @@ def write_reference_data(landing: Path, spec: SampleSpec = SampleSpec()) -> list
         + "\n"
         for a in pop.agents
     )
-    return [
+    written = [
         _atomic_write(landing / CUSTOMERS_FILE, customers),
         _atomic_write(landing / AGENTS_FILE, agents.encode("utf-8")),
     ]
+    if rates := fx_rates(spec):
+        rows = ((day.isoformat(), currency, rate) for day, currency, rate in rates)
+        written.append(_atomic_write(landing / FX_RATES_FILE, _csv_bytes(FX_RATES_COLUMNS, rows)))
+    return written
 
 
 def write_transaction_days(landing: Path, spec: SampleSpec, day_numbers: Iterable[int]) -> list[Path]:

@@ -13,6 +13,9 @@ from sql import catalog
 
 # Columns every silver table carries that never come from the source.
 LINEAGE_COLUMNS = ("extra", "source_file", "record_number", "run_id")
+# Silver columns the silver load derives (never in a file, null in the cleaning job's output):
+# `amount_reporting`, the amount in the reporting currency (`sql/silver/transactions_convert.sql`).
+DERIVED_COLUMNS = ("amount_reporting",)
 
 
 @dataclass(frozen=True)
@@ -22,12 +25,20 @@ class Entity:
     key: str
     required: tuple[str, ...]
     """Columns a file must have (a file without one is rejected whole, MISSING_COLUMN)."""
+    key_columns: tuple[str, ...] = ()
+    """The whole key when it spans columns (fx_rates: date and currency); empty: `key` alone.
+    `key` is then its first column."""
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The key's columns."""
+        return self.key_columns or (self.key,)
 
     @property
     def source_columns(self) -> tuple[str, ...]:
         """Contract columns a raw file may carry, in silver order."""
         cols = catalog.table(self.table).column_names
-        return tuple(c for c in cols if c not in LINEAGE_COLUMNS)
+        return tuple(c for c in cols if c not in LINEAGE_COLUMNS and c not in DERIVED_COLUMNS)
 
 
 ENTITIES: dict[str, Entity] = {
@@ -44,6 +55,15 @@ ENTITIES: dict[str, Entity] = {
         required=("customer_id",),
     ),
     "agents": Entity(name="agents", table="silver.agents", key="agent_id", required=("agent_id",)),
+    # Daily exchange rates into the reporting currency; optional: a feed in the reporting currency
+    # alone needs none.
+    "fx_rates": Entity(
+        name="fx_rates",
+        table="silver.fx_rates",
+        key="date",
+        required=("date", "currency", "rate"),
+        key_columns=("date", "currency"),
+    ),
 }
 
 # Common source names, after normalization, mapped to contract names. Documented in the README.
@@ -114,6 +134,15 @@ ALIASES: dict[str, dict[str, str]] = {
         "hired_at": "hire_date",
         "start_date": "hire_date",
     },
+    "fx_rates": {
+        "day": "date",
+        "rate_date": "date",
+        "as_of": "date",
+        "currency_code": "currency",
+        "from_currency": "currency",
+        "exchange_rate": "rate",
+        "fx_rate": "rate",
+    },
 }
 
 STATUSES = ("completed", "refunded", "cancelled")
@@ -147,6 +176,7 @@ REASONS = {
     "BAD_PHONE": "phone is present but not a valid number",
     "BAD_COUNTRY": "country is present but not an ISO 3166 country name or code",
     "BAD_DATE": "a date column matches no accepted format",
+    "BAD_RATE": "rate is not a number above 0",
     "DUPLICATE_KEY": "another row with the same key won (latest file, then last row)",
 }
 
@@ -275,4 +305,13 @@ RULE_ORDER: dict[str, tuple[str, ...]] = {
         "DUPLICATE_KEY",
     ),
     "agents": ("MALFORMED_RECORD", "MISSING_REQUIRED", "AMBIGUOUS_DATE", "BAD_DATE", "DUPLICATE_KEY"),
+    "fx_rates": (
+        "MALFORMED_RECORD",
+        "MISSING_REQUIRED",
+        "AMBIGUOUS_DATE",
+        "BAD_DATE",
+        "BAD_CURRENCY",
+        "BAD_RATE",
+        "DUPLICATE_KEY",
+    ),
 }

@@ -6,7 +6,7 @@ Runs unchanged in Spark local mode and on Dataproc Serverless: `python spark/job
 `pipeline/`); settings come in through `JobConfig`.
 
 Outputs under `config.output` (all Parquet, columns exactly as in `sql/schemas/`):
-`silver/{transactions,customers,agents}/`, `quarantine/`, `file_stats/`, and `metrics.json`.
+`silver/{transactions,customers,agents,fx_rates}/`, `quarantine/`, `file_stats/`, and `metrics.json`.
 For every file, rows read = rows written to silver + rows quarantined; the job checks it from
 the written outputs and raises `ConservationError` naming the file when it does not hold.
 """
@@ -236,14 +236,27 @@ def _classify_entity(
     elif entity == "customers":
         countries = spark.createDataFrame(transform.country_lookup_rows(), transform.COUNTRY_LOOKUP_SCHEMA)
         cleaner = transform.clean_customers(countries=countries, reading=reading)
+    elif entity == "fx_rates":
+        cleaner = transform.clean_fx_rates(currencies=currencies, reading=reading)
     else:
         cleaner = transform.clean_agents(reading)
     spec = contract.ENTITIES[entity]
-    candidates = _duplicate_candidates(_keys(spark, spec, files))
+    if len(spec.keys) == 1:
+        candidates = _duplicate_candidates(_keys(spark, spec, files))
+        flag = transform.flag_candidates(candidates)
+    else:
+        # A key of several columns (fx_rates): one column's raw text does not bound the rows that
+        # share the typed key (`2025/03/01` is `2025-03-01`), so every row is a candidate. A rates
+        # file is days x currencies rows: nothing worth a key-only pass.
+        candidates = spark.createDataFrame([], f"_key_hash long, {transform.CANDIDATE} boolean")
+
+        def flag(df: DataFrame) -> DataFrame:
+            return df.withColumn(transform.CANDIDATE, F.lit(True))
+
     cleaned = (
         union.transform(cleaner)
         .transform(transform.key_of_cleaned(entity))
-        .transform(transform.flag_candidates(candidates))
+        .transform(flag)
         .transform(transform.keep_raw_values_of_suspects(entity))
         .select(
             transform.FILE_INDEX,
@@ -388,7 +401,8 @@ def _dictionary_off(entity: str) -> dict[str, str]:
     (almost) never repeat: the key, the record number and instants. A dictionary there is built
     and thrown away for every page (about a fifth of the write's CPU at 2M rows)."""
     spec = contract.ENTITIES[entity]
-    columns = [spec.key, "record_number"]
+    # A key of several columns (fx_rates: a date and a currency) repeats in each of them.
+    columns = [spec.key, "record_number"] if len(spec.keys) == 1 else ["record_number"]
     columns += [f.name for f in catalog.table(spec.table).fields if f.type == "TIMESTAMP"]
     return {f"parquet.enable.dictionary#{c}": "false" for c in columns}
 

@@ -69,6 +69,7 @@ COERCIBLE: dict[str, tuple[str, ...]] = {
     "transactions": ("transaction_ts", "quantity", "unit_price", "amount"),
     "customers": ("signup_date",),
     "agents": ("hire_date",),
+    "fx_rates": ("date", "rate"),
 }
 
 
@@ -195,6 +196,7 @@ DATE_COLUMNS: dict[str, str] = {
     "transactions": "transaction_ts",
     "customers": "signup_date",
     "agents": "hire_date",
+    "fx_rates": "date",
 }
 """The column of each entity whose numeric dates follow the file's date order."""
 DATE_ISSUE = "_date_issue"
@@ -422,11 +424,19 @@ def with_key(entity: str) -> Callable[[DataFrame], DataFrame]:
 
 def key_of_cleaned(entity: str) -> Callable[[DataFrame], DataFrame]:
     """Add `_key` to a cleaned frame: the typed key, which is the same trimmed text as `with_key`
-    gives (so the cleaning pass trims the key once and a cache need not hold it twice)."""
-    key = parsed(contract.ENTITIES[entity].key)
+    gives (so the cleaning pass trims the key once and a cache need not hold it twice).
+
+    A key of several columns (fx_rates) is their typed values joined by `|` (`2025-03-01|GBP`),
+    null when one is: typed, so that `2025/03/01` and `2025-03-01` are the same day.
+    """
+    spec = contract.ENTITIES[entity]
 
     def _(df: DataFrame) -> DataFrame:
-        return df.withColumn(KEY, F.col(key))
+        if len(spec.keys) == 1:
+            return df.withColumn(KEY, F.col(parsed(spec.key)))
+        parts = [F.col(parsed(c)).cast("string") for c in spec.keys]
+        separated = [x for part in parts for x in (F.lit("|"), part)][1:]
+        return df.withColumn(KEY, F.concat(*separated))  # null when a part is
 
     return _
 
@@ -921,6 +931,70 @@ def clean_agents(reading: EntityReading | None = None) -> Callable[[DataFrame], 
     return _
 
 
+def clean_fx_rates(
+    *, currencies: Collection[str], reading: EntityReading | None = None
+) -> Callable[[DataFrame], DataFrame]:
+    """Type and validate canonical exchange-rate rows: date a date, currency an ISO 4217 code
+    (upper-cased), rate a number above 0 (a rate of 0 would convert every amount to nothing, and
+    a negative one has no meaning), all three required.
+
+    :param currencies: allowed ISO 4217 codes (`refdata.currency_codes()`).
+    :param reading: the numeric date orders and decimal separators among the files.
+    """
+    rate_type = schema.spark_type(_field("silver.fx_rates", "rate"))
+    assert isinstance(rate_type, T.DecimalType)
+    read = reading or EntityReading()
+
+    def _(df: DataFrame) -> DataFrame:
+        day, day_coerced = parse_date(F.col("_t_date"))
+        rate, rate_coerced = parse_number(F.col("_t_rate"), rate_type)
+        typed = df.withColumns(
+            {
+                "_t_date": read.date(text(F.col("date"))),
+                "_t_currency": F.upper(text(F.col("currency"))),
+                "_t_rate": read.number(text(F.col("rate"))),
+            }
+        ).withColumns(
+            {
+                parsed("date"): day,
+                coerced("date"): day_coerced,
+                parsed("currency"): F.col("_t_currency"),
+                parsed("rate"): rate,
+                coerced("rate"): rate_coerced,
+            }
+        )
+        rules = [
+            _missing_required(
+                [
+                    ("date", F.col("_t_date")),
+                    ("currency", F.col("_t_currency")),
+                    ("rate", F.col("_t_rate")),
+                ]
+            ),
+            _ambiguous_date_rule(),
+            Rule(
+                "BAD_DATE",
+                F.col(parsed("date")).isNull(),
+                F.concat(F.lit("date="), _quoted(F.col("_t_date")), F.lit(" is not a date")),
+            ),
+            Rule(
+                "BAD_CURRENCY",
+                ~F.col(parsed("currency")).isin(sorted(currencies)),
+                F.concat(
+                    F.lit("currency="), _quoted(F.col("_t_currency")), F.lit(" is not an ISO 4217 code")
+                ),
+            ),
+            Rule(
+                "BAD_RATE",
+                F.col(parsed("rate")).isNull() | (F.col(parsed("rate")) <= 0),
+                F.concat(F.lit("rate="), _quoted(F.col("_t_rate")), F.lit(" is not a number above 0")),
+            ),
+        ]
+        return typed.transform(apply_rules("fx_rates", rules))
+
+    return _
+
+
 # 4. Duplicates ----------------------------------------------------------------------------------
 
 
@@ -996,7 +1070,7 @@ def mark_duplicates(
 
     :param source_files: landing paths by file index (for the detail).
     """
-    key = contract.ENTITIES[entity].key
+    key = ", ".join(contract.ENTITIES[entity].keys)
 
     def _(df: DataFrame) -> DataFrame:
         winner = F.col("_winner")

@@ -268,6 +268,7 @@ def test_load_silver_jobs(gcp_dag: Any, monkeypatch: pytest.MonkeyPatch) -> None
         "silver.customers_staging",
         "silver.customers_staging:json",
         "silver.agents_staging",
+        "silver.fx_rates_staging",
         "audit.quarantine_staging",
         "audit.file_stats_staging",
         "affected_days",

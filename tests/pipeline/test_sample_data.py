@@ -195,7 +195,7 @@ def test_the_default_sample_is_generated_well_under_five_seconds(tmp_path: Path)
     elapsed = time.perf_counter() - started
     assert elapsed < 5, f"generate() took {elapsed:.1f}s"
     plan = sample_data.describe()
-    assert len(paths) == 32
+    assert len(paths) == 33  # 30 days, customers, agents and the rates file
     assert 28_000 <= plan["total_rows"] <= 32_000
 
 
@@ -332,7 +332,7 @@ def test_clean_rows_are_internally_consistent(files: dict[str, list[dict[str, st
         if quantity and price and amount:
             assert float(amount) == pytest.approx(int(float(quantity)) * float(price), abs=0.005)
         assert amount or (quantity and price), row
-        assert row["currency"] in ("", "USD")
+        assert row["currency"] in ("", "USD", SPEC.second_currency)
     # In full, quantity x unit_price without amount, amount only, unit_price and amount.
     assert {(True, True, True), (True, True, False), (False, False, True), (False, True, True)} <= set(shapes)
     assert shapes[(True, True, False)] / len(rows) > 0.05
@@ -502,6 +502,43 @@ def test_a_day_outside_the_period_is_refused(tmp_path: Path) -> None:
 def test_a_tiny_sample_still_has_every_part(tmp_path: Path) -> None:
     tiny = SampleSpec(days=1, customers=1, agents=1, orders_per_day=1)
     paths = sample_data.generate(tmp_path, tiny)
-    assert len(paths) == 3
+    assert len(paths) == 4  # customers, agents, rates and the day's transactions
     (rows,) = [read_rows(p) for p in paths if "transactions" in p.parts]
     assert len(rows) == sample_data.describe(tiny)["total_rows"] >= 1
+
+
+def test_orders_in_the_second_currency_have_a_rate_on_their_day_or_the_last_weekday_before(
+    landing: Path, files: dict[str, list[dict[str, str]]]
+) -> None:
+    rates = pd.read_csv(landing / sample_data.FX_RATES_FILE, dtype=str)
+    assert list(rates.columns) == ["date", "currency", "rate"]
+    assert set(rates.currency) == {SPEC.second_currency}
+    rate_days = {date.fromisoformat(d) for d in rates.date}
+    assert all(d.weekday() < 5 for d in rate_days)
+    foreign = [r for r in clean_rows(files) if r["currency"] == SPEC.second_currency]
+    assert 0.04 < len(foreign) / len(clean_rows(files)) < 0.12
+    for day in {SPEC.start + timedelta(days=n) for n in range(SPEC.days)}:
+        assert any(day - timedelta(days=k) in rate_days for k in range(4)), day
+
+
+def test_without_a_second_currency_the_sample_is_usd_only_and_has_no_rates_file(tmp_path: Path) -> None:
+    small = SampleSpec(days=2, customers=50, agents=4, orders_per_day=40)
+    usd_only = SampleSpec(**{**small.__dict__, "second_currency": None})
+    sample_data.generate(tmp_path / "two", small)
+    sample_data.generate(tmp_path / "one", usd_only)
+    assert not (tmp_path / "one" / sample_data.FX_RATES_FILE).exists()
+    assert sample_data.describe(usd_only)["reference_files"] == [
+        "customers/customers.csv",
+        "agents/agents.jsonl",
+    ]
+    one = pd.read_csv(
+        tmp_path / "one/transactions/transactions_2025-01-01.csv", dtype=str, keep_default_na=False
+    )
+    two = pd.read_csv(
+        tmp_path / "two/transactions/transactions_2025-01-01.csv", dtype=str, keep_default_na=False
+    )
+    assert set(one.currency) <= {"", "USD"}
+    # The same draws: only the currency of the second-currency orders differs.
+    differs = one.compare(two)
+    assert set(differs.columns.get_level_values(0)) == {"currency"}
+    assert set(two.currency[one.currency != two.currency]) == {"GBP"}

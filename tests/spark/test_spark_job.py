@@ -465,6 +465,7 @@ def test_outputs_have_exactly_the_columns_and_types_of_the_sql_schemas(
         "silver/transactions": "silver.transactions",
         "silver/customers": "silver.customers",
         "silver/agents": "silver.agents",
+        "silver/fx_rates": "silver.fx_rates",
         "quarantine": "audit.quarantine",
         "file_stats": "audit.file_stats",
     }

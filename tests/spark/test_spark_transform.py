@@ -609,3 +609,81 @@ def test_clean_agents_requires_an_id_and_a_valid_hire_date(
 def test_apply_rules_refuses_a_reason_outside_the_contract_order(spark: SparkSession) -> None:
     with pytest.raises(ValueError, match="RULE_ORDER"):
         transform.apply_rules("agents", [transform.Rule("BAD_EMAIL", F.lit(True), F.lit("x"))])
+
+
+# fx_rates ------------------------------------------------------------------------------------------
+
+
+def test_clean_fx_rates_types_valid_rows_and_rejects_bad_date_currency_and_rate(
+    spark: SparkSession, canonical: CanonicalFactory, currencies: frozenset[str]
+) -> None:
+    rows = [
+        {"date": "2025-03-01", "currency": " gbp ", "rate": "1.2650"},
+        {"date": "2025/03/02", "currency": "EUR", "rate": "1,08"},  # a drifted spelling of each
+        {"date": "2025-03-01", "currency": "GBP", "rate": None},
+        {"date": "March-ish", "currency": "GBP", "rate": "1.26"},
+        {"date": "2025-03-01", "currency": "POUNDS", "rate": "1.26"},
+        {"date": "2025-03-01", "currency": "JPY", "rate": "abc"},
+        {"date": "2025-03-01", "currency": "CHF", "rate": "0"},
+        {"date": "2025-03-01", "currency": "SEK", "rate": "-0.09"},
+    ]
+    actual = (
+        canonical("fx_rates", rows)
+        .transform(transform.clean_fx_rates(currencies=currencies))
+        .select(
+            *[F.col(transform.parsed(c)).alias(c) for c in ("date", "currency", "rate")],
+            transform.REASON,
+            transform.DETAIL,
+        )
+    )
+    rate = "decimal(18,9)"
+    expected = spark.createDataFrame(
+        [
+            (date(2025, 3, 1), "GBP", Decimal("1.265"), None, None),
+            (date(2025, 3, 2), "EUR", Decimal("1.08"), None, None),
+            (date(2025, 3, 1), "GBP", None, "MISSING_REQUIRED", "rate is empty"),
+            (None, "GBP", Decimal("1.26"), "BAD_DATE", "date='March-ish' is not a date"),
+            (
+                date(2025, 3, 1),
+                "POUNDS",
+                Decimal("1.26"),
+                "BAD_CURRENCY",
+                "currency='POUNDS' is not an ISO 4217 code",
+            ),
+            (date(2025, 3, 1), "JPY", None, "BAD_RATE", "rate='abc' is not a number above 0"),
+            (date(2025, 3, 1), "CHF", Decimal("0"), "BAD_RATE", "rate='0' is not a number above 0"),
+            (date(2025, 3, 1), "SEK", Decimal("-0.09"), "BAD_RATE", "rate='-0.09' is not a number above 0"),
+        ],
+        f"date date, currency string, rate {rate}, _reason string, _detail string",
+    )
+    assertDataFrameEqual(actual, expected)
+
+
+def test_fx_rates_duplicates_are_one_per_date_and_currency_whatever_the_spelling(
+    canonical: CanonicalFactory, currencies: frozenset[str]
+) -> None:
+    rows = [
+        {"date": "2025-03-01", "currency": "GBP", "rate": "1.20", transform.FILE_INDEX: 0, RECORD_NUMBER: 1},
+        # the same day and currency spelled otherwise, in a later file: it wins
+        {"date": "2025/03/01", "currency": "gbp", "rate": "1.21", transform.FILE_INDEX: 1, RECORD_NUMBER: 1},
+        # same day, another currency; same currency, another day: both kept
+        {"date": "2025-03-01", "currency": "EUR", "rate": "1.05", transform.FILE_INDEX: 0, RECORD_NUMBER: 2},
+        {"date": "2025-03-02", "currency": "GBP", "rate": "1.22", transform.FILE_INDEX: 0, RECORD_NUMBER: 3},
+    ]
+    actual = (
+        canonical("fx_rates", rows)
+        .drop(transform.KEY)
+        .transform(transform.clean_fx_rates(currencies=currencies))
+        .transform(transform.key_of_cleaned("fx_rates"))
+        .transform(_dedupe("fx_rates", ["f0.csv", "f1.csv"]))
+        .select(transform.FILE_INDEX, RECORD_NUMBER, transform.REASON, transform.DETAIL)
+    )
+    assertDataFrameEqual(
+        actual,
+        [
+            (0, 1, "DUPLICATE_KEY", "date, currency='2025-03-01|GBP' superseded by record 1 of f1.csv"),
+            (1, 1, None, None),
+            (0, 2, None, None),
+            (0, 3, None, None),
+        ],
+    )

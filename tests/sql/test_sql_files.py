@@ -27,6 +27,7 @@ PARAMETERS: dict[str, set[str]] = {
     "silver/transactions_merge.sql": DAY_PARAMETERS,
     "silver/customers_merge.sql": set(),
     "silver/agents_merge.sql": set(),
+    "silver/fx_rates_merge.sql": set(),
     "gold/aov_daily.sql": DAY_PARAMETERS,
     "gold/agent_performance.sql": DAY_PARAMETERS,
     "gold/customer_daily.sql": DAY_PARAMETERS,
@@ -186,7 +187,7 @@ def loaded(wh, orders, order_days):
     wh.insert("silver.transactions", orders)
     wh.insert("silver.customers", [{"customer_id": f"C{n:03d}"} for n in range(1, 41)])
     wh.insert("silver.agents", [{"agent_id": f"A{n}", "agent_name": f"Agent {n}"} for n in range(1, 5)])
-    for entity in ("transactions", "customers", "agents"):
+    for entity in plan.SILVER_ENTITIES:
         wh.stage(entity, [])
     wh.stage("transactions", [{**o, "source_file": "other.csv", "run_id": "run-1"} for o in orders[:30]])
     wh.build_gold(order_days, run_date=ALL_PARAMS["run_date"], reporting_tz="Europe/Paris")
