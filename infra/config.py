@@ -21,7 +21,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from infra import looker_studio
-from pipeline.config import MAX_RESTATE_DAYS
+from pipeline.config import FX_MAX_GAP_DAYS, MAX_RESTATE_DAYS, REPORTING_CURRENCY
 from pipeline.versions import MATRIX, ComposerImage
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -117,6 +117,10 @@ class PipelineSettings:
     source_tz: str = "UTC"
     reporting_tz: str = "UTC"
     default_currency: str = "USD"
+    reporting_currency: str = REPORTING_CURRENCY
+    """The currency of every gold amount (`CDI_REPORTING_CURRENCY`)."""
+    fx_max_gap_days: int = FX_MAX_GAP_DAYS
+    """How many days older than an order its exchange rate may be (`CDI_FX_MAX_GAP_DAYS`)."""
     csv_delimiter: str = "auto"
     on_bad_file: str = "fail"
     max_restate_days: int = MAX_RESTATE_DAYS
@@ -400,7 +404,16 @@ def load(stack: str | None = None) -> StackConfig:
     pipeline_raw = cfg.get_object("pipeline") or {}
     _no_extra(
         pipeline_raw,
-        {"sourceTz", "reportingTz", "defaultCurrency", "csvDelimiter", "onBadFile", "maxRestateDays"},
+        {
+            "sourceTz",
+            "reportingTz",
+            "defaultCurrency",
+            "reportingCurrency",
+            "fxMaxGapDays",
+            "csvDelimiter",
+            "onBadFile",
+            "maxRestateDays",
+        },
         "pipeline",
     )
     on_bad_file = str(pipeline_raw.get("onBadFile", "fail"))
@@ -409,6 +422,9 @@ def load(stack: str | None = None) -> StackConfig:
     max_restate_days = pipeline_raw.get("maxRestateDays", MAX_RESTATE_DAYS)
     if not isinstance(max_restate_days, int) or isinstance(max_restate_days, bool) or max_restate_days < 0:
         raise ConfigError(f"{NAMESPACE}:pipeline.maxRestateDays must be a number of days")
+    fx_max_gap_days = pipeline_raw.get("fxMaxGapDays", FX_MAX_GAP_DAYS)
+    if not isinstance(fx_max_gap_days, int) or isinstance(fx_max_gap_days, bool) or fx_max_gap_days < 0:
+        raise ConfigError(f"{NAMESPACE}:pipeline.fxMaxGapDays must be a number of days")
     repo = cfg.require("githubRepository")
     if not _REPO_RE.match(repo):
         raise ConfigError(f"{NAMESPACE}:githubRepository {repo!r}: expected 'owner/name'")
@@ -443,6 +459,8 @@ def load(stack: str | None = None) -> StackConfig:
             source_tz=str(pipeline_raw.get("sourceTz", "UTC")),
             reporting_tz=str(pipeline_raw.get("reportingTz", "UTC")),
             default_currency=str(pipeline_raw.get("defaultCurrency", "USD")),
+            reporting_currency=str(pipeline_raw.get("reportingCurrency", REPORTING_CURRENCY)),
+            fx_max_gap_days=fx_max_gap_days,
             csv_delimiter=str(pipeline_raw.get("csvDelimiter", "auto")),
             on_bad_file=on_bad_file,
             max_restate_days=max_restate_days,

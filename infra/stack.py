@@ -92,6 +92,8 @@ def dag_environment(
         "source_tz": cfg.pipeline.source_tz,
         "reporting_tz": cfg.pipeline.reporting_tz,
         "default_currency": cfg.pipeline.default_currency,
+        "reporting_currency": cfg.pipeline.reporting_currency,
+        "fx_max_gap_days": str(cfg.pipeline.fx_max_gap_days),
         "csv_delimiter": cfg.pipeline.csv_delimiter,
         "on_bad_file": cfg.pipeline.on_bad_file,
         "max_restate_days": str(cfg.pipeline.max_restate_days),

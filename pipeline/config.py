@@ -51,6 +51,8 @@ ENV = {
     "source_tz": "CDI_SOURCE_TZ",
     "reporting_tz": "CDI_REPORTING_TZ",
     "default_currency": "CDI_DEFAULT_CURRENCY",
+    "reporting_currency": "CDI_REPORTING_CURRENCY",
+    "fx_max_gap_days": "CDI_FX_MAX_GAP_DAYS",
     "csv_delimiter": "CDI_CSV_DELIMITER",
     "sources": "CDI_SOURCES",
     "on_bad_file": "CDI_ON_BAD_FILE",
@@ -65,6 +67,12 @@ ENV = {
 # `cdi rebuild` (or DAG trigger) to run instead: a scheduled run should not turn into years of
 # rebuilding unannounced (pipeline/restate.py).
 MAX_RESTATE_DAYS = 400
+
+# Gold amounts are in this currency; an order in another one is converted at its UTC day's rate
+# (`fx_rates/`), or the latest earlier rate at most this many days older (a feed has no weekends
+# or holidays): sql/silver/transactions_convert.sql.
+REPORTING_CURRENCY = "USD"
+FX_MAX_GAP_DAYS = 7
 
 
 def cache_dir() -> Path:
@@ -105,6 +113,10 @@ class Settings:
     source_tz: str = "UTC"
     reporting_tz: str = "UTC"
     default_currency: str = "USD"
+    reporting_currency: str = REPORTING_CURRENCY
+    """The currency of every gold amount (`CDI_REPORTING_CURRENCY`)."""
+    fx_max_gap_days: int = FX_MAX_GAP_DAYS
+    """How many days older than an order its rate may be (`CDI_FX_MAX_GAP_DAYS`)."""
     csv_delimiter: str = "auto"
     sources_path: Path = field(default_factory=lambda: REPO_ROOT / SOURCES_FILE)
     """Source settings as code (`spark.sources`): per entity and file glob, how files are read."""
@@ -133,6 +145,12 @@ class Settings:
         max_restate_days = _env("max_restate_days", str(MAX_RESTATE_DAYS))
         if not max_restate_days.isdigit():
             raise ValueError(f"{ENV['max_restate_days']}={max_restate_days!r}: expected a number of days")
+        reporting_currency = _env("reporting_currency", REPORTING_CURRENCY).strip().upper()
+        if len(reporting_currency) != 3 or not reporting_currency.isalpha():
+            raise ValueError(f"{ENV['reporting_currency']}={reporting_currency!r}: expected an ISO 4217 code")
+        fx_max_gap_days = _env("fx_max_gap_days", str(FX_MAX_GAP_DAYS))
+        if not fx_max_gap_days.isdigit():
+            raise ValueError(f"{ENV['fx_max_gap_days']}={fx_max_gap_days!r}: expected a number of days")
         settle = _env("landing_settle_seconds", "0")
         try:
             landing_settle_seconds = float(settle)
@@ -161,6 +179,8 @@ class Settings:
             source_tz=_env("source_tz", "UTC"),
             reporting_tz=_env("reporting_tz", "UTC"),
             default_currency=_env("default_currency", "USD"),
+            reporting_currency=reporting_currency,
+            fx_max_gap_days=int(fx_max_gap_days),
             csv_delimiter=_env("csv_delimiter", "auto"),
             sources_path=Path(_env("sources") or REPO_ROOT / SOURCES_FILE).resolve(),
             on_bad_file=on_bad_file,  # type: ignore[arg-type]

@@ -132,6 +132,8 @@ def raw_names(silver_column: str) -> list[str]:
     entity = next((e for e in contract.ENTITIES.values() if e.table == f"{dataset}.{name}"), None)
     if entity is None:
         return []
+    # A column the silver load derives reads what the contract reads into its source column.
+    column = contract.DERIVED_COLUMNS.get(column, column)
     aliases = sorted(raw for raw, canonical in contract.ALIASES[entity.name].items() if canonical == column)
     return [column, *aliases] if column in entity.source_columns else aliases
 

@@ -13,6 +13,7 @@ from datetime import date
 from functools import cache
 from typing import Any, Literal
 
+from pipeline.config import FX_MAX_GAP_DAYS, REPORTING_CURRENCY
 from sql import catalog
 
 
@@ -71,6 +72,8 @@ SILVER_MERGE_FILES: tuple[str, ...] = (
     "silver/customers_merge.sql",
     "silver/agents_merge.sql",
     "silver/fx_rates_merge.sql",
+    # After both MERGEs: the amounts of the affected days in the reporting currency.
+    "silver/transactions_convert.sql",
     "runs/requeue_days.sql",
     "runs/queue_days.sql",
 )
@@ -218,8 +221,24 @@ def nothing_new(files_claimed: int, days: Sequence[date]) -> bool:
     return not files_claimed and not days
 
 
+def currency_parameters(
+    *, reporting_currency: str = REPORTING_CURRENCY, fx_max_gap_days: int = FX_MAX_GAP_DAYS
+) -> dict[str, Any]:
+    """The parameters of the conversion into the reporting currency (`CDI_REPORTING_CURRENCY`,
+    `CDI_FX_MAX_GAP_DAYS`): the silver load (`silver/affected_days.sql`,
+    `silver/transactions_convert.sql`) and the checks bind them, on both targets."""
+    return {"reporting_currency": reporting_currency, "fx_max_gap_days": fx_max_gap_days}
+
+
 def query_parameters(
-    *, run_id: str, days: list[date], run_date: date, reporting_tz: str, rows_valid: int
+    *,
+    run_id: str,
+    days: list[date],
+    run_date: date,
+    reporting_tz: str,
+    rows_valid: int,
+    reporting_currency: str = REPORTING_CURRENCY,
+    fx_max_gap_days: int = FX_MAX_GAP_DAYS,
 ) -> dict[str, Any]:
     """The named parameters every SQL file may use, bound the same way on both targets."""
     return {
@@ -229,4 +248,5 @@ def query_parameters(
         "run_date": run_date,
         "reporting_tz": reporting_tz,
         "rows_valid": rows_valid,
+        **currency_parameters(reporting_currency=reporting_currency, fx_max_gap_days=fx_max_gap_days),
     }

@@ -94,24 +94,28 @@ def load_run(
     *,
     step: Step = _no_step,
     observe: Observe = _no_observe,
+    currency: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Stage the job's output under `output` and MERGE it into silver; record quarantine and file
     stats. Returns `{"affected_days": [ISO day, ...], "merged": {entity: rows}}`: the days still
     pending a gold build (this run's, and any left by a run that died).
 
     The statements are the BigQuery target's (`plan.SILVER_AUDIT_FILES`, `plan.SILVER_MERGE_FILES`);
-    only `claim.withdraw_earlier_attempts` is the local target's own (GCS claims move objects)."""
+    only `claim.withdraw_earlier_attempts` is the local target's own (GCS claims move objects).
+    `currency`: the reporting currency and the rates' gap (`plan.currency_parameters`; defaults
+    when None)."""
+    currency = currency or plan.currency_parameters()
     with step("load_staging"):
         for qualified, folder in plan.STAGED_TABLES.items():
             warehouse.load_parquet(con, qualified, parquet_files(output / folder), staging=True)
     with step("ensure_key_index"):
         ensure_key_index(con)
-    with step("affected_days"), observe(con, "silver/affected_days.sql", {}):
-        days = [r["day"] for r in warehouse.fetch_dicts(con, "silver/affected_days.sql")]
+    with step("affected_days"), observe(con, "silver/affected_days.sql", currency):
+        days = [r["day"] for r in warehouse.fetch_dicts(con, "silver/affected_days.sql", currency)]
     # A file claimed again takes back what its earlier attempts left in silver: their days too.
     days = sorted({*days, *claim.withdrawn_days(con, run_id)})
     # Every key the displaced query and the transactions MERGE can match sits on one of `days`.
-    params = {"run_id": run_id, "days": days, **plan.day_bounds(days)}
+    params = {"run_id": run_id, "days": days, **plan.day_bounds(days), **currency}
     merged: dict[str, int] = {}
     warehouse.execute_file(con, plan.BEGIN_SQL)
     try:

@@ -37,6 +37,8 @@ QUERY_PARAMETER_TYPES: dict[str, str] = {
     "last_day": "DATE",
     "rows_valid": "INT64",
     "reporting_tz": "STRING",
+    "reporting_currency": "STRING",
+    "fx_max_gap_days": "INT64",
     # The gold tables a run records as built, and their SQL fingerprints (pipeline/restate.py).
     "table_names": "ARRAY<STRING>",
     "fingerprints": "ARRAY<STRING>",

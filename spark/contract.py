@@ -13,9 +13,10 @@ from sql import catalog
 
 # Columns every silver table carries that never come from the source.
 LINEAGE_COLUMNS = ("extra", "source_file", "record_number", "run_id")
-# Silver columns the silver load derives (never in a file, null in the cleaning job's output):
-# `amount_reporting`, the amount in the reporting currency (`sql/silver/transactions_convert.sql`).
-DERIVED_COLUMNS = ("amount_reporting",)
+# Silver columns the silver load derives (never in a file, null in the cleaning job's output), with
+# the contract column each is derived from: `amount_reporting`, the amount in the reporting
+# currency (`sql/silver/transactions_convert.sql`).
+DERIVED_COLUMNS: dict[str, str] = {"amount_reporting": "amount"}
 
 
 @dataclass(frozen=True)

@@ -1157,14 +1157,18 @@ def keep_raw_values_of_suspects(entity: str) -> Callable[[DataFrame], DataFrame]
 
 
 def silver_rows(entity: str, run_id: str) -> Callable[[DataFrame], DataFrame]:
-    """Valid rows in exactly the silver table's columns and types."""
+    """Valid rows in exactly the silver table's columns and types; the columns the silver load
+    derives (`contract.DERIVED_COLUMNS`: the amount in the reporting currency, which needs the
+    rates held in silver) are null here."""
     spec = contract.ENTITIES[entity]
+    derived = [c for c in catalog.table(spec.table).column_names if c in contract.DERIVED_COLUMNS]
 
     def _(df: DataFrame) -> DataFrame:
         return (
             df.where(F.col(REASON).isNull())
             .select(
                 *[F.col(parsed(c)).alias(c) for c in spec.source_columns],
+                *[F.lit(None).alias(c) for c in derived],
                 F.col(EXTRA),
                 F.col(SOURCE_FILE).alias("source_file"),
                 F.col(RECORD_NUMBER).alias("record_number"),

@@ -42,6 +42,8 @@ def run_values(context: Context, settings: Settings) -> dict[str, Any]:
         run_date=run.run_date,
         reporting_tz=settings.reporting_tz,
         rows_valid=int(clean.get("transactions_valid", 0)),
+        reporting_currency=settings.reporting_currency,
+        fx_max_gap_days=settings.fx_max_gap_days,
     )
 
 
@@ -342,10 +344,15 @@ class LoadSilverOperator(BigQueryJobsOperator):
                     planned.append(Job(f"{staging}:json", bigquery.file_job(parse)))
             else:
                 planned.append(Job(staging, bigquery.file_job(bigquery.empty_staging_file(qualified))))
-        planned.append(Job("affected_days", bigquery.file_job("silver/affected_days.sql"), fetch=True))
+        currency = plan.currency_parameters(
+            reporting_currency=self.settings.reporting_currency, fx_max_gap_days=self.settings.fx_max_gap_days
+        )
+        planned.append(
+            Job("affected_days", bigquery.file_job("silver/affected_days.sql", currency), fetch=True)
+        )
         # The load's parameters: the run id and the affected days with their bounds, as locally.
         days = sorted(date.fromisoformat(str(r["day"])) for r in results.get("affected_days", []))
-        values = {"run_id": window(context).run_id, "days": days, **plan.day_bounds(days)}
+        values = {"run_id": window(context).run_id, "days": days, **plan.day_bounds(days), **currency}
         planned.append(Job("silver", bigquery.query_job(bigquery.silver_script(), values), fetch=True))
         return planned
 

@@ -44,6 +44,8 @@ def _params(settings: Settings) -> dict[str, Any]:
         run_date=run.run_date,
         reporting_tz=settings.reporting_tz,
         rows_valid=int(clean.get("transactions_valid", 0)),
+        reporting_currency=settings.reporting_currency,
+        fx_max_gap_days=settings.fx_max_gap_days,
     )
 
 
@@ -141,7 +143,14 @@ def load_silver() -> dict[str, Any]:
             return {"affected_days": silver_load.pending_days(con), "merged": {}}
     output = Path(clean["output"])
     with warehouse.connect(settings.warehouse_path) as con:
-        loaded = silver_load.load_run(con, output, run.run_id)
+        loaded = silver_load.load_run(
+            con,
+            output,
+            run.run_id,
+            currency=plan.currency_parameters(
+                reporting_currency=settings.reporting_currency, fx_max_gap_days=settings.fx_max_gap_days
+            ),
+        )
     # Quarantined rows also stay as Parquet beside the warehouse, per run.
     target = settings.quarantine_dir / run.key
     if target.exists():

@@ -2,7 +2,8 @@
 -- stage: gold
 -- description: completed revenue per checked day in silver equals revenue in the daily gold tables
 -- gold.aov_daily, gold.customer_daily and gold.peak_hours_daily each hold a day's whole completed
--- revenue, split by channel, customer or hour; a day missing on one side counts as 0 there.
+-- revenue (in the reporting currency: amount_reporting), split by channel, customer or hour; a
+-- day missing on one side counts as 0 there.
 with
 
 checked_days as (
@@ -45,7 +46,7 @@ peak_hours_daily as (
 silver_revenue as (
     select
         date(transaction_ts) as day,
-        sum(amount) as revenue
+        sum(amount_reporting) as revenue
     from completed_transactions
     group by day
 ),

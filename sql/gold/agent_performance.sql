@@ -3,6 +3,8 @@
 -- left out. Orders, revenue, aov and distinct_customers count completed orders only; refund_rate
 -- is refunded / (completed + refunded) orders; rank_in_day ranks agents by revenue within the day
 -- (1 = highest, ties share a rank).
+-- Amounts are in the reporting currency: amount_reporting, converted once by the silver load
+-- (silver/transactions_convert.sql; the silver gate fails the run when an order has no rate).
 with
 
 transactions as (
@@ -26,7 +28,7 @@ agent_days as (
         agent_id,
         countif(status = 'completed') as orders,
         countif(status = 'refunded') as refunded_orders,
-        sum(if(status = 'completed', amount, 0)) as revenue,
+        sum(if(status = 'completed', amount_reporting, 0)) as revenue,
         count(distinct if(status = 'completed', customer_id, null)) as distinct_customers
     from transactions
     group by order_date, agent_id

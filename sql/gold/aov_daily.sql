@@ -2,6 +2,8 @@
 -- those partitions). Grain: one row per order_date and channel with any order. Only completed
 -- orders count as orders and revenue; refunded and cancelled amounts are reported beside them.
 -- Orders without a channel count under 'unknown'.
+-- Amounts are in the reporting currency: amount_reporting, converted once by the silver load
+-- (silver/transactions_convert.sql; the silver gate fails the run when an order has no rate).
 with
 
 transactions as (
@@ -19,7 +21,7 @@ dated_transactions as (
         date(transaction_ts) as order_date,
         coalesce(channel, 'unknown') as channel,
         status,
-        amount
+        amount_reporting
     from transactions
 ),
 
@@ -28,9 +30,9 @@ channel_days as (
         order_date,
         channel,
         countif(status = 'completed') as orders,
-        sum(if(status = 'completed', amount, 0)) as revenue,
-        sum(if(status = 'refunded', amount, 0)) as refunded_amount,
-        sum(if(status = 'cancelled', amount, 0)) as cancelled_amount
+        sum(if(status = 'completed', amount_reporting, 0)) as revenue,
+        sum(if(status = 'refunded', amount_reporting, 0)) as refunded_amount,
+        sum(if(status = 'cancelled', amount_reporting, 0)) as cancelled_amount
     from dated_transactions
     group by order_date, channel
 ),

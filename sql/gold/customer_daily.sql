@@ -2,6 +2,8 @@
 -- overwrites those partitions). Grain: one row per customer_id and order_date with any order
 -- (0 completed orders when the day had only refunds or cancellations). This is the compact
 -- per-customer state gold/customer_rfm.sql reads instead of rescanning silver.
+-- Amounts are in the reporting currency: amount_reporting, converted once by the silver load
+-- (silver/transactions_convert.sql; the silver gate fails the run when an order has no rate).
 with
 
 transactions as (
@@ -19,7 +21,7 @@ final as (
         date(transaction_ts) as order_date,
         customer_id,
         countif(status = 'completed') as orders,
-        sum(if(status = 'completed', amount, 0)) as revenue
+        sum(if(status = 'completed', amount_reporting, 0)) as revenue
     from transactions
     group by order_date, customer_id
 )

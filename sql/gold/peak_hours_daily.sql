@@ -3,6 +3,8 @@
 -- Grain: one row per order_date, day_of_week and hour_of_day with completed orders. order_date
 -- stays the UTC day (the partition), so one local day can span two partitions; day_of_week is
 -- ISO (1 = Monday) and both follow the zone's DST rules.
+-- Amounts are in the reporting currency: amount_reporting, converted once by the silver load
+-- (silver/transactions_convert.sql; the silver gate fails the run when an order has no rate).
 with
 
 completed_transactions as (
@@ -22,7 +24,7 @@ localized_transactions as (
         -- format_date('%u') rather than extract(dayofweek): ISO numbering on both engines.
         cast(format_date('%u', date(transaction_ts, @reporting_tz)) as int64) as day_of_week,
         extract(hour from transaction_ts at time zone @reporting_tz) as hour_of_day,
-        amount
+        amount_reporting
     from completed_transactions
 ),
 
@@ -32,7 +34,7 @@ final as (
         day_of_week,
         hour_of_day,
         count(*) as orders,
-        sum(amount) as revenue
+        sum(amount_reporting) as revenue
     from localized_transactions
     group by order_date, day_of_week, hour_of_day
 )

@@ -21,7 +21,9 @@ from . import runner
 
 pytestmark = pytest.mark.e2e
 
-SPEC = sample_data.SampleSpec(seed=11, days=3, customers=120, agents=6, orders_per_day=100)
+SPEC = sample_data.SampleSpec(
+    seed=11, days=3, customers=120, agents=6, orders_per_day=100, second_currency=None
+)
 
 CRASH_PLUGIN = """
 import os

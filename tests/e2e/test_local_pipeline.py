@@ -19,7 +19,9 @@ from .runner import GOLD_TABLES, cdi_run
 
 pytestmark = pytest.mark.e2e
 
-SPEC = sample_data.SampleSpec(seed=7, days=5, customers=200, agents=8, orders_per_day=120)
+SPEC = sample_data.SampleSpec(
+    seed=7, days=5, customers=200, agents=8, orders_per_day=120, second_currency=None
+)
 
 
 def query(output: Path, sql: str) -> pd.DataFrame:

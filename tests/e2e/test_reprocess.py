@@ -26,7 +26,9 @@ from .runner import GOLD_TABLES, cdi_run
 
 pytestmark = pytest.mark.e2e
 
-SPEC = sample_data.SampleSpec(seed=11, days=4, customers=120, agents=6, orders_per_day=80)
+SPEC = sample_data.SampleSpec(
+    seed=11, days=4, customers=120, agents=6, orders_per_day=80, second_currency=None
+)
 REPROCESS = [sys.executable, "-m", "pipeline.cli", "reprocess"]
 
 

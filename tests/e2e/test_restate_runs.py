@@ -42,7 +42,9 @@ from .runner import _env
 
 pytestmark = pytest.mark.e2e
 
-SPEC = sample_data.SampleSpec(seed=7, days=5, customers=200, agents=8, orders_per_day=120)
+SPEC = sample_data.SampleSpec(
+    seed=7, days=5, customers=200, agents=8, orders_per_day=120, second_currency=None
+)
 DAYS = [SPEC.start + timedelta(days=n) for n in range(SPEC.days)]
 # Late run dates, so that customer_state (totals up to the run date - 7) holds customers.
 RUN_1, RUN_2A, RUN_2B = "2025-01-10T00:00:00+00:00", "2025-01-10T12:00:00+00:00", "2025-01-11T00:00:00+00:00"

@@ -55,7 +55,9 @@ from .dataproc_server import DataprocServer
 
 pytestmark = pytest.mark.e2e
 
-SPEC = sample_data.SampleSpec(seed=7, days=5, customers=200, agents=8, orders_per_day=120)
+SPEC = sample_data.SampleSpec(
+    seed=7, days=5, customers=200, agents=8, orders_per_day=120, second_currency=None
+)
 RUN_AFTER = "2025-01-06T00:00:00+00:00"
 RUN_ID = f"manual__{RUN_AFTER}"
 PROJECT = GCP_ENV[ENV["project"]]

@@ -15,11 +15,15 @@ from sql import catalog
 
 
 def test_revenue_comes_from_the_silver_amount_and_the_raw_names_the_contract_reads_into_it() -> None:
-    # Completed orders only: the status decides which amounts count.
+    # Completed orders only: the status decides which amounts count; in the reporting currency.
     assert data_docs.column_sources("gold.aov_daily.revenue") == {
-        "silver.transactions.amount",
+        "silver.transactions.amount_reporting",
         "silver.transactions.status",
     }
+    # The amount converted by the silver load: the raw names of `amount`.
+    assert data_docs.raw_names("silver.transactions.amount_reporting") == data_docs.raw_names(
+        "silver.transactions.amount"
+    )
     raw = data_docs.raw_names("silver.transactions.amount")
     assert raw[0] == "amount"
     assert {"total", "order_total"} <= set(raw)
@@ -29,7 +33,7 @@ def test_revenue_comes_from_the_silver_amount_and_the_raw_names_the_contract_rea
 
 
 def test_a_column_read_through_another_gold_table_resolves_to_silver() -> None:
-    assert data_docs.column_sources("gold.peak_hours.revenue") == {"silver.transactions.amount"}
+    assert data_docs.column_sources("gold.peak_hours.revenue") == {"silver.transactions.amount_reporting"}
     for table in catalog.tables("gold"):
         for column in table.column_names:
             assert all(

@@ -33,6 +33,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "silver.customers": {"source_file": "landing/customers/customers.csv", "run_id": "run-1"},
     "silver.agents": {"source_file": "landing/agents/agents.csv", "run_id": "run-1"},
+    "silver.fx_rates": {"source_file": "landing/fx_rates/rates.csv", "run_id": "run-1"},
 }
 
 
@@ -47,7 +48,7 @@ class Warehouse:
 
         `record_number` defaults to the row's position (1-based): every row is its own record.
         Rows inserted into silver.transactions are indexed too (silver.transaction_keys recomputed
-        from silver), as a load leaves them.
+        from silver) and converted into the reporting currency (`convert`), as a load leaves them.
         """
         schema = catalog.table(table.removesuffix("_staging"))
         defaults = _DEFAULTS.get(schema.qualified_name, {})
@@ -71,6 +72,16 @@ class Warehouse:
             self.con.unregister("inserted_rows")
         if table == "silver.transactions":
             self.reindex()
+            self.convert()
+
+    def convert(self, **currency: Any) -> None:
+        """Set amount_reporting on every day of silver.transactions (`silver/transactions_convert.sql`
+        with `plan.currency_parameters(**currency)`), as the load does on its affected days."""
+        days = [
+            r[0] for r in self.rows("select distinct cast(transaction_ts as date) from silver.transactions")
+        ]
+        params = {"days": days, **plan.day_bounds(days), **plan.currency_parameters(**currency)}
+        warehouse.execute_file(self.con, "silver/transactions_convert.sql", params)
 
     def reindex(self) -> None:
         """Recompute the key -> day index silver.transaction_keys from silver.transactions."""
@@ -83,6 +94,15 @@ class Warehouse:
         self.con.execute(f"drop table if exists {staging}")
         self.con.execute(warehouse.create_table_sql(catalog.table(qualified), staging))
         self.insert(staging, rows)
+        # The load stages every entity (empty when the run has no file of it).
+        for other in plan.SILVER_ENTITIES:
+            other_staging = warehouse.staging_name(f"silver.{other}")
+            exists = self.rows(
+                "select count(*) from duckdb_tables() where schema_name = 'silver' and table_name = ?",
+                [other_staging.removeprefix("silver.")],
+            )[0][0]
+            if not exists:
+                self.con.execute(warehouse.create_table_sql(catalog.table(f"silver.{other}"), other_staging))
 
     def rows(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.con.execute(sql, params).fetchall()

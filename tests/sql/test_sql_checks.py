@@ -16,7 +16,13 @@ from pipeline import plan, sql_analyzer
 UTC = dt.UTC
 CHECK_DAY = dt.date(2025, 4, 3)
 HISTORY = [CHECK_DAY - dt.timedelta(days=n) for n in range(10, 0, -1)]
-PARAMS = {"run_id": "run-1", "days": [CHECK_DAY], "run_date": dt.date(2025, 4, 4), "rows_valid": 10}
+PARAMS = {
+    "run_id": "run-1",
+    "days": [CHECK_DAY],
+    "run_date": dt.date(2025, 4, 4),
+    "rows_valid": 10,
+    **plan.currency_parameters(),
+}
 CHECKS = sorted(
     f.removeprefix("checks/").removesuffix(".sql")
     for f in sql_analyzer.statement_files()
@@ -133,7 +139,9 @@ def volume_spike(wh):
 
 
 def silver_changed_after_gold(wh):
-    wh.con.execute("update silver.transactions set amount = amount + 1 where transaction_id = 'T0403-03'")
+    wh.con.execute(
+        "update silver.transactions set amount_reporting = amount_reporting + 1 where transaction_id = 'T0403-03'"
+    )
     return {}, 1
 
 
@@ -155,6 +163,11 @@ def unreadable_file(wh):
             }
         ],
     )
+    return {}, 1
+
+
+def order_without_rate(wh):
+    wh.insert("silver.transactions", [extra_order(currency="GBP")])  # no GBP rate in silver
     return {}, 1
 
 
@@ -193,6 +206,7 @@ BREAKERS = {
     "gold_row_count_reconciliation": rows_lost,
     "unreadable_files": unreadable_file,
     "file_quarantine_rate": format_change,
+    "fx_rate_missing": order_without_rate,
 }
 
 

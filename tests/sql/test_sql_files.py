@@ -15,12 +15,21 @@ from pipeline import plan, sql_analyzer, warehouse
 from sql import catalog
 
 FILES = sql_analyzer.statement_files()
-CHECK_PARAMETERS = {"run_id", "days", "first_day", "last_day", "run_date", "rows_valid"}
+CHECK_PARAMETERS = {
+    "run_id",
+    "days",
+    "first_day",
+    "last_day",
+    "run_date",
+    "rows_valid",
+    "reporting_currency",
+    "fx_max_gap_days",
+}
 DAY_PARAMETERS = {"days", "first_day", "last_day"}
 
 # The interface the DAG relies on: file -> the named parameters it takes.
 PARAMETERS: dict[str, set[str]] = {
-    "silver/affected_days.sql": set(),
+    "silver/affected_days.sql": {"fx_max_gap_days"},
     "silver/transaction_keys.sql": set(),
     "silver/transaction_keys_merge.sql": DAY_PARAMETERS,
     "silver/transactions_displaced.sql": {"run_id", *DAY_PARAMETERS},
@@ -28,6 +37,7 @@ PARAMETERS: dict[str, set[str]] = {
     "silver/customers_merge.sql": set(),
     "silver/agents_merge.sql": set(),
     "silver/fx_rates_merge.sql": set(),
+    "silver/transactions_convert.sql": {*DAY_PARAMETERS, "reporting_currency", "fx_max_gap_days"},
     "gold/aov_daily.sql": DAY_PARAMETERS,
     "gold/agent_performance.sql": DAY_PARAMETERS,
     "gold/customer_daily.sql": DAY_PARAMETERS,
@@ -254,7 +264,7 @@ def test_runs_on_duckdb_through_the_transpile(loaded, relative):
         params.update(days=days, **plan.day_bounds(days))
     if relative.startswith("silver/"):
         # The load binds the days silver/affected_days.sql returns for the staged rows.
-        days = [r["day"] for r in loaded.run("silver/affected_days.sql")]
+        days = [r["day"] for r in loaded.run("silver/affected_days.sql", plan.currency_parameters())]
         params.update(days=days, **plan.day_bounds(days))
     cursor = warehouse.execute_file(loaded.con, relative, params)
     columns = [d[0] for d in cursor.description or ()]

@@ -61,9 +61,9 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBP
     step_us = 86_400_000_000 // ORDERS_PER_DAY
     con.execute(
         "insert into silver.transactions (transaction_id, transaction_ts, customer_id, agent_id, channel,"
-        " quantity, amount, currency, status, source_file, record_number, run_id) "
+        " quantity, amount, currency, amount_reporting, status, source_file, record_number, run_id) "
         "select 'T' || i, $start + to_microseconds(i * $step), 'C' || (i % 500), 'A' || (i % 7),"
-        " ['store', 'online', 'phone'][i % 3 + 1], 1, (i % 1000) / 100 + 1, 'USD',"
+        " ['store', 'online', 'phone'][i % 3 + 1], 1, (i % 1000) / 100 + 1, 'USD', (i % 1000) / 100 + 1,"
         " ['completed', 'completed', 'refunded', 'cancelled'][i % 4 + 1], 'history.csv', i, 'run-0' "
         "from range($n) as r(i) order by i",
         {
