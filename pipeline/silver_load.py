@@ -75,6 +75,14 @@ def ensure_key_index(con: duckdb.DuckDBPyConnection) -> bool:
     return True
 
 
+def unconverted_days(con: duckdb.DuckDBPyConnection, currency: Mapping[str, Any]) -> list[date]:
+    """The days a warehouse from before `silver.transactions.amount_reporting` left unconverted
+    (`ensure_tables` added the column empty): the run converts them and rebuilds their gold, once.
+    Without it the gold a changed SQL file restates would count those orders as nothing."""
+    rows = warehouse.fetch_dicts(con, "silver/unconverted_days.sql", currency)
+    return [r["day"] for r in rows]
+
+
 def _run_files(
     con: duckdb.DuckDBPyConnection,
     files: tuple[str, ...],
@@ -113,7 +121,7 @@ def load_run(
     with step("affected_days"), observe(con, "silver/affected_days.sql", currency):
         days = [r["day"] for r in warehouse.fetch_dicts(con, "silver/affected_days.sql", currency)]
     # A file claimed again takes back what its earlier attempts left in silver: their days too.
-    days = sorted({*days, *claim.withdrawn_days(con, run_id)})
+    days = sorted({*days, *claim.withdrawn_days(con, run_id), *unconverted_days(con, currency)})
     # Every key the displaced query and the transactions MERGE can match sits on one of `days`.
     params = {"run_id": run_id, "days": days, **plan.day_bounds(days), **currency}
     merged: dict[str, int] = {}

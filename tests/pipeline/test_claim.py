@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipeline import claim, silver_load, warehouse
+from pipeline import claim, plan, silver_load, warehouse
 from sql import catalog
 
 SETTINGS_A = claim.EMPTY_SHA256
@@ -300,3 +300,27 @@ def test_rows_of_another_content_at_the_same_path_stay(
         ("T1", "r1"),
         ("T9", "r3"),
     ]
+
+
+def test_a_warehouse_from_before_the_conversion_is_converted_once(
+    con: duckdb.DuckDBPyConnection, landing: Path, tmp_path: Path
+) -> None:
+    """Orders loaded before `amount_reporting` existed (the column added empty) get converted, and
+    their days rebuilt, by the next load: never counted as nothing by a restated gold."""
+    (landing / "transactions" / "bad.csv").unlink()
+    (x,) = run_claims(con, landing, "r1")
+    silver_load.load_run(
+        con, job_output(tmp_path / "j1", x.source_file, "r1", [order(x.source_file, 1, "r1", 4)], []), "r1"
+    )
+    claim.mark_processed(con, "r1")
+    silver_load.mark_days_built(con, [date(2025, 1, 4)])
+    con.execute("UPDATE silver.transactions SET amount_reporting = NULL")  # as ensure_tables adds it
+
+    empty = job_output(tmp_path / "j2", x.source_file, "r2", [], [])
+    first = silver_load.load_run(con, empty, "r2")
+    assert first["affected_days"] == ["2025-01-04"]
+    assert con.execute("SELECT amount_reporting FROM silver.transactions").fetchall() == [(10,)]
+    again = silver_load.load_run(con, job_output(tmp_path / "j3", x.source_file, "r3", [], []), "r3")
+    assert again["affected_days"] == ["2025-01-04"]  # not built yet: still pending, not unconverted
+    silver_load.mark_days_built(con, [date(2025, 1, 4)])
+    assert silver_load.unconverted_days(con, plan.currency_parameters()) == []

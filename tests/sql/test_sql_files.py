@@ -30,6 +30,7 @@ DAY_PARAMETERS = {"days", "first_day", "last_day"}
 # The interface the DAG relies on: file -> the named parameters it takes.
 PARAMETERS: dict[str, set[str]] = {
     "silver/affected_days.sql": {"fx_max_gap_days"},
+    "silver/unconverted_days.sql": {"reporting_currency"},
     "silver/transaction_keys.sql": set(),
     "silver/transaction_keys_merge.sql": DAY_PARAMETERS,
     "silver/transactions_displaced.sql": {"run_id", *DAY_PARAMETERS},
