@@ -177,14 +177,33 @@ def _status(data: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def _currency_note(data: Mapping[str, Any], currency: str) -> str:
+    """What the amounts are made of: the orders converted into the reporting currency, and a
+    warning when some could not be (no usable rate), since those are left out of every amount."""
     others = [c for c in data["currencies"] if c["currency"] != currency]
     if not others:
         return ""
-    listed = ", ".join(f"{c['orders']:,} in {html.escape(str(c['currency']))}" for c in others)
-    return (
-        f'<p class="warn" id="currency-warning">Amounts are labelled {html.escape(currency)}, but '
-        f"completed orders of the last 400 days include {listed}: they are added without conversion.</p>"
+    cur = html.escape(currency)
+    converted = ", ".join(
+        f"{c['orders'] - c['unconverted']:,} in {html.escape(str(c['currency']))}"
+        for c in others
+        if c["orders"] > c["unconverted"]
     )
+    missing = ", ".join(
+        f"{c['unconverted']:,} in {html.escape(str(c['currency']))}" for c in others if c["unconverted"]
+    )
+    parts = []
+    if converted:
+        parts.append(
+            f'<p class="note" id="currency-converted">Amounts in {cur}: completed orders of the last 400 days '
+            f"include {converted}, converted at the rate of their day (silver.fx_rates).</p>"
+        )
+    if missing:
+        parts.append(
+            f'<p class="warn" id="currency-warning">{missing} completed orders have no rate into {cur} and '
+            "are left out of every amount: land their rates under fx_rates/ (the check fx_rate_missing "
+            "names the days).</p>"
+        )
+    return "\n".join(parts)
 
 
 def _segment_table(data: Mapping[str, Any], currency: str) -> str:

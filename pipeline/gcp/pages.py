@@ -129,7 +129,7 @@ def publish(settings: Settings, hook: Any, client: Any, *, run_id: str, run_date
         settings.page_assets,
         run_id=run_id,
         run_date=run_date,
-        currency=settings.default_currency,
+        currency=settings.reporting_currency,
         reporting_tz=settings.reporting_tz,
         generated_at=datetime.now(UTC),
     )

@@ -259,7 +259,7 @@ def publish() -> dict[str, Any]:
         settings.dashboard_dir,
         run_id=run.run_id,
         run_date=run.run_date,
-        currency=settings.default_currency,
+        currency=settings.reporting_currency,
         reporting_tz=settings.reporting_tz,
     )
     health = health_page.render(

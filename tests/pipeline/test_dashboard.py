@@ -72,28 +72,27 @@ CHECKS = [
 ]
 
 
-def _transaction(n: int, currency: str) -> tuple[Any, ...]:
+def _transaction(n: int, currency: str, converted: bool) -> tuple[Any, ...]:
+    """A completed order of 1.00 in `currency`; `converted`: it has an amount in the reporting currency."""
     ts = datetime(2025, 1, 2, 10, n, tzinfo=UTC)
     return (
         f"T{n}",
         ts,
         "C1",
-        None,
-        "online",
         1,
-        None,
         Decimal("1.00"),
         currency,
+        Decimal("1.00") if converted else None,
         "completed",
-        None,
-        None,
         "f",
         n,
         "r",
     )
 
 
-def build_warehouse(path: Path, *, currencies: tuple[str, ...] = ("USD", "USD")) -> Path:
+def build_warehouse(
+    path: Path, *, orders: tuple[tuple[str, bool], ...] = (("USD", True), ("USD", True))
+) -> Path:
     with warehouse.connect(path) as con:
         con.executemany("INSERT INTO gold.aov_daily VALUES (?, ?, ?, ?, ?, ?, ?)", AOV_DAILY)
         con.executemany("INSERT INTO gold.customer_rfm VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", CUSTOMER_RFM)
@@ -110,8 +109,10 @@ def build_warehouse(path: Path, *, currencies: tuple[str, ...] = ("USD", "USD"))
             [(RUN_ID, 4, "BAD_AMOUNT"), (RUN_ID, 9, "BAD_AMOUNT"), ("scheduled__earlier", 2, "BAD_CURRENCY")],
         )
         con.executemany(
-            "INSERT INTO silver.transactions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [_transaction(n, c) for n, c in enumerate(currencies)],
+            "INSERT INTO silver.transactions (transaction_id, transaction_ts, customer_id, quantity, amount, "
+            "currency, amount_reporting, status, source_file, record_number, run_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [_transaction(n, c, converted) for n, (c, converted) in enumerate(orders)],
         )
     return path
 
@@ -206,12 +207,18 @@ def test_the_run_id_is_escaped(tmp_path: Path) -> None:
     assert "<b>odd" not in text
 
 
-def test_amounts_in_another_currency_are_called_out(tmp_path: Path) -> None:
-    text = render(tmp_path, currencies=("USD", "GBP", "GBP")).read_text(encoding="utf-8")
-    note = re.search(r'<p class="warn" id="currency-warning">(.*?)</p>', text, re.S)
-    assert note, "no currency warning"
-    assert "2 in GBP" in note.group(1)
-    assert "currency-warning" not in render(tmp_path / "usd").read_text(encoding="utf-8")
+def test_the_page_says_which_orders_were_converted_and_which_could_not_be(tmp_path: Path) -> None:
+    orders = (("USD", True), ("GBP", True), ("GBP", True), ("GBP", False), ("EUR", False))
+    text = render(tmp_path, orders=orders).read_text(encoding="utf-8")
+    converted = re.search(r'<p class="note" id="currency-converted">(.*?)</p>', text, re.S)
+    assert converted, "no note of the converted orders"
+    assert "include 2 in GBP, converted" in converted.group(1)
+    warning = re.search(r'<p class="warn" id="currency-warning">(.*?)</p>', text, re.S)
+    assert warning, "no warning of the orders without a rate"
+    assert warning.group(1).startswith("1 in GBP, 1 in EUR completed orders have no rate into USD")
+    plain = render(tmp_path / "usd").read_text(encoding="utf-8")
+    assert "currency-warning" not in plain
+    assert "currency-converted" not in plain
 
 
 # --- in the browser --------------------------------------------------------------------------
