@@ -610,6 +610,15 @@ def _ambiguous_date_rule() -> Rule:
     return Rule("AMBIGUOUS_DATE", F.col(DATE_ISSUE).isNotNull(), F.col(DATE_ISSUE))
 
 
+def _bad_currency(currencies: Collection[str]) -> Rule:
+    """BAD_CURRENCY: the currency is not one of `currencies` (ISO 4217 codes); orders and rates alike."""
+    return Rule(
+        "BAD_CURRENCY",
+        ~F.col(parsed("currency")).isin(sorted(currencies)),
+        F.concat(F.lit("currency="), _quoted(F.col("_t_currency")), F.lit(" is not an ISO 4217 code")),
+    )
+
+
 def _missing_required(fields: Sequence[tuple[str, Column]]) -> Rule:
     """MISSING_REQUIRED when any (name, trimmed text) is null; the detail names the first."""
     failed = F.lit(False)
@@ -783,13 +792,7 @@ def clean_transactions(
                     )
                 ),
             ),
-            Rule(
-                "BAD_CURRENCY",
-                ~F.col(parsed("currency")).isin(sorted(currencies)),
-                F.concat(
-                    F.lit("currency="), _quoted(F.col("_t_currency")), F.lit(" is not an ISO 4217 code")
-                ),
-            ),
+            _bad_currency(currencies),
             Rule(
                 "UNKNOWN_STATUS",
                 F.col(parsed("status")).isNull(),
@@ -977,13 +980,7 @@ def clean_fx_rates(
                 F.col(parsed("date")).isNull(),
                 F.concat(F.lit("date="), _quoted(F.col("_t_date")), F.lit(" is not a date")),
             ),
-            Rule(
-                "BAD_CURRENCY",
-                ~F.col(parsed("currency")).isin(sorted(currencies)),
-                F.concat(
-                    F.lit("currency="), _quoted(F.col("_t_currency")), F.lit(" is not an ISO 4217 code")
-                ),
-            ),
+            _bad_currency(currencies),
             Rule(
                 "BAD_RATE",
                 F.col(parsed("rate")).isNull() | (F.col(parsed("rate")) <= 0),

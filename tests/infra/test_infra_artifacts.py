@@ -134,6 +134,17 @@ def test_the_stack_uploads_every_artefact_from_file_assets(
         assert objects[name]["bucket"] == f"cdi-{stack}-artifacts"
 
 
+def _run_in(dags: Path, script: str) -> subprocess.CompletedProcess[str]:
+    """`script` run by a fresh Python in the DAG folder `dags`, as Composer's workers import it: no
+    CDI_ variable of this process leaks in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDI_")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=dags, env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 def test_the_dag_folder_reads_the_source_settings_uploaded_with_it(tmp_path: Path) -> None:
     """On Composer the DAG resolves each file's settings from the uploaded `sources.yaml`, with only
     the uploaded modules: copy the DAG folder as `pulumi up` lays it out and resolve one there."""
@@ -152,11 +163,7 @@ def test_the_dag_folder_reads_the_source_settings_uploaded_with_it(tmp_path: Pat
         "print(sources.origin)\n"
         "print(source_settings.settings_for(sources, 'transactions', 'gs://b/transactions/pos_1.csv').delimiter)\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CDI_")}
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=dags, env=env, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
+    done = _run_in(dags, script)
     module, origin, delimiter = done.stdout.split()
     assert Path(module).is_relative_to(dags)
     assert (Path(origin), delimiter) == (dags / SOURCES_FILE, ";")
@@ -206,11 +213,7 @@ def test_the_uploaded_dag_folder_builds_the_pages_without_plotly_or_sqlglot(tmp_
         "print(' '.join(sorted(built)))\n"
         "print(b'plotly.js v' in built['dashboard/index.html'])\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CDI_")}
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=dags, env=env, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
+    done = _run_in(dags, script)
     module, names, inlined = done.stdout.splitlines()
     assert Path(module).is_relative_to(dags)
     assert {"dashboard/index.html", "dashboard/health.html", "dashboard/docs/index.html"} <= set(
