@@ -46,7 +46,14 @@ pytestmark = pytest.mark.e2e
 
 START = date(2025, 1, 2)  # a Thursday: runs 3 and 4 fall on the weekend
 SPEC = sample_data.SampleSpec(
-    seed=11, start=START, days=7, customers=100, agents=6, orders_per_day=80, dirty_share=0.08
+    seed=11,
+    start=START,
+    days=7,
+    customers=100,
+    agents=6,
+    orders_per_day=80,
+    dirty_share=0.08,
+    second_currency=None,  # USD only: the week has no rates file (tests/e2e/test_currency_conversion.py converts)
 )
 FILE_DAYS = {1: 0, 2: 1, 5: 4, 7: 6}
 """Run number -> the sample day whose file lands before it (the file of the day the run closes)."""
