@@ -530,6 +530,9 @@ def day_rows(
             "unit_price": _decimal(price * 100, schema.field("unit_price").type, no_unit_price),
             "amount": _decimal(amount_cents, schema.field("amount").type),
             "currency": pa.array(np.full(count, "USD")),
+            # What the silver load's conversion sets (sql/silver/transactions_convert.sql): these
+            # rows skip the load, and USD is the reporting currency.
+            "amount_reporting": _decimal(amount_cents, schema.field("amount_reporting").type),
             "status": _pick(_STATUS_VOCAB, status),
             "payment_method": _pick(pa.array(_PAYMENT_VOCAB), payment, no_payment),
             "source_file": pa.array(np.full(count, source_file)),

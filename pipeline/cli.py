@@ -266,6 +266,11 @@ def add_generate(sub: Any) -> None:
     g.add_argument("--landing", required=True, help="folder to write transactions/, customers/, agents/")
     g.add_argument("--seed", type=int, default=42, help="random seed")
     g.add_argument("--days", type=int, default=30, help="days of transactions")
+    g.add_argument(
+        "--second-currency",
+        help="ISO 4217 code of the orders not in USD, with their rates under fx_rates/ (default: the "
+        "sample's, GBP); 'none': USD only, no rates file",
+    )
     g.set_defaults(func=generate)
 
 
@@ -274,6 +279,9 @@ def generate(args: argparse.Namespace) -> int:
 
     landing = Path(args.landing).resolve()
     spec = sample_data.SampleSpec(seed=args.seed, days=args.days)
+    if args.second_currency:
+        second = None if args.second_currency.lower() == "none" else args.second_currency.upper()
+        spec = sample_data.SampleSpec(seed=args.seed, days=args.days, second_currency=second)
     paths = sample_data.generate(landing, spec)
     print(f"wrote {len(paths)} files under {landing}")
     return 0

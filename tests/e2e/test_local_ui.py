@@ -90,7 +90,18 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
     landing, output, samples = root / "in", root / "out", root / "samples"
     (landing / "transactions").mkdir(parents=True)
     subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "generate", "--landing", str(samples), "--days", "2"],
+        [
+            sys.executable,
+            "-m",
+            "pipeline.cli",
+            "generate",
+            "--landing",
+            str(samples),
+            "--days",
+            "2",
+            "--second-currency",
+            "none",
+        ],
         check=True,
         capture_output=True,
     )

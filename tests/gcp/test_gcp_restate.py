@@ -269,6 +269,7 @@ def stand_in(tmp_path: Any) -> Any:
         " values (?, ?, ?, 1, ?, 'USD', ?, 'landing/t.csv', ?, 'run-0')",
         rows,
     )
+    con.execute("update silver.transactions set amount_reporting = amount")  # as the silver load converts
     warehouse.replace_table(con, "silver.transaction_keys", "silver/transaction_keys.sql", {})
     params = plan.query_parameters(
         run_id="run-0",

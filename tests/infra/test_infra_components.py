@@ -344,6 +344,7 @@ def _storage(kms: Mapping[str, str] | None, protect: bool) -> StackRun:
                 "deletion_protection": protect,
                 "iam": IAM,
                 "members": members(),
+                "report_readers": (),
             },
         )
         return {"buckets": storage.bucket_names}
