@@ -145,6 +145,17 @@
     );
   }
 
+  // A horizontal bar chart, largest first at the top: AOV per channel, the agent leaderboard,
+  // customers per segment.
+  function hbar(id, xTitle, trace) {
+    Plotly.react(
+      id,
+      [{ type: "bar", orientation: "h", ...trace }],
+      { yaxis: { autorange: "reversed", automargin: true }, xaxis: { title: { text: xTitle } }, margin: { t: 20, r: 10 } },
+      CONFIG,
+    );
+  }
+
   function drawRevenue(a, b, chosen) {
     const traces = [];
     for (const c of channels) {
@@ -219,22 +230,13 @@
       .map((c) => ({ c, s: sumChannels(a, b, new Set([c])) }))
       .filter((p) => p.s.orders > 0);
     if (!per.length) return empty("chart-channel-aov", "gold.aov_daily");
-    Plotly.react(
-      "chart-channel-aov",
-      [
-        {
-          type: "bar",
-          orientation: "h",
-          y: per.map((p) => p.c),
-          x: per.map((p) => p.s.aov / 100),
-          customdata: per.map((p) => [p.s.orders, p.s.revenue / 100]),
-          marker: { color: per.map((p) => colors[p.c]) },
-          hovertemplate: `%{y}: AOV %{x:,.2f} ${CUR}<br>%{customdata[0]:,} orders, %{customdata[1]:,.2f} ${CUR}<extra></extra>`,
-        },
-      ],
-      { yaxis: { autorange: "reversed" }, xaxis: { title: { text: `AOV (${CUR})` } }, margin: { t: 20, l: 100, r: 10 } },
-      CONFIG,
-    );
+    hbar("chart-channel-aov", `AOV (${CUR})`, {
+      y: per.map((p) => p.c),
+      x: per.map((p) => p.s.aov / 100),
+      customdata: per.map((p) => [p.s.orders, p.s.revenue / 100]),
+      marker: { color: per.map((p) => colors[p.c]) },
+      hovertemplate: `%{y}: AOV %{x:,.2f} ${CUR}<br>%{customdata[0]:,} orders, %{customdata[1]:,.2f} ${CUR}<extra></extra>`,
+    });
   }
 
   function drawHours(a, b) {
@@ -286,22 +288,13 @@
       return empty("chart-agents", "gold.agent_performance");
     }
     const label = (s) => (s.name ? `${s.name} (${s.id})` : s.id);
-    Plotly.react(
-      "chart-agents",
-      [
-        {
-          type: "bar",
-          orientation: "h",
-          y: top.map(label),
-          x: top.map((s) => s.revenue / 100),
-          customdata: top.map((s) => s.orders),
-          marker: { color: "#dd8452" },
-          hovertemplate: `%{y}<br>%{x:,.2f} ${CUR}, %{customdata:,} orders<extra></extra>`,
-        },
-      ],
-      { yaxis: { autorange: "reversed", automargin: true }, xaxis: { title: { text: `revenue (${CUR})` } }, margin: { t: 20, r: 10 } },
-      CONFIG,
-    );
+    hbar("chart-agents", `revenue (${CUR})`, {
+      y: top.map(label),
+      x: top.map((s) => s.revenue / 100),
+      customdata: top.map((s) => s.orders),
+      marker: { color: "#dd8452" },
+      hovertemplate: `%{y}<br>%{x:,.2f} ${CUR}, %{customdata:,} orders<extra></extra>`,
+    });
     const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (ch) => `&#${ch.charCodeAt(0)};`);
     table.innerHTML =
       `<table><tr><th>#</th><th>agent</th><th>name</th><th class=n>orders</th><th class=n>revenue (${esc(CUR)})</th><th class=n>AOV</th></tr>` +
@@ -318,22 +311,13 @@
   function drawSegments() {
     const segs = data.segments;
     if (!segs.length) return empty("chart-segments", "gold.customer_rfm");
-    Plotly.react(
-      "chart-segments",
-      [
-        {
-          type: "bar",
-          orientation: "h",
-          y: segs.map((s) => s.segment),
-          x: segs.map((s) => s.customers),
-          customdata: segs.map((s) => s.revenue_cents / 100),
-          marker: { color: "#4c72b0" },
-          hovertemplate: `%{y}: %{x:,} customers<br>%{customdata:,.2f} ${CUR}<extra></extra>`,
-        },
-      ],
-      { yaxis: { autorange: "reversed", automargin: true }, xaxis: { title: { text: "customers" } }, margin: { t: 20, r: 10 } },
-      CONFIG,
-    );
+    hbar("chart-segments", "customers", {
+      y: segs.map((s) => s.segment),
+      x: segs.map((s) => s.customers),
+      customdata: segs.map((s) => s.revenue_cents / 100),
+      marker: { color: "#4c72b0" },
+      hovertemplate: `%{y}: %{x:,} customers<br>%{customdata:,.2f} ${CUR}<extra></extra>`,
+    });
   }
 
   function drawMigration() {
