@@ -251,7 +251,9 @@ CURRENCY_CODE_AFFIX_RE = r"^[A-Z]{3}\s*|\s*[A-Z]{3}$"
 THOUSANDS_COMMA_RE = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$"
 THOUSANDS_DOT_RE = r"^[+-]?\d{1,3}(\.\d{3})+(,\d+)?$"
 THOUSANDS_SPACE_RE = r"^[+-]?\d{1,3}( \d{3})+([.,]\d+)?$"
-DECIMAL_COMMA_RE = r"^[+-]?\d+,\d{1,2}$"
+# A comma then 3 digits groups thousands (`1,234`, THOUSANDS_COMMA_RE); 1-2 digits after it
+# (`12,50`) or 4 and more (an exchange rate `1,0812`: never a group of thousands) are decimals.
+DECIMAL_COMMA_RE = r"^[+-]?\d+,(\d{1,2}|\d{4,})$"
 
 EMAIL_RE = r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$"
 

@@ -216,6 +216,8 @@ def test_parse_number_rounds_half_up_and_strips_currency_symbols_and_thousands_s
         ("$1,234.50", Decimal("1234.50"), True),
         ("1.234,50 EUR", Decimal("1234.50"), True),
         ("€ 12,50", Decimal("12.50"), True),
+        ("1,0812", Decimal("1.08"), True),  # a rate in a decimal-comma export: 4 places
+        ("1,081", Decimal("1081.00"), True),  # 3 places group thousands, as before
         ("1 234", Decimal("1234.00"), True),
         ("12.00 USD", Decimal("12.00"), True),
         ("12,5,0", None, False),
