@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -327,5 +328,19 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+def entry() -> None:
+    """The `cdi` program: `main`, then exit without the interpreter's last garbage collections.
+
+    A run leaves Airflow, SQLAlchemy, FastAPI, pandas and PySpark loaded: millions of objects that
+    the collector traverses once more as the interpreter shuts down, only to free them. That took
+    4.5 s of a no-file `cdi run` (11.6 s on a busy machine), more than all of its tasks together.
+    `gc.freeze()` moves them out of the collector's reach; every file is closed and every task
+    has ended by then, and the exit handlers (logging, Spark's) still run.
+    """
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -19,6 +19,7 @@ asked for.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -217,4 +218,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    gc.freeze()  # no last collections of Airflow's objects on the way out (pipeline.cli.entry)
+    sys.exit(code)
