@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import local_run, local_ui, output_folder
-from pipeline.console import Terminal, make_console
+from pipeline.console import Terminal, exit_process, make_console
 
 # Under this name for the tests that build an Airflow metadata DB the way `cdi run` does.
 from pipeline.local_run import migrate_airflow_db as _migrate_airflow_db  # noqa: F401
@@ -329,17 +328,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """The `cdi` program: `main`, then exit without the interpreter's last garbage collections.
-
-    A run leaves Airflow, SQLAlchemy, FastAPI, pandas and PySpark loaded: millions of objects that
-    the collector traverses once more as the interpreter shuts down, only to free them. That took
-    4.5 s of a no-file `cdi run` (11.6 s on a busy machine), more than all of its tasks together.
-    `gc.freeze()` moves them out of the collector's reach; every file is closed and every task
-    has ended by then, and the exit handlers (logging, Spark's) still run.
-    """
-    code = main()
-    gc.freeze()
-    sys.exit(code)
+    """The `cdi` program (`exit_process`: no last collections on the way out)."""
+    exit_process(main())
 
 
 if __name__ == "__main__":

@@ -6,12 +6,13 @@ Spark write them).
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from rich.console import Console
 from rich.live import Live
@@ -23,6 +24,19 @@ from pipeline.run_logs import LogCapture
 # Wide enough that a table or a path piped to a file or a pager keeps each row on one line (rich
 # assumes 80 columns when it cannot ask a terminal).
 _PIPED_WIDTH = 200
+
+
+def exit_process(code: int) -> NoReturn:
+    """Exit a `cdi` command without the interpreter's last garbage collections.
+
+    A run leaves Airflow, SQLAlchemy, FastAPI, pandas and PySpark loaded: millions of objects that
+    the collector traverses once more as the interpreter shuts down, only to free them. That took
+    4.5 s of a no-file `cdi run` (11.6 s on a busy machine), more than all of its tasks together.
+    `gc.freeze()` moves them out of the collector's reach; every file is closed and every task has
+    ended by then, and the exit handlers (logging, Spark's) still run.
+    """
+    gc.freeze()
+    sys.exit(code)
 
 
 def make_console(file: TextIO | None = None) -> Console:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import local_run, output_folder, plan, restate, warehouse
-from pipeline.console import Terminal
+from pipeline.console import Terminal, exit_process
 from pipeline.usage_error import UsageError
 
 
@@ -124,4 +124,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_process(main())

@@ -19,15 +19,14 @@ asked for.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from pipeline.config import DAG_ID, ENV, REPO_ROOT
+from pipeline.console import exit_process
 
 RETRY_DELAY = timedelta(seconds=1)
 MAX_RETRY_DELAY = timedelta(seconds=2)
@@ -218,6 +217,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    gc.freeze()  # no last collections of Airflow's objects on the way out (pipeline.cli.entry)
-    sys.exit(code)
+    exit_process(main())  # no last collections of Airflow's objects on the way out

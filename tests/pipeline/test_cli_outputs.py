@@ -195,3 +195,38 @@ def test_the_log_capture_sends_each_run_its_own_lines_even_from_a_child_process(
     # Sorted: print() is buffered until the switch flushes it, the other writes are not.
     assert sorted(first.splitlines()) == ["fd 2 of run 1", "print of run 1", "stderr of run 1"]
     assert sorted(second.splitlines()) == ["child after the switch", "print of run 2"]
+
+
+EXIT_SCRIPT = """
+import atexit, gc, sys
+from pathlib import Path
+import pipeline.dag  # Airflow and the DAG's imports: what a run leaves loaded
+from pipeline.console import exit_process
+log = Path(sys.argv[1]).open("w")
+atexit.register(lambda: (log.write("exit handlers ran\\n"), log.close()))
+sys.stderr.write(f"tracked {len(gc.get_objects())}\\n")
+gc.callbacks.append(lambda phase, info: phase == "start" and sys.stderr.write(f"tracked {len(gc.get_objects())}\\n"))
+exit_process(3)
+"""
+
+
+def test_a_command_exits_with_its_code_after_its_exit_handlers_without_collecting(tmp_path: Path) -> None:
+    """`exit_process`: the status and the exit handlers (a log's last line) as with `sys.exit`,
+    and the collections on the way out find next to nothing to traverse: with Airflow loaded,
+    traversing it all again took seconds."""
+    log = tmp_path / "exit.log"
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT, str(log)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 3, done.stderr[-3000:]
+    assert log.read_text() == "exit handlers ran\n"
+    before, *on_the_way_out = [
+        int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("tracked")
+    ]
+    assert before > 100_000, before
+    assert on_the_way_out, done.stderr[-3000:]
+    assert max(on_the_way_out) < before / 20, (before, on_the_way_out)
