@@ -164,22 +164,3 @@ def test_a_backfill_is_byte_identical_to_the_incremental_runs(  # type: ignore[n
     assert gold_bytes(backfill, tmp_path / "export-backfill") == gold_bytes(
         incremental, tmp_path / "export-incremental"
     )
-
-
-def test_an_unreadable_file_fails_the_run_after_loading_the_good_ones(tmp_path: Path) -> None:
-    landing, output = tmp_path / "landing", tmp_path / "out"
-    sample_data.write_reference_data(landing, SPEC)
-    good = sample_data.write_transaction_days(landing, SPEC, [0])
-    (landing / "transactions" / "broken.csv.gz").write_bytes(b"\x1f\x8b\x08\x00truncated")
-    result = cdi_run(landing, output, "2025-01-05T00:00:00+00:00")
-    assert result.returncode == 1, result.stdout[-3000:]
-    assert "broken.csv.gz" in result.stdout
-    report = json.loads((output / "report.json").read_text())
-    assert report["outcome"] == "failed"
-    assert report["quarantine_reasons"]["UNREADABLE_FILE"] == 1
-    loaded = query(output, "select count(*) as n from silver.transactions").n[0]
-    good_rows = query(output, f"select rows_valid from audit.file_stats where source_file = '{good[0]}'")
-    assert loaded == good_rows.rows_valid[0] > 0
-    # The broken file was archived like every other, never deleted from the landing folder.
-    assert (landing / "transactions" / "broken.csv.gz").exists()
-    assert list((output / "archive").rglob("broken.csv.gz"))

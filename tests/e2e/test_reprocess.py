@@ -271,21 +271,23 @@ def settings_digest(path: Path) -> str:
 @pytest.fixture(scope="module")
 def rejected(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Run 1 rejects two files whole (a CRM export whose key column needs a mapping, a truncated
-    gzip); run 2, settings unchanged, claims neither; the mapping is added to sources.yaml and the
+    gzip) and loads the good file beside them; run 2, settings unchanged, claims neither; the mapping is added to sources.yaml and the
     export reprocessed (run 3); run 4 claims the truncated file again, not the export."""
     landing = tmp_path_factory.mktemp("landing")
     output = tmp_path_factory.mktemp("out")
     sources = tmp_path_factory.mktemp("settings") / "sources.yaml"
     env = {"CDI_SOURCES": str(sources)}
     sample_data.write_reference_data(landing, SPEC)
-    sample_data.write_transaction_days(landing, SPEC, [0])
+    (good,) = sample_data.write_transaction_days(landing, SPEC, [0])
     (landing / "transactions" / "crm_export.csv").write_text(CRM_EXPORT)
     (landing / "transactions" / "broken.csv.gz").write_bytes(b"\x1f\x8b\x08\x00truncated")
-    state: dict[str, Any] = {"landing": landing, "output": output, "sources": sources}
+    state: dict[str, Any] = {"landing": landing, "output": output, "sources": sources, "good": good}
     state["crm"] = str((landing / "transactions" / "crm_export.csv").resolve())
     state["broken"] = str((landing / "transactions" / "broken.csv.gz").resolve())
     state["run1"] = cdi_run(landing, output, "2025-01-02T00:00:00+00:00", **env)
-    state["run1_id"] = report(output)["run_id"]
+    state["run1_report"] = report(output)
+    state["run1_id"] = state["run1_report"]["run_id"]
+    state["run1_silver"] = rows(output, "select count(*) from silver.transactions")[0][0]
     state["run2"] = cdi_run(landing, output, "2025-01-03T00:00:00+00:00", **env)
     state["run2_report"] = report(output)
     state["before_fix"] = {
@@ -341,6 +343,24 @@ def test_a_file_rejected_whole_is_recorded_rejected_and_not_claimed_again_while_
         [run1, rejected["crm"], rejected["broken"]],
     )
     assert good == [("processed",)]
+
+
+def test_an_unreadable_file_fails_the_run_after_loading_the_good_ones(rejected: dict[str, Any]) -> None:
+    """Run 1: the truncated gzip fails the run, named on the terminal, while the good file of the
+    same run is loaded; the broken file is archived like every other, never deleted from landing."""
+    output, run1 = rejected["output"], rejected["run1"]
+    assert run1.returncode == 1, failure(run1)
+    assert "broken.csv.gz" in run1.stdout
+    assert rejected["run1_report"]["outcome"] == "failed"
+    assert rejected["run1_report"]["quarantine_reasons"]["UNREADABLE_FILE"] == 1
+    (good_rows,) = rows(
+        output,
+        "select rows_valid from audit.file_stats where run_id = ? and source_file = ?",
+        [rejected["run1_id"], str(rejected["good"])],
+    )
+    assert rejected["run1_silver"] == good_rows[0] > 0
+    assert Path(rejected["broken"]).exists()
+    assert list((output / "archive").rglob("broken.csv.gz"))
 
 
 def test_a_rejected_file_is_claimed_again_after_the_settings_file_changed(rejected: dict[str, Any]) -> None:
