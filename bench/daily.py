@@ -58,7 +58,11 @@ def _run(landing: Path, output: Path, env: dict[str, str]) -> tuple[float, dict[
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.daily", description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2, help="runs each way (default 2)")
+    parser.add_argument(
+        "--ways", nargs="+", choices=list(WAYS), default=list(WAYS), help="the ways to run (default: all)"
+    )
     args = parser.parse_args(argv)
+    ways = {way: WAYS[way] for way in args.ways}
     if prepare_class_archive() is None:
         raise SystemExit("no java found: the class archive cannot be written (see `make java`)")
     work = Path(tempfile.mkdtemp(prefix="bench-daily-"))
@@ -71,9 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"landed (not timed): {day_file.relative_to(landing)}, {day_file.stat().st_size:,} bytes")
         walls: dict[str, list[float]] = {way: [] for way in WAYS}
         sparks: dict[str, list[float]] = {way: [] for way in WAYS}
+        nan = [float("nan")]
         counts: set[tuple[int, int]] = set()
         for i in range(args.repeat):
-            for way, env in WAYS.items():
+            for way, env in ways.items():
                 wall, report = _run(landing, work / "out", env)
                 spark = float(report["step_seconds"]["clean_raw"])  # type: ignore[index]
                 totals = report["totals"]
@@ -89,9 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         ((valid, quarantined),) = counts
         print(f"counts: every run {valid:,} valid, {quarantined:,} quarantined")
-        wall, spark = statistics.median(walls["archive"]), statistics.median(sparks["archive"])
-        wall_off, spark_off = statistics.median(walls["no archive"]), statistics.median(sparks["no archive"])
-        wall_jit, spark_jit = statistics.median(walls["full JIT"]), statistics.median(sparks["full JIT"])
+        # A way left out (--ways) prints nan.
+        medians = {
+            way: (statistics.median(walls[way] or nan), statistics.median(sparks[way] or nan)) for way in WAYS
+        }
+        (wall, spark), (wall_off, spark_off), (wall_jit, spark_jit) = medians.values()
         share = spark / wall
         print(
             f"target Spark share {share:.2f} <= {TARGET_SHARE}: {'met' if share <= TARGET_SHARE else 'MISSED'}"
