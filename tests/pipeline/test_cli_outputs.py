@@ -24,6 +24,13 @@ def landing_folder(root: Path, name: str = "landing") -> Path:
     return landing
 
 
+def run_script(script: str, path: Path) -> subprocess.CompletedProcess[str]:
+    """`python -c SCRIPT PATH` in a child process of its own."""
+    return subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
 def names(folder: Path) -> set[str]:
     return {p.name for p in folder.iterdir()}
 
@@ -176,13 +183,7 @@ CAPTURE_SCRIPT = textwrap.dedent(
 
 
 def test_the_log_capture_sends_each_run_its_own_lines_even_from_a_child_process(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", CAPTURE_SCRIPT, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_script(CAPTURE_SCRIPT, tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "first line, on the terminal",
@@ -215,13 +216,7 @@ def test_a_command_exits_with_its_code_after_its_exit_handlers_without_collectin
     and the collections on the way out find next to nothing to traverse: with Airflow loaded,
     traversing it all again took seconds."""
     log = tmp_path / "exit.log"
-    done = subprocess.run(
-        [sys.executable, "-c", EXIT_SCRIPT, str(log)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_script(EXIT_SCRIPT, log)
     assert done.returncode == 3, done.stderr[-3000:]
     assert log.read_text() == "exit handlers ran\n"
     before, *on_the_way_out = [
