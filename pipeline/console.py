@@ -29,9 +29,10 @@ _PIPED_WIDTH = 200
 def exit_process(code: int) -> NoReturn:
     """Exit a `cdi` command without the interpreter's last garbage collections.
 
-    A run leaves Airflow, SQLAlchemy, FastAPI, pandas and PySpark loaded: millions of objects that
-    the collector traverses once more as the interpreter shuts down, only to free them. That took
-    4.5 s of a no-file `cdi run` (11.6 s on a busy machine), more than all of its tasks together.
+    A run leaves Airflow, SQLAlchemy, FastAPI, pandas and PySpark loaded: the collector tracks
+    hundreds of thousands of their objects and traverses them again, collection after collection,
+    as the interpreter shuts down, only to free them. That took 4.5 s of a no-file `cdi run`
+    (11.6 s on a busy machine), more than all of its tasks together.
     `gc.freeze()` moves them out of the collector's reach; every file is closed and every task has
     ended by then, and the exit handlers (logging, Spark's) still run.
     """

@@ -271,8 +271,9 @@ def settings_digest(path: Path) -> str:
 @pytest.fixture(scope="module")
 def rejected(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Run 1 rejects two files whole (a CRM export whose key column needs a mapping, a truncated
-    gzip) and loads the good file beside them; run 2, settings unchanged, claims neither; the mapping is added to sources.yaml and the
-    export reprocessed (run 3); run 4 claims the truncated file again, not the export."""
+    gzip) and loads the good file beside them; run 2, settings unchanged, claims neither; the
+    mapping is added to sources.yaml and the export reprocessed (run 3); run 4 claims the truncated
+    file again, not the export."""
     landing = tmp_path_factory.mktemp("landing")
     output = tmp_path_factory.mktemp("out")
     sources = tmp_path_factory.mktemp("settings") / "sources.yaml"
