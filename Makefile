@@ -12,8 +12,11 @@ export PYTHONUNBUFFERED := 1
 # The environment, once per change of the lock: packages compiled to bytecode (where
 # PYTHONDONTWRITEBYTECODE is set, as on CI machines and in containers, Python would otherwise
 # compile Airflow, FastAPI and the rest again in every new process: ~5 s of each `cdi run`), and
-# the JVM class archive that makes Spark start faster (pipeline/spark_session.py).
+# the JVM class archive that makes Spark start faster (pipeline/spark_session.py). Then this
+# checkout's own modules, compiled on every `make setup` (only the changed ones): each `cdi run`, task
+# process and Spark Python worker imports them (about 0.4 s each without their bytecode).
 setup: java .venv/.cdi-setup
+	@$(UV) run --locked python -m compileall -q pipeline spark sql bench infra tests >/dev/null
 
 .venv/.cdi-setup: uv.lock pyproject.toml
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
