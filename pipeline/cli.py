@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -281,7 +282,7 @@ def generate(args: argparse.Namespace) -> int:
     spec = sample_data.SampleSpec(seed=args.seed, days=args.days)
     if args.second_currency:
         second = None if args.second_currency.lower() == "none" else args.second_currency.upper()
-        spec = sample_data.SampleSpec(seed=args.seed, days=args.days, second_currency=second)
+        spec = dataclasses.replace(spec, second_currency=second)
     paths = sample_data.generate(landing, spec)
     print(f"wrote {len(paths)} files under {landing}")
     return 0
