@@ -65,9 +65,11 @@ from spark import contract
 FINAL_LINE = re.compile(
     r"^clean: rows=(\d+) spark_s=(\d+\.\d+) duckdb_s=(\d+\.\d+) ratio=(\d+\.\d+) peak_rss_gib=(\d+\.\d+)$"
 )
+# Issue 4 set the time; issue 18 tightened memory and the ratio to DuckDB ("at most 2.0x DuckDB and
+# 4 GiB peak"), measured on the Spark that Dataproc runs (versions.toml).
 TARGET_SECONDS = 120.0
-TARGET_RSS_GIB = 5.0
-TARGET_RATIO = 3.5
+TARGET_RSS_GIB = 4.0
+TARGET_RATIO = 2.0
 DIRTY_SHARE = 0.02
 CHUNK_ROWS = 1_000_000
 START = datetime(2025, 1, 1, tzinfo=UTC)
