@@ -14,9 +14,11 @@ the written outputs and raises `ConservationError` naming the file when it does 
 from __future__ import annotations
 
 import argparse
+import atexit
 import functools
 import json
 import logging
+import shutil
 import sys
 import tempfile
 import time
@@ -821,6 +823,9 @@ def _schemas_from_zip() -> None:
     if archive_path is None:
         raise FileNotFoundError(f"no table schemas at {catalog.SCHEMAS_DIR}")
     target = Path(tempfile.mkdtemp(prefix="cdi-schemas-"))
+    # Removed when the driver exits: a local run of the packaged job (the Dataproc stand-in of the
+    # tests) otherwise leaves one folder in /tmp per run.
+    atexit.register(shutil.rmtree, target, ignore_errors=True)
     with zipfile.ZipFile(archive_path) as archive:
         members = [m for m in archive.namelist() if m.startswith("sql/schemas/")]
         archive.extractall(target, members)

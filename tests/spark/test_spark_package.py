@@ -40,7 +40,9 @@ def test_the_zip_holds_the_job_the_schemas_and_the_pure_python_dependencies(tmp_
 
 def test_the_entry_file_starts_from_the_zip_alone(tmp_path: Path) -> None:
     entry, bundle = package.build(tmp_path)
-    env = {**os.environ, "PYTHONPATH": str(bundle)}
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(bundle), "TMPDIR": str(temp)}
     code = (
         "import runpy, sys; sys.argv = ['job.py', '--help']\n"
         "import spark, sql; assert spark.__file__.startswith(sys.argv[0]) or '.zip' in spark.__file__, spark.__file__\n"
@@ -51,3 +53,6 @@ def test_the_entry_file_starts_from_the_zip_alone(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "--input ENTITY=URI" in result.stdout
+    # The schemas were extracted from the zip to a temporary folder, removed at exit.
+    assert "schemas extracted" in result.stdout + result.stderr
+    assert not list(temp.iterdir())
