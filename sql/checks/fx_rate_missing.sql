@@ -4,7 +4,9 @@
 -- An order whose amount_reporting is null (silver/transactions_convert.sql found no rate of its
 -- currency on its UTC day nor up to @fx_max_gap_days before) would drop out of every gold amount:
 -- the run stops before gold, naming each currency and the days lacking a rate. Landing the rates
--- (fx_rates/) re-converts those days and queues them for gold on the next run.
+-- (fx_rates/) re-converts those days and queues them for gold on the next run. A shop whose
+-- orders are all in one other currency (EUR only) needs no rates: its reporting currency is set
+-- to that one instead, which the detail says too.
 with
 
 checked_transactions as (
@@ -51,7 +53,9 @@ final as (
                     ),
                     '; ' order by currency
                 ),
-                '; land their rates under fx_rates/'
+                '; land their rates under fx_rates/, or, when the orders are all in one',
+                ' currency, make it the reporting one (CDI_REPORTING_CURRENCY;',
+                ' reportingCurrency under cdi:pipeline in the stack)'
             ), '')
         ) as detail
     from unconverted_currencies

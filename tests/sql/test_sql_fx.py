@@ -103,7 +103,8 @@ def test_the_check_names_each_currency_and_the_days_without_a_rate(wh):
     assert result["detail"] == (
         "8 orders with no rate into USD on their day or up to 7 days before: "
         f"EUR (6 orders) on {eur_days}; GBP (2 orders) on 2025-03-15, 2025-03-16; "
-        "land their rates under fx_rates/"
+        "land their rates under fx_rates/, or, when the orders are all in one currency, make it the "
+        "reporting one (CDI_REPORTING_CURRENCY; reportingCurrency under cdi:pipeline in the stack)"
     )
     only_first_week = {**params, "days": DAYS[:7], **plan.day_bounds(DAYS[:7])}
     (result,) = wh.run("checks/fx_rate_missing.sql", only_first_week)
