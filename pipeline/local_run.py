@@ -12,14 +12,15 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pipeline import output_folder, run_logs
-from pipeline.config import ENV, REPO_ROOT, cache_dir
+from pipeline import claim, output_folder, run_logs, warehouse
+from pipeline.config import ENV, REPO_ROOT, Settings, cache_dir
 from pipeline.console import Terminal
+from pipeline.landing import landing_files
 from pipeline.runs import run_key
 
 
@@ -121,14 +122,38 @@ def manual_run_id(run_after: datetime) -> str:
     return f"manual__{run_after.astimezone(UTC).isoformat()}"
 
 
-def _landed_bytes(landing: Path) -> int:
-    """The bytes of the files in the landing folder. When there are any, the run will most likely
-    clean some, and the JVM is worth starting before Airflow is up (a day with nothing new pays a
-    few seconds of background CPU for it); their size, never less than what the run reads,
-    decides the JVM's options (`spark_session.SMALL_INPUT_BYTES`)."""
-    if not landing.is_dir():
-        return 0
-    return sum(p.stat().st_size for p in landing.rglob("*") if p.is_file())
+def _bytes_to_read(landing: Path, warehouse_path: Path, reprocess: Collection[str] = ()) -> int:
+    """The bytes of the files the run may read: the `reprocess` files (their latest attempts), else
+    the landed files but those a run processed as they are now (same size, same modification time
+    as the archived copy of a processed attempt, which `claim.claim_files` copies with its time).
+
+    When there are any, the JVM is worth starting before Airflow is up; a day with nothing new
+    starts none. Their size decides the JVM's options (`spark_session.SMALL_INPUT_BYTES`). A file
+    changed in place to the same size and time is still claimed (by its hash), only without this
+    early start's sizing.
+    """
+    attempts: list[claim.Attempt] = []
+    if warehouse_path.exists():
+        with warehouse.connect(warehouse_path, read_only=True) as con:
+            attempts = claim.attempts(con)
+    if reprocess:
+        latest = claim.latest_by_file(attempts)
+        return sum(latest[f].size_bytes for f in reprocess if f in latest)
+    done: dict[str, list[claim.Attempt]] = {}
+    for a in attempts:
+        if a.status == claim.PROCESSED:
+            done.setdefault(a.source_file, []).append(a)
+
+    def processed(path: Path) -> bool:
+        stat = path.stat()
+        for a in done.get(str(path.resolve()), []):
+            copy = Path(a.archive_path)
+            if a.size_bytes == stat.st_size and copy.exists() and copy.stat().st_mtime_ns == stat.st_mtime_ns:
+                return True
+        return False
+
+    files = landing_files(landing) if landing.is_dir() else []
+    return sum(path.stat().st_size for _, path in files if not processed(path))
 
 
 def run_dag(
@@ -140,13 +165,14 @@ def run_dag(
     term.capture_to(log)
     if not term.verbose:
         term.say(f"  logs: {log}")
-    if landed := _landed_bytes(Path(os.environ[ENV["landing_dir"]])):
+    settings = Settings.from_env()
+    reprocess = (run_conf or {}).get("reprocess", ())
+    if landed := _bytes_to_read(settings.landing_dir, settings.warehouse_path, reprocess):
         from pipeline.spark_session import start_in_background
 
         start_in_background(landed)
     with term.status("starting Airflow"):
         migrate_airflow_db(output)
-        from pipeline.config import Settings
         from pipeline.dag import build_dag
         from pipeline.progress import TaskProgress
 
@@ -154,7 +180,6 @@ def run_dag(
     started = time.monotonic()
     with TaskProgress(term.console, live=term.live) as progress:
         dag_run = dag.test(logical_date=run_after, run_after=run_after, run_conf=run_conf)
-    settings = Settings.from_env()
     where = "above" if term.verbose else f"in {log}"
     if not settings.report_path.exists():
         raise RunError(f"the run wrote no report ({settings.report_path}); see the log {where}")
