@@ -1,4 +1,8 @@
-"""The run report: every figure of the printed summary, as `report.json` and `audit.pipeline_runs`."""
+"""The run report: every figure of the printed summary, as `report.json` and `audit.pipeline_runs`.
+
+The figures come from `sql/runs/report_figures.sql`, the statement the GCP report (`pipeline.gcp.report`)
+runs too; the `figure_*` functions read its rows for both targets.
+"""
 
 from __future__ import annotations
 
@@ -31,17 +35,59 @@ def _outcome(states: dict[str, str | None], quarantined: int, warnings: int) -> 
     return "success"
 
 
-# The run before this one, and the latest that claimed a file (both None on a first run); `$run_id`
-# and `$logical_date` are the run's. Runs are ordered by their logical date (a rerun of an old run
-# looks back from its own date), then run id.
-PREVIOUS_RUNS_SQL = """
-SELECT
-    (SELECT run_id FROM audit.pipeline_runs WHERE run_id <> $run_id AND logical_date <= $logical_date
-     ORDER BY logical_date DESC, run_id DESC LIMIT 1),
-    (SELECT run_id FROM audit.pipeline_runs
-     WHERE run_id <> $run_id AND logical_date <= $logical_date AND files > 0
-     ORDER BY logical_date DESC, run_id DESC LIMIT 1)
-"""
+def figure_totals(figures: list[dict[str, Any]], files: int) -> dict[str, int]:
+    """The run's totals from the rows of `runs/report_figures.sql`; `files` is how many files the
+    run claimed (locally its `claimed` figure, on GCP the objects `claim_files` moved)."""
+    stats = _kind(figures, "file")
+    return {
+        "files": files,
+        "rows_read": sum(int(f["a"]) for f in stats),
+        "rows_valid": sum(int(f["b"]) for f in stats),
+        "rows_quarantined": sum(int(f["c"]) for f in stats),
+        "duplicates_replaced_in_silver": sum(int(f["a"]) for f in figures if f["kind"] == "displaced"),
+    }
+
+
+def figure_reasons(figures: list[dict[str, Any]]) -> dict[str, int]:
+    """Quarantined rows by reason code, in code order."""
+    return {str(f["figure"]): int(f["a"]) for f in sorted(_kind(figures, "reason"), key=_figure)}
+
+
+def figure_checks(figures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The run's data-quality results by check name: severity, passed, failing rows, detail."""
+    details = {str(f["figure"]): f["detail"] for f in _kind(figures, "check_detail")}
+    return [
+        {
+            "check_name": str(c["figure"]),
+            "severity": c["detail"],
+            "passed": bool(c["b"]),
+            "failures": int(c["a"]),
+            "detail": details.get(str(c["figure"])),
+        }
+        for c in sorted(_kind(figures, "check"), key=_figure)
+    ]
+
+
+def figure_gold_rows(figures: list[dict[str, Any]]) -> dict[str, int]:
+    """The rows of each gold table, in build order (`plan.GOLD_STEPS`)."""
+    counts = {str(f["figure"]): int(f["a"]) for f in _kind(figures, "gold")}
+    return {s.table: counts[s.table] for s in plan.GOLD_STEPS if s.table in counts}
+
+
+def figure_runs(figures: list[dict[str, Any]]) -> tuple[str | None, str | None]:
+    """The run before this one and the latest that claimed a file (None on a first run)."""
+    runs = {
+        str(f["kind"]): str(f["figure"]) for f in figures if f["kind"] in ("previous_run", "last_file_run")
+    }
+    return runs.get("previous_run"), runs.get("last_file_run")
+
+
+def _kind(figures: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [f for f in figures if f["kind"] == kind]
+
+
+def _figure(row: dict[str, Any]) -> str:
+    return str(row["figure"])
 
 
 def dq_status(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -99,45 +145,22 @@ def build(settings: Settings, context: Any) -> dict[str, Any]:
     )
     xcoms = {task_id: ti.xcom_pull(task_ids=task_id) for task_id in STEP_IDS}
     with warehouse.connect(settings.warehouse_path) as con:
-        files = [
-            dict(zip([d[0] for d in con.description or ()], row, strict=True))
-            for row in con.execute(
-                "SELECT * FROM audit.file_stats WHERE run_id = ? ORDER BY entity, source_file",
-                [run.run_id],
-            ).fetchall()
-        ]
-        reasons = dict(
-            con.execute(
-                "SELECT reason, count(*) FROM audit.quarantine WHERE run_id = ? GROUP BY 1 ORDER BY 1",
-                [run.run_id],
-            ).fetchall()
+        # The figures the GCP report reads too (`pipeline.gcp.report`), from the same statement.
+        figures = warehouse.fetch_dicts(
+            con, plan.REPORT_FIGURES_SQL, {"run_id": run.run_id, "logical_date": run.logical_date}
         )
-        dq = [
-            {"check_name": r[0], "severity": r[1], "passed": r[2], "failures": r[3], "detail": r[4]}
-            for r in con.execute(
-                "SELECT check_name, severity, passed, failures, detail FROM audit.dq_results "
-                "WHERE run_id = ? ORDER BY check_name",
-                [run.run_id],
-            ).fetchall()
-        ]
-        gold_rows = {s.table: warehouse.table_rows(con, s.table) for s in plan.GOLD_STEPS}
+        files = sorted(
+            (json.loads(f["detail"]) for f in _kind(figures, "file_record")),
+            key=lambda f: (f["entity"], f["source_file"]),
+        )
+        reasons = figure_reasons(figures)
+        dq = figure_checks(figures)
+        gold_rows = figure_gold_rows(figures)
+        # Not a figure of runs/report_figures.sql: silver.transactions takes no query without a
+        # partition filter on BigQuery; the rows of a table are its metadata there (numRows).
         silver_rows = {f"silver.{e}": warehouse.table_rows(con, f"silver.{e}") for e in plan.SILVER_ENTITIES}
-        claimed = con.execute(
-            "SELECT count(*) FROM audit.processed_files WHERE run_id = ?", [run.run_id]
-        ).fetchone()
-        totals = {
-            "files": int(claimed[0]) if claimed else 0,
-            "rows_read": sum(int(f["rows_read"]) for f in files),
-            "rows_valid": sum(int(f["rows_valid"]) for f in files),
-            "rows_quarantined": sum(int(f["rows_quarantined"]) for f in files),
-            "duplicates_replaced_in_silver": int(
-                con.execute(
-                    "SELECT count(*) FROM audit.quarantine WHERE run_id = ? AND reason = 'DUPLICATE_KEY' "
-                    "AND source_file NOT IN (SELECT source_file FROM audit.file_stats WHERE run_id = ?)",
-                    [run.run_id, run.run_id],
-                ).fetchone()[0]  # type: ignore[index]
-            ),
-        }
+        claimed = sum(int(f["a"]) for f in _kind(figures, "claimed"))
+        totals = figure_totals(figures, claimed)
         affected = (xcoms.get("load_silver") or {}).get("affected_days", [])
         warnings = sum(1 for r in dq if not r["passed"])
         outcome = _outcome(states, totals["rows_quarantined"], warnings)
@@ -148,10 +171,7 @@ def build(settings: Settings, context: Any) -> dict[str, Any]:
         }
         nothing_new = None
         if states.get("claim_files") == "success" and plan.nothing_new(totals["files"], affected):
-            previous = con.execute(
-                PREVIOUS_RUNS_SQL, {"run_id": run.run_id, "logical_date": run.logical_date}
-            ).fetchone()
-            nothing_new = nothing_new_note(*(previous or (None, None)))
+            nothing_new = nothing_new_note(*figure_runs(figures))
         warehouse.execute_file(
             con,
             plan.PIPELINE_RUN_SQL,

@@ -32,30 +32,15 @@ def summarize(
     URL: the Looker Studio report, the dashboard this run published) go into the summary the
     notifications send."""
     files = [f for f in figures if f["kind"] == "file"]
-    checks = [f for f in figures if f["kind"] == "check"]
-    totals = {
-        "files": len(claims),
-        "rows_read": sum(int(f["a"]) for f in files),
-        "rows_valid": sum(int(f["b"]) for f in files),
-        "rows_quarantined": sum(int(f["c"]) for f in files),
-        "duplicates_replaced_in_silver": sum(int(f["a"]) for f in figures if f["kind"] == "displaced"),
-    }
-    data_quality = [
-        {"check_name": c["figure"], "severity": c["detail"], "passed": bool(c["b"]), "failures": int(c["a"])}
-        for c in sorted(checks, key=lambda c: str(c["figure"]))
-    ]
+    totals = local_report.figure_totals(figures, len(claims))
+    data_quality = local_report.figure_checks(figures)
     warnings = sum(1 for c in data_quality if not c["passed"])
     outcome = local_report._outcome(states, totals["rows_quarantined"], warnings)
-    gold_rows = {str(f["figure"]): int(f["a"]) for f in figures if f["kind"] == "gold"}
+    gold_rows = local_report.figure_gold_rows(figures)
     nothing_new = None
     days = [date.fromisoformat(d) for d in affected_days]
     if states.get("claim_files") == "success" and plan.nothing_new(len(claims), days):
-        runs = {
-            str(f["kind"]): str(f["figure"])
-            for f in figures
-            if f["kind"] in ("previous_run", "last_file_run")
-        }
-        nothing_new = local_report.nothing_new_note(runs.get("previous_run"), runs.get("last_file_run"))
+        nothing_new = local_report.nothing_new_note(*local_report.figure_runs(figures))
     summary = {
         "run_id": run_id,
         "outcome": outcome,
@@ -73,7 +58,7 @@ def summarize(
         "outcome": outcome,
         "task_states": states,
         "totals": totals,
-        "quarantine_reasons": {str(f["figure"]): int(f["a"]) for f in figures if f["kind"] == "reason"},
+        "quarantine_reasons": local_report.figure_reasons(figures),
         "files": [
             {
                 "source_file": f["figure"],

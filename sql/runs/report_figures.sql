@@ -1,9 +1,13 @@
--- The run's figures for the report (pipeline/gcp/report.py), one row per figure: `kind` names it,
--- `figure`, `a`, `b`, `c` and `detail` hold it. Kinds: file (rows read, valid, quarantined; error),
--- reason (quarantined rows), check (failures, passed; severity), gold (rows of each gold table:
--- every table of pipeline/plan.py GOLD_STEPS, tests/sql/test_sql_files.py checks), displaced (rows
--- the run displaced from earlier files), previous_run and last_file_run (files): the run before
--- this one and the latest that claimed a file, by logical date then run id.
+-- The run's figures for the report (pipeline/report.py locally, pipeline/gcp/report.py on GCP),
+-- one row per figure: `kind` names it, `figure`, `a`, `b`, `c` and `detail` hold it. Kinds: file
+-- (rows read, valid, quarantined; error), file_record (the file's audit.file_stats row as JSON:
+-- drift and read settings), reason (quarantined rows), check (failures, passed; severity),
+-- check_detail (the check's detail), gold (rows of each gold table: every table of
+-- pipeline/plan.py GOLD_STEPS, tests/sql/test_sql_files.py checks), displaced (rows the run
+-- displaced from earlier files), claimed (files the run claimed in audit.processed_files, the
+-- local claim ledger: on GCP the claims are objects and the table stays empty), previous_run and
+-- last_file_run (files): the run before this one and the latest that claimed a file, by logical
+-- date then run id.
 with
 
 file_figures as (
@@ -16,6 +20,18 @@ file_figures as (
         error as detail
     from audit.file_stats
     where run_id = @run_id
+),
+
+file_records as (
+    select
+        'file_record' as kind,
+        run_files.source_file as figure,
+        0 as a,
+        0 as b,
+        0 as c,
+        to_json_string(run_files) as detail
+    from audit.file_stats as run_files
+    where run_files.run_id = @run_id
 ),
 
 reason_figures as (
@@ -39,6 +55,18 @@ check_figures as (
         if(passed, 1, 0) as b,
         0 as c,
         severity as detail
+    from audit.dq_results
+    where run_id = @run_id
+),
+
+check_details as (
+    select
+        'check_detail' as kind,
+        check_name as figure,
+        0 as a,
+        0 as b,
+        0 as c,
+        detail
     from audit.dq_results
     where run_id = @run_id
 ),
@@ -119,6 +147,18 @@ displaced_figures as (
         )
 ),
 
+claimed_figures as (
+    select
+        'claimed' as kind,
+        'audit.processed_files' as figure,
+        count(*) as a,
+        0 as b,
+        0 as c,
+        cast(null as string) as detail
+    from audit.processed_files
+    where run_id = @run_id
+),
+
 earlier_runs as (
     select
         run_id,
@@ -158,13 +198,19 @@ last_file_run as (
 final as (
     select * from file_figures
     union all
+    select * from file_records
+    union all
     select * from reason_figures
     union all
     select * from check_figures
     union all
+    select * from check_details
+    union all
     select * from gold_figures
     union all
     select * from displaced_figures
+    union all
+    select * from claimed_figures
     union all
     select * from previous_run
     union all

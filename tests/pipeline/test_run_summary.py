@@ -19,6 +19,7 @@ def test_the_gcp_summary_carries_each_check() -> None:
     figures = [
         {"kind": "check", "figure": "row_count_positive", "a": 0, "b": 1, "c": 0, "detail": "error"},
         {"kind": "check", "figure": "freshness", "a": 3, "b": 0, "c": 0, "detail": "warn"},
+        {"kind": "check_detail", "figure": "freshness", "a": 0, "b": 0, "c": 0, "detail": "3 days late"},
     ]
     built = gcp_report.summarize(
         run_id="scheduled__2025-01-06T00:00:00+00:00",
@@ -33,6 +34,7 @@ def test_the_gcp_summary_carries_each_check() -> None:
         {"check_name": "row_count_positive", "severity": "error", "passed": True, "failures": 0},
     ]
     assert built["summary"]["data_quality"] == report.dq_status(built["data_quality"])
+    assert [c["detail"] for c in built["data_quality"]] == ["3 days late", None]
     assert built["summary"]["outcome"] == "warning"
 
 

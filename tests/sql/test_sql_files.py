@@ -5,6 +5,7 @@ transpile on a generated fixture."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 import pytest
@@ -312,6 +313,13 @@ def test_runs_on_duckdb_through_the_transpile(loaded, relative):
         assert columns == ["kind", "figure", "a", "b", "c", "detail"]
         gold = sorted(r[1] for r in result if r[0] == "gold")
         assert gold == sorted(s.table for s in plan.GOLD_STEPS), "every gold table is counted"
+        # The local report's files: each audit.file_stats row of the run, every column, as JSON.
+        stats = loaded.con.execute("select * from audit.file_stats where run_id = 'run-1'")
+        names = [d[0] for d in stats.description or ()]
+        assert [json.loads(r[5]) for r in result if r[0] == "file_record"] == [
+            dict(zip(names, row, strict=True)) for row in stats.fetchall()
+        ]
+        assert [r[2] for r in result if r[0] == "claimed"] == [0]
     elif name == "results_merge":
         assert loaded.rows(
             "select check_name, passed, failures, detail from audit.dq_results order by 1"
