@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import duckdb
 
 COLUMNS = ("run_id", "entity", "source_file", "record_number", "reason", "detail")
+QUARANTINED_ROWS_SQL = "runs/quarantined_rows.sql"
 
 
 @dataclass(frozen=True)
@@ -56,25 +57,31 @@ def select(
     """The quarantined rows matching every filter given: a run (id, key or `latest`), a reason
     code (any case), a file (its landing path, or the end of it: `orders.csv`,
     `transactions/orders.csv`)."""
-    where, params = [], []
-    if run is not None:
-        where.append("run_id = ?")
-        params.append(resolve_run(con, run))
-    if reason is not None:
-        where.append("upper(reason) = upper(?)")
-        params.append(reason)
-    if file is not None:
-        where.append("(source_file = ? OR source_file LIKE ('%/' || ?))")
-        params.extend([file, file])
-    sql = f"SELECT {', '.join(COLUMNS)}, raw_record FROM audit.quarantine"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY run_id, source_file, record_number NULLS FIRST, reason"
+    from pipeline import warehouse
+
+    # A filter not given is null, which filters nothing (runs/quarantined_rows.sql).
+    filters = {
+        "run_id": resolve_run(con, run) if run is not None else None,
+        "reason": reason,
+        "file": file,
+    }
+    found = warehouse.fetch_dicts(con, QUARANTINED_ROWS_SQL, filters)
+    # By run, file and record (an unreadable file's row, with no record, first): a query's output
+    # has no order.
+    found.sort(
+        key=lambda r: (
+            r["run_id"],
+            r["source_file"],
+            r["record_number"] is not None,
+            r["record_number"] or 0,
+            r["reason"],
+        )
+    )
     columns = list(COLUMNS)
     rows = []
-    for *fixed, raw in con.execute(sql, params).fetchall():
-        row = dict(zip(COLUMNS, fixed, strict=True))
-        for name, value in (json.loads(raw) if raw else {}).items():
+    for r in found:
+        row = {c: r[c] for c in COLUMNS}
+        for name, value in (json.loads(r["raw_record"]) if r["raw_record"] else {}).items():
             column = f"raw_{name}" if name in COLUMNS else name
             if column not in columns:
                 columns.append(column)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import duckdb
 
 OUTCOME_STYLES = {"success": "green", "warning": "yellow", "failed": "bold red"}
+RUN_HISTORY_SQL = "runs/run_history.sql"
 
 
 def due_time(run_id: str) -> datetime | None:
@@ -48,23 +49,22 @@ class RunRow:
 
 
 def load(con: duckdb.DuckDBPyConnection) -> list[RunRow]:
-    rows = con.execute(
-        "SELECT run_id, logical_date, outcome, files, rows_read, rows_valid, rows_quarantined, "
-        "affected_days, step_seconds FROM audit.pipeline_runs"
-    ).fetchall()
+    """Every recorded run, newest first (by when it was due, then run id)."""
+    from pipeline import warehouse
+
     runs = [
         RunRow(
-            run_id=r[0],
-            logical_date=r[1],
-            outcome=r[2],
-            files=r[3],
-            rows_read=r[4],
-            rows_valid=r[5],
-            rows_quarantined=r[6],
-            days_touched=len(json.loads(r[7] or "[]")),
-            seconds=sum(float(s) for s in json.loads(r[8] or "{}").values()),
+            run_id=r["run_id"],
+            logical_date=r["logical_date"],
+            outcome=r["outcome"],
+            files=r["files"],
+            rows_read=r["rows_read"],
+            rows_valid=r["rows_valid"],
+            rows_quarantined=r["rows_quarantined"],
+            days_touched=len(json.loads(r["affected_days"] or "[]")),
+            seconds=sum(float(s) for s in json.loads(r["step_seconds"] or "{}").values()),
         )
-        for r in rows
+        for r in warehouse.fetch_dicts(con, RUN_HISTORY_SQL)
     ]
     return sorted(runs, key=lambda r: (r.when, r.run_id), reverse=True)
 

@@ -51,6 +51,9 @@ QUERY_PARAMETER_TYPES: dict[str, str] = {
     "affected_days": "STRING",
     "step_seconds": "STRING",
     "outcome": "STRING",
+    # The filters of `cdi quarantine` (runs/quarantined_rows.sql, with run_id): null filters nothing.
+    "reason": "STRING",
+    "file": "STRING",
     # The check results a run records (dq/results_merge.sql, `plan.check_result_parameters`).
     "check_names": "ARRAY<STRING>",
     "severities": "ARRAY<STRING>",

@@ -75,6 +75,8 @@ PARAMETERS: dict[str, set[str]] = {
     },
     "runs/report_figures.sql": {"run_id", "logical_date"},
     "runs/run_recorded.sql": {"run_id"},
+    "runs/run_history.sql": set(),
+    "runs/quarantined_rows.sql": {"run_id", "reason", "file"},
     "dq/results_merge.sql": {"run_id", "check_names", "severities", "failures", "details"},
     "health/freshness.sql": {"run_date"},
     "health/run_checks.sql": {"run_id"},
@@ -258,6 +260,8 @@ def test_runs_on_duckdb_through_the_transpile(loaded, relative):
     # What the run records once gold is built (pipeline/restate.py).
     params.update(table_names=["gold.aov_daily", "gold.peak_hours"], fingerprints=["f1", "f2"])
     params.update(RUN_ROW, **CHECK_RESULTS)
+    # `cdi quarantine --reason bad_amount --file other.csv` (any case; the path or its end).
+    params.update(reason="bad_amount", file="other.csv")
     if relative == "transaction/commit.sql":
         warehouse.execute_file(loaded.con, "transaction/begin.sql")
     if relative.startswith("runs/"):
@@ -320,6 +324,14 @@ def test_runs_on_duckdb_through_the_transpile(loaded, relative):
             dict(zip(names, row, strict=True)) for row in stats.fetchall()
         ]
         assert [r[2] for r in result if r[0] == "claimed"] == [0]
+    elif name == "run_history":
+        runs = catalog.table("audit.pipeline_runs").column_names
+        assert sorted(columns) == sorted(c for c in runs if c != "target")
+    elif name == "quarantined_rows":
+        assert columns == list(catalog.table("audit.quarantine").column_names)
+        assert [(r[0], r[2], r[4]) for r in result] == [("run-1", "other.csv", "BAD_AMOUNT")]
+        unfiltered = {"run_id": None, "reason": None, "file": None}
+        assert len(warehouse.fetch_dicts(loaded.con, relative, unfiltered)) == 2, "null filters nothing"
     elif name == "results_merge":
         assert loaded.rows(
             "select check_name, passed, failures, detail from audit.dq_results order by 1"

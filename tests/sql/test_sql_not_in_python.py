@@ -67,8 +67,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("pipeline/claim.py", "mark_processed"): _NOT_YET + "the claim ledger",
     ("pipeline/claim.py", "withdrawn_days"): _NOT_YET + "what earlier attempts of a file left",
     ("pipeline/claim.py", "withdraw_earlier_attempts"): _NOT_YET + "what earlier attempts of a file left",
-    ("pipeline/quarantine_rows.py", "select"): _NOT_YET + "the CLI's quarantine reader",
-    ("pipeline/run_history.py", "load"): _NOT_YET + "the CLI's run history",
 }
 
 
