@@ -324,3 +324,30 @@ def test_a_warehouse_from_before_the_conversion_is_converted_once(
     assert again["affected_days"] == ["2025-01-04"]  # not built yet: still pending, not unconverted
     silver_load.mark_days_built(con, [date(2025, 1, 4)])
     assert silver_load.unconverted_days(con, plan.currency_parameters()) == []
+
+
+def test_each_file_claimed_again_keeps_only_its_own_other_versions(
+    con: duckdb.DuckDBPyConnection, landing: Path, tmp_path: Path
+) -> None:
+    """The run that claimed another content of one file claimed the other file's same bytes: its
+    rows of the first file stay, of the second they give way."""
+    (landing / "transactions" / "bad.csv").write_text("transaction_id,transaction_ts\nT2,2025-01-02\n")
+    a, b = sorted(c.source_file for c in run_claims(con, landing, "r1"))
+    r1_rows = [order(a, 1, "r1", 1), {**order(b, 1, "r1", 2), "transaction_id": "T2"}]
+    silver_load.load_run(con, job_output(tmp_path / "j1", a, "r1", r1_rows, []), "r1")
+    claim.mark_processed(con, "r1")
+    Path(a).write_text("transaction_id,transaction_ts\nT5,2025-01-05\n")
+    assert [c.attempt for c in run_claims(con, landing, "r2")] == [2]
+    a2_order = {**order(a, 1, "r2", 5), "transaction_id": "T5"}
+    silver_load.load_run(con, job_output(tmp_path / "j2", a, "r2", [a2_order], []), "r2")
+    claim.mark_processed(con, "r2")
+
+    run_claims(con, landing, "r3", reprocess=[a, b])
+    assert claim.retried_files(con, "r3") == [a, b]
+    assert claim.withdrawn_days(con, "r3") == [date(2025, 1, 2), date(2025, 1, 5)]
+    warehouse.execute_file(con, plan.BEGIN_SQL)
+    taken = claim.withdraw_earlier_attempts(con, "r3")
+    rows = con.execute("SELECT transaction_id, run_id FROM silver.transactions ORDER BY 1").fetchall()
+    con.rollback()
+    assert taken["silver.transactions"] == 2
+    assert rows == [("T1", "r1")]
