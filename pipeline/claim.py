@@ -73,11 +73,6 @@ class Attempt:
     attempt: int
 
 
-_ATTEMPT_COLUMNS = (
-    "source_file, content_sha256, entity, size_bytes, run_id, archive_path, status, settings_sha256, attempt"
-)
-
-
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -94,11 +89,7 @@ def settings_sha256(path: Path) -> str:
 
 def attempts(con: duckdb.DuckDBPyConnection) -> list[Attempt]:
     """Every claim recorded (an OUTPUT from before attempts were counted reads as attempt 1)."""
-    rows = con.execute(
-        "SELECT source_file, content_sha256, entity, size_bytes, run_id, archive_path, status, "
-        "settings_sha256, coalesce(attempt, 1) FROM audit.processed_files"
-    ).fetchall()
-    return [Attempt(*row) for row in rows]
+    return [Attempt(**row) for row in warehouse.fetch_dicts(con, "claims/attempts.sql")]
 
 
 def _order(a: Attempt) -> tuple[int, str]:
@@ -240,6 +231,14 @@ def _landed(
     return planned
 
 
+# What a run that died recorded for a file the next run takes over.
+_ABANDONED = (
+    "claims/abandoned_quarantine_delete.sql",
+    "claims/abandoned_file_stats_delete.sql",
+    "claims/attempt_delete.sql",
+)
+
+
 def claim_files(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -281,37 +280,24 @@ def claim_files(
         shutil.copy2(p.origin if isinstance(p.origin, Path) else _origin(p.origin), p.target)
     warehouse.execute_file(con, plan.BEGIN_SQL)
     for p in planned:
+        file = {"source_file": p.source_file, "content_sha256": p.content_sha256}
         if p.abandoned is not None:
             # Taken over from a run that died before archiving: forget what it recorded for the
             # file, so the figures count the file once (its MERGE into silver is keyed, so silver
             # needs nothing).
-            dead = p.abandoned.run_id
-            for qualified in ("audit.quarantine", "audit.file_stats"):
-                con.execute(
-                    f"DELETE FROM {qualified} WHERE run_id = ? AND source_file = ?", [dead, p.source_file]
-                )
-            con.execute(
-                "DELETE FROM audit.processed_files WHERE source_file = ? AND content_sha256 = ? AND run_id = ?",
-                [p.source_file, p.content_sha256, dead],
-            )
-        con.execute(
-            "DELETE FROM audit.processed_files WHERE source_file = ? AND content_sha256 = ? AND run_id = ?",
-            [p.source_file, p.content_sha256, run_id],
-        )
-        con.execute(
-            f"INSERT INTO audit.processed_files ({_ATTEMPT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                p.source_file,
-                p.content_sha256,
-                p.entity,
-                p.size_bytes,
-                run_id,
-                str(p.target),
-                CLAIMED,
-                settings_sha256,
-                p.attempt,
-            ],
-        )
+            for relative in _ABANDONED:
+                warehouse.execute_file(con, relative, {**file, "run_id": p.abandoned.run_id})
+        claimed = {
+            **file,
+            "run_id": run_id,
+            "entity": p.entity,
+            "size_bytes": p.size_bytes,
+            "archive_path": str(p.target),
+            "settings_sha256": settings_sha256,
+            "attempt": p.attempt,
+        }
+        warehouse.execute_file(con, "claims/attempt_delete.sql", claimed)
+        warehouse.execute_file(con, "claims/attempt_insert.sql", claimed)  # status CLAIMED
     warehouse.execute_file(con, plan.COMMIT_SQL)
     return [
         Claim(p.entity, p.source_file, str(p.target), p.content_sha256, p.size_bytes, p.attempt)
@@ -322,23 +308,10 @@ def claim_files(
 def mark_processed(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
     """End the run's claims: `rejected` for a file rejected whole (an `error` in its file stats of
     this run), else `processed`. Returns how many files the run ended."""
-    con.execute(
-        """
-        UPDATE audit.processed_files AS claims
-        SET status = CASE WHEN EXISTS (
-            SELECT 1 FROM audit.file_stats AS stats
-            WHERE stats.run_id = claims.run_id
-                AND stats.source_file = claims.source_file
-                AND stats.error IS NOT NULL
-        ) THEN 'rejected' ELSE 'processed' END
-        WHERE run_id = ?
-        """,
-        [run_id],
-    )
-    row = con.execute(
-        "SELECT count(*) FROM audit.processed_files WHERE run_id = ? AND status != 'claimed'", [run_id]
-    ).fetchone()
-    return int(row[0]) if row else 0
+    params = {"run_id": run_id}
+    warehouse.execute_file(con, "claims/run_attempts_end.sql", params)
+    (ended,) = warehouse.fetch_dicts(con, "claims/run_attempts_ended.sql", params)
+    return int(ended["ended_files"])
 
 
 # --- an attempt's rows give way to the next attempt's ---------------------------------------------

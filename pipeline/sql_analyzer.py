@@ -59,6 +59,14 @@ QUERY_PARAMETER_TYPES: dict[str, str] = {
     "severities": "ARRAY<STRING>",
     "failures": "ARRAY<INT64>",
     "details": "ARRAY<STRING>",
+    # The claim ledger audit.processed_files: one claim of a file's bytes by a run (sql/claims/).
+    "source_file": "STRING",
+    "content_sha256": "STRING",
+    "entity": "STRING",
+    "size_bytes": "INT64",
+    "archive_path": "STRING",
+    "settings_sha256": "STRING",
+    "attempt": "INT64",
 }
 
 # Folders under sql/ that hold statements (schemas/ holds the table definitions). Every folder of
@@ -74,6 +82,7 @@ STATEMENT_FOLDERS = (
     "transaction",
     "health",
     "dashboard",
+    "claims",
 )
 
 _TYPE_KINDS = {

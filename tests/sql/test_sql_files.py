@@ -27,6 +27,8 @@ CHECK_PARAMETERS = {
     "fx_max_gap_days",
 }
 DAY_PARAMETERS = {"days", "first_day", "last_day"}
+# A claim of a file's bytes by a run (claims/attempt_*.sql).
+CLAIM_PARAMETERS = {"run_id", "source_file", "content_sha256"}
 
 # The interface the DAG relies on: file -> the named parameters it takes.
 PARAMETERS: dict[str, set[str]] = {
@@ -92,6 +94,20 @@ PARAMETERS: dict[str, set[str]] = {
     "dashboard/segment_moves.sql": set(),
     "transaction/begin.sql": set(),
     "transaction/commit.sql": set(),
+    "claims/attempts.sql": set(),
+    "claims/attempt_delete.sql": CLAIM_PARAMETERS,
+    "claims/attempt_insert.sql": {
+        *CLAIM_PARAMETERS,
+        "entity",
+        "size_bytes",
+        "archive_path",
+        "settings_sha256",
+        "attempt",
+    },
+    "claims/abandoned_quarantine_delete.sql": {"run_id", "source_file"},
+    "claims/abandoned_file_stats_delete.sql": {"run_id", "source_file"},
+    "claims/run_attempts_end.sql": {"run_id"},
+    "claims/run_attempts_ended.sql": {"run_id"},
     **{f"staging/{t.replace('.', '_')}_empty.sql": set() for t in plan.STAGED_TABLES},
     **{
         f"staging/{t.replace('.', '_')}_parse_json.sql": set()
@@ -246,6 +262,16 @@ RUN_ROW = {
     "step_seconds": "{}",
     "outcome": "success",
 }
+# A claim of other.csv by run-1 (claims/*.sql).
+CLAIM = {
+    "source_file": "other.csv",
+    "content_sha256": "0" * 64,
+    "entity": "transactions",
+    "size_bytes": 100,
+    "archive_path": "archive/run-1/transactions/other.csv",
+    "settings_sha256": "0" * 64,
+    "attempt": 2,
+}
 CHECK_RESULTS = plan.check_result_parameters(
     [
         {"check_name": "freshness", "severity": "warn", "failures": 0, "detail": None},
@@ -262,6 +288,7 @@ def test_runs_on_duckdb_through_the_transpile(loaded, relative):
     params.update(RUN_ROW, **CHECK_RESULTS)
     # `cdi quarantine --reason bad_amount --file other.csv` (any case; the path or its end).
     params.update(reason="bad_amount", file="other.csv")
+    params.update(CLAIM)
     if relative == "transaction/commit.sql":
         warehouse.execute_file(loaded.con, "transaction/begin.sql")
     if relative.startswith("runs/"):
