@@ -316,43 +316,45 @@ def mark_processed(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
 
 # --- an attempt's rows give way to the next attempt's ---------------------------------------------
 
-# The files this run claims again: an earlier run claimed the same path with the same bytes.
-_RETRIED = """
-    SELECT mine.source_file FROM audit.processed_files AS mine
-    WHERE mine.run_id = $run_id AND EXISTS (
-        SELECT 1 FROM audit.processed_files AS earlier
-        WHERE earlier.source_file = mine.source_file
-            AND earlier.content_sha256 = mine.content_sha256
-            AND earlier.run_id != mine.run_id
-    )
-"""
-# The runs that claimed other bytes at one of those paths: their rows are another version's.
-_OTHER_VERSIONS = """
-    SELECT other.source_file, other.run_id FROM audit.processed_files AS mine
-    INNER JOIN audit.processed_files AS other
-        ON other.source_file = mine.source_file AND other.content_sha256 != mine.content_sha256
-    WHERE mine.run_id = $run_id
-"""
-# Rows of a retried file left by its earlier attempts (or by a run that died reading it): the new
-# attempt decides again about every raw row of the file.
-_EARLIER = f"source_file IN ({_RETRIED}) AND (source_file, run_id) NOT IN ({_OTHER_VERSIONS})"
-
 
 def retried_files(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
     """The files this run claims again (same path and bytes as an earlier run's claim)."""
-    return [r[0] for r in con.execute(_RETRIED + " ORDER BY 1", {"run_id": run_id}).fetchall()]
+    rows = warehouse.fetch_dicts(con, "claims/retried_files.sql", {"run_id": run_id})
+    return sorted(r["source_file"] for r in rows)
+
+
+def _earlier_attempts(
+    con: duckdb.DuckDBPyConnection, run_id: str, retried: list[str]
+) -> list[dict[str, Any]]:
+    """The rows earlier attempts of the `retried` files left (or a run that died reading one), as
+    parameters of the claims/earlier_*.sql files: every row of those files (`source_files`) but
+    those of the runs that claimed other bytes at the path (`kept_runs`: another version's rows).
+    Files whose rows stay for the same runs share one set, so the usual withdrawal (no other
+    version of any file) runs each statement once."""
+    kept: dict[str, set[str]] = {f: set() for f in retried}
+    for row in warehouse.fetch_dicts(con, "claims/other_versions.sql", {"run_id": run_id}):
+        if row["source_file"] in kept:
+            kept[row["source_file"]].add(row["run_id"])
+    sets: dict[frozenset[str], list[str]] = {}
+    for source_file, runs in kept.items():
+        sets.setdefault(frozenset(runs), []).append(source_file)
+    return [
+        {"run_id": run_id, "source_files": files, "kept_runs": sorted(runs)} for runs, files in sets.items()
+    ]
 
 
 def withdrawn_days(con: duckdb.DuckDBPyConnection, run_id: str) -> list[date]:
     """UTC days of the silver transactions `withdraw_earlier_attempts` takes out: the load rebuilds
     them too (a row the new attempt quarantines leaves its day)."""
-    if not retried_files(con, run_id):
+    retried = retried_files(con, run_id)
+    if not retried:
         return []
-    rows = con.execute(
-        f"SELECT DISTINCT CAST(transaction_ts AS DATE) FROM silver.transactions WHERE {_EARLIER}",
-        {"run_id": run_id},
-    ).fetchall()
-    return sorted(r[0] for r in rows)
+    days = {
+        r["day"]
+        for params in _earlier_attempts(con, run_id, retried)
+        for r in warehouse.fetch_dicts(con, "claims/withdrawn_days.sql", params)
+    }
+    return sorted(days)
 
 
 def withdraw_earlier_attempts(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
@@ -361,39 +363,26 @@ def withdraw_earlier_attempts(con: duckdb.DuckDBPyConnection, run_id: str) -> di
     again left there (the key -> day index follows), so that each raw row of those files is once in
     silver or quarantine, as this attempt decided. A key another file's row holds in silver now is
     decided by the MERGE, this attempt being the latest file. Returns rows taken out per table."""
-    if not retried_files(con, run_id):
+    retried = retried_files(con, run_id)
+    if not retried:
         return {}
-    params = {"run_id": run_id}
+    earlier = _earlier_attempts(con, run_id, retried)
+
+    def run(relative: str) -> int:
+        """Run the statement on every set of rows; the rows it changed."""
+        return sum(_changed(warehouse.execute_file(con, relative, params)) for params in earlier)
+
     taken: dict[str, int] = {}
-    taken["audit.quarantine"] = _count_deleted(
-        con, f"DELETE FROM audit.quarantine WHERE run_id != $run_id AND {_EARLIER}", params
-    )
-    con.execute(
-        f"""
-        UPDATE silver.transaction_keys AS keys
-        SET row_count = keys.row_count - withdrawn.row_count
-        FROM (
-            SELECT
-                farm_fingerprint(transaction_id) AS key_fingerprint,
-                CAST(transaction_ts AS DATE) AS transaction_date,
-                count(*) AS row_count
-            FROM silver.transactions
-            WHERE {_EARLIER}
-            GROUP BY ALL
-        ) AS withdrawn
-        WHERE keys.key_fingerprint = withdrawn.key_fingerprint
-            AND keys.transaction_date = withdrawn.transaction_date
-        """,
-        params,
-    )
-    con.execute("DELETE FROM silver.transaction_keys WHERE row_count <= 0")
+    taken["audit.quarantine"] = run("claims/earlier_quarantine_delete.sql")
+    run("claims/earlier_transaction_keys_update.sql")
+    warehouse.execute_file(con, "claims/emptied_transaction_keys_delete.sql")
     for entity in ENTITIES:
-        qualified = f"silver.{entity}"
-        taken[qualified] = _count_deleted(con, f"DELETE FROM {qualified} WHERE {_EARLIER}", params)
-    log.info("earlier attempts of %s withdrawn: %s", ", ".join(retried_files(con, run_id)), taken)
+        taken[f"silver.{entity}"] = run(f"claims/earlier_{entity}_delete.sql")
+    log.info("earlier attempts of %s withdrawn: %s", ", ".join(retried), taken)
     return taken
 
 
-def _count_deleted(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> int:
-    row = con.execute(sql, params).fetchone()
-    return int(row[0]) if row else 0
+def _changed(cursor: duckdb.DuckDBPyConnection) -> int:
+    """The row count DuckDB returns for a DELETE or UPDATE (fetchall: see `warehouse._count`)."""
+    rows = cursor.fetchall()
+    return int(rows[0][0]) if rows else 0

@@ -169,6 +169,8 @@ ARRAY_PARAMETER_TYPES: dict[str, str] = {
     "severities": "STRING",
     "failures": "INT64",
     "details": "STRING",
+    "source_files": "STRING",
+    "kept_runs": "STRING",
 }
 
 # What `day_bounds` binds for no days: an empty range (first_day > last_day) that stays valid under the

@@ -67,6 +67,10 @@ QUERY_PARAMETER_TYPES: dict[str, str] = {
     "archive_path": "STRING",
     "settings_sha256": "STRING",
     "attempt": "INT64",
+    # What earlier attempts of the files a run claims again left (claims/earlier_*.sql): the
+    # files, and the runs whose rows of them stay (they claimed other bytes at the path).
+    "source_files": "ARRAY<STRING>",
+    "kept_runs": "ARRAY<STRING>",
 }
 
 # Folders under sql/ that hold statements (schemas/ holds the table definitions). Every folder of

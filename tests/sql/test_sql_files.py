@@ -13,6 +13,7 @@ import sqlglot
 from sqlglot import exp
 
 from pipeline import plan, sql_analyzer, warehouse
+from pipeline.config import ENTITIES
 from sql import catalog
 
 FILES = sql_analyzer.statement_files()
@@ -27,8 +28,10 @@ CHECK_PARAMETERS = {
     "fx_max_gap_days",
 }
 DAY_PARAMETERS = {"days", "first_day", "last_day"}
-# A claim of a file's bytes by a run (claims/attempt_*.sql).
+# A claim of a file's bytes by a run (claims/attempt_*.sql), and what earlier attempts of the files
+# a run claims again left (claims/earlier_*.sql).
 CLAIM_PARAMETERS = {"run_id", "source_file", "content_sha256"}
+EARLIER_PARAMETERS = {"source_files", "kept_runs"}
 
 # The interface the DAG relies on: file -> the named parameters it takes.
 PARAMETERS: dict[str, set[str]] = {
@@ -108,6 +111,13 @@ PARAMETERS: dict[str, set[str]] = {
     "claims/abandoned_file_stats_delete.sql": {"run_id", "source_file"},
     "claims/run_attempts_end.sql": {"run_id"},
     "claims/run_attempts_ended.sql": {"run_id"},
+    "claims/retried_files.sql": {"run_id"},
+    "claims/other_versions.sql": {"run_id"},
+    "claims/withdrawn_days.sql": EARLIER_PARAMETERS,
+    "claims/earlier_quarantine_delete.sql": {"run_id", *EARLIER_PARAMETERS},
+    "claims/earlier_transaction_keys_update.sql": EARLIER_PARAMETERS,
+    "claims/emptied_transaction_keys_delete.sql": set(),
+    **{f"claims/earlier_{entity}_delete.sql": EARLIER_PARAMETERS for entity in ENTITIES},
     **{f"staging/{t.replace('.', '_')}_empty.sql": set() for t in plan.STAGED_TABLES},
     **{
         f"staging/{t.replace('.', '_')}_parse_json.sql": set()
@@ -262,7 +272,7 @@ RUN_ROW = {
     "step_seconds": "{}",
     "outcome": "success",
 }
-# A claim of other.csv by run-1 (claims/*.sql).
+# A claim of other.csv by run-1 (claims/*.sql), and the withdrawal of what run-0 left of it.
 CLAIM = {
     "source_file": "other.csv",
     "content_sha256": "0" * 64,
@@ -271,6 +281,8 @@ CLAIM = {
     "archive_path": "archive/run-1/transactions/other.csv",
     "settings_sha256": "0" * 64,
     "attempt": 2,
+    "source_files": ["other.csv"],
+    "kept_runs": [],
 }
 CHECK_RESULTS = plan.check_result_parameters(
     [

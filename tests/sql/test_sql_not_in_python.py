@@ -40,7 +40,6 @@ _STATEMENT = re.compile(
 # (file, function) -> why the SQL there is not a file under sql/. None binds a value by string
 # formatting: values are `?`/`$name` parameters, identifiers come from `sql.catalog` or are checked.
 _WAREHOUSE = "DuckDB standing in for BigQuery (no statement of the pipeline): "
-_NOT_YET = "local target only, DuckDB dialect, no BigQuery twin; NOT YET MOVED to sql/ (issue 15 follow-up): "
 ALLOWED: dict[tuple[str, str], str] = {
     # The local warehouse: what BigQuery does as a job setting, an API call or a provisioned table.
     ("pipeline/warehouse.py", "create_table_sql"): _WAREHOUSE + "DDL from sql/schemas, as infra provisions",
@@ -60,10 +59,6 @@ ALLOWED: dict[tuple[str, str], str] = {
         "pipeline/gcp/bigquery.py",
         "replace_days_merge",
     ): "partition overwrite around a gold file (catalog names)",
-    # Local-only statements still in Python.
-    ("pipeline/claim.py", "<module>"): _NOT_YET + "the claim ledger audit.processed_files",
-    ("pipeline/claim.py", "withdrawn_days"): _NOT_YET + "what earlier attempts of a file left",
-    ("pipeline/claim.py", "withdraw_earlier_attempts"): _NOT_YET + "what earlier attempts of a file left",
 }
 
 
