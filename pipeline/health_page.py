@@ -18,10 +18,12 @@ from typing import Any
 
 from pipeline.dashboard import HEALTH_FILE, Fetch
 from pipeline.page_style import BASE_STYLE
+from pipeline.run_history import RUN_HISTORY_SQL
 
 FRESHNESS_SQL = "health/freshness.sql"
 RUN_CHECKS_SQL = "health/run_checks.sql"
-LATEST_RUNS_SQL = "health/latest_runs.sql"
+LATEST_RUNS = 20
+"""Runs the page lists, newest first (from `runs/run_history.sql`, the statement of `cdi runs`)."""
 QUARANTINE_SQL = "health/quarantine_reasons.sql"
 
 _STYLE = (
@@ -136,11 +138,12 @@ def load(fetch: Fetch, *, run_id: str, run_date: date) -> dict[str, list[dict[st
     data = {
         "freshness": fetch(FRESHNESS_SQL, {"run_date": run_date}),
         "run_checks": fetch(RUN_CHECKS_SQL, {"run_id": run_id}),
-        "latest_runs": fetch(LATEST_RUNS_SQL, {}),
+        "latest_runs": fetch(RUN_HISTORY_SQL, {}),
         "quarantine": fetch(QUARANTINE_SQL, {}),
     }
     data["run_checks"].sort(key=lambda c: (c["passed"], c["severity"], c["check_name"]))
     data["latest_runs"].sort(key=lambda r: (r["logical_date"], r["run_id"]), reverse=True)
+    del data["latest_runs"][LATEST_RUNS:]
     data["quarantine"].sort(key=lambda q: (q["reason"], q["source_file"]))
     data["quarantine"].sort(
         key=lambda q: (q["logical_date"] is None, q["logical_date"] or date.min, q["run_id"]), reverse=True

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from browser import chrome, console_errors
 
-from pipeline import health_page, warehouse
+from pipeline import health_page, local_pages, warehouse
 
 RUN = "scheduled__2025-03-05T02:00:00+00:00"
 EARLIER = ("scheduled__2025-03-03T02:00:00+00:00", "scheduled__2025-03-04T02:00:00+00:00")
@@ -88,3 +88,16 @@ def test_an_empty_warehouse_says_so_instead_of_failing(tmp_path: Path) -> None:
     text = page.read_text(encoding="utf-8")
     for expected in ("none in the last 400 days", "No run recorded yet.", "No row was ever quarantined."):
         assert expected in text
+
+
+def test_the_page_lists_the_newest_runs_only(tmp_path: Path) -> None:
+    runs = [(f"scheduled__2025-02-{day:02d}T02:00:00+00:00", date(2025, 2, day)) for day in range(1, 26)]
+    with warehouse.connect(tmp_path / "warehouse.duckdb") as con:
+        con.executemany(
+            "INSERT INTO audit.pipeline_runs (run_id, logical_date, target, files, rows_read, rows_valid, "
+            "rows_quarantined, outcome) VALUES (?, ?, 'local', 1, 10, 10, 0, 'success')",
+            runs,
+        )
+        data = health_page.load(local_pages.warehouse_fetch(con), run_id=RUN, run_date=date(2025, 3, 5))
+    listed = [r["run_id"] for r in data["latest_runs"]]
+    assert listed == [run_id for run_id, _ in reversed(runs)][: health_page.LATEST_RUNS]

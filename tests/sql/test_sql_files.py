@@ -85,7 +85,6 @@ PARAMETERS: dict[str, set[str]] = {
     "dq/results_merge.sql": {"run_id", "check_names", "severities", "failures", "details"},
     "health/freshness.sql": {"run_date"},
     "health/run_checks.sql": {"run_id"},
-    "health/latest_runs.sql": set(),
     "health/quarantine_reasons.sql": set(),
     "dashboard/channel_days.sql": set(),
     "dashboard/agent_days.sql": set(),
