@@ -18,7 +18,7 @@ from typing import Any
 
 from pipeline.dashboard import HEALTH_FILE, Fetch
 from pipeline.page_style import BASE_STYLE
-from pipeline.run_history import RUN_HISTORY_SQL
+from pipeline.plan import RUN_HISTORY_SQL
 
 FRESHNESS_SQL = "health/freshness.sql"
 RUN_CHECKS_SQL = "health/run_checks.sql"

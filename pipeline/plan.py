@@ -95,6 +95,8 @@ CHECK_RESULTS_SQL = "dq/results_merge.sql"
 PIPELINE_RUN_SQL = "runs/pipeline_run_merge.sql"
 REPORT_FIGURES_SQL = "runs/report_figures.sql"
 RUN_RECORDED_SQL = "runs/run_recorded.sql"
+RUN_HISTORY_SQL = "runs/run_history.sql"
+"""Every recorded run: `cdi runs` and the health page's latest runs."""
 
 # The task between the quality gate and gold that decides which gold tables the run restates over
 # their history (their SQL changed, or the run's rebuild params ask for it): `pipeline.restate`.

@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     import duckdb
 
 OUTCOME_STYLES = {"success": "green", "warning": "yellow", "failed": "bold red"}
-RUN_HISTORY_SQL = "runs/run_history.sql"
 
 
 def due_time(run_id: str) -> datetime | None:
@@ -50,7 +49,7 @@ class RunRow:
 
 def load(con: duckdb.DuckDBPyConnection) -> list[RunRow]:
     """Every recorded run, newest first (by when it was due, then run id)."""
-    from pipeline import warehouse
+    from pipeline import plan, warehouse
 
     runs = [
         RunRow(
@@ -64,7 +63,7 @@ def load(con: duckdb.DuckDBPyConnection) -> list[RunRow]:
             days_touched=len(json.loads(r["affected_days"] or "[]")),
             seconds=sum(float(s) for s in json.loads(r["step_seconds"] or "{}").values()),
         )
-        for r in warehouse.fetch_dicts(con, RUN_HISTORY_SQL)
+        for r in warehouse.fetch_dicts(con, plan.RUN_HISTORY_SQL)
     ]
     return sorted(runs, key=lambda r: (r.when, r.run_id), reverse=True)
 
