@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pipeline import claim, output_folder, run_logs, warehouse
+from pipeline import output_folder, run_logs
 from pipeline.config import ENV, REPO_ROOT, Settings, cache_dir
 from pipeline.console import Terminal
 from pipeline.landing import landing_files
@@ -132,6 +132,9 @@ def _bytes_to_read(landing: Path, warehouse_path: Path, reprocess: Collection[st
     changed in place to the same size and time is still claimed (by its hash), only without this
     early start's sizing.
     """
+    # Here, not at the top: every `cdi` command imports this module, and only a run needs DuckDB.
+    from pipeline import claim, warehouse
+
     attempts: list[claim.Attempt] = []
     if warehouse_path.exists():
         with warehouse.connect(warehouse_path, read_only=True) as con:

@@ -5,6 +5,8 @@ processed as they are now count for nothing, new, touched and unfinished ones fo
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from pipeline import claim, local_run, warehouse
@@ -40,3 +42,10 @@ def test_a_day_with_nothing_new_reads_nothing_and_a_new_or_touched_file_counts(t
 
     # `cdi reprocess` reads the named files' latest attempts, whatever landing holds.
     assert to_read((str(second.resolve()),)) == second.stat().st_size
+
+
+def test_the_cli_imports_no_duckdb_until_a_run_needs_it() -> None:
+    """Every `cdi` command imports `pipeline.local_run`; only a run reads the warehouse."""
+    code = "import sys, pipeline.cli; print(sorted(n for n in ('duckdb', 'sqlglot', 'pyspark') if n in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
