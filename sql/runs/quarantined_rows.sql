@@ -5,15 +5,7 @@
 with
 
 rejected_rows as (
-    select
-        run_id,
-        entity,
-        source_file,
-        record_number,
-        reason,
-        detail,
-        raw_record
-    from audit.quarantine
+    select * from audit.quarantine
     where
         (@run_id is null or run_id = @run_id)
         and (@reason is null or upper(reason) = upper(@reason))
