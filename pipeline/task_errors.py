@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import traceback
 from pathlib import Path
-from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -45,22 +44,28 @@ def read(reports_dir: Path, run_key: str) -> dict[str, str]:
     return {p.stem: p.read_text(encoding="utf-8").strip() for p in sorted(errors.glob("*.txt"))}
 
 
-def _current_task(context: Any) -> tuple[str, str]:
+def _current_task() -> tuple[Path, str, str] | None:
+    """(reports folder, run key, task id) of the task running in this process, or None on the gcp
+    target: a Composer worker's disk is neither kept nor read by the gcp report (Cloud Logging keeps
+    the task's error), and the folder `Settings` falls back to there is the checkout's `var/`."""
+    from airflow.sdk import get_current_context
+
+    from pipeline.config import Settings
     from pipeline.runs import window
 
-    return window(context).key, context["ti"].task_id
+    settings = Settings.from_env()
+    if settings.target != "local":
+        return None
+    context = get_current_context()
+    return settings.reports_dir, window(context).key, context["ti"].task_id
 
 
 def record_current(error: BaseException) -> None:
     """Record the error of the task running in this process (its Airflow context). Never raises:
     the task's own error is the one that must surface."""
     try:
-        from airflow.sdk import get_current_context
-
-        from pipeline.config import Settings
-
-        key, task_id = _current_task(get_current_context())
-        record(Settings.from_env().reports_dir, key, task_id, error)
+        if current := _current_task():
+            record(*current, error)
     except Exception:
         log.exception("could not record the task's error beside the report")
 
@@ -68,11 +73,7 @@ def record_current(error: BaseException) -> None:
 def clear_current() -> None:
     """Remove the error an earlier try of the running task left."""
     try:
-        from airflow.sdk import get_current_context
-
-        from pipeline.config import Settings
-
-        key, task_id = _current_task(get_current_context())
-        clear(Settings.from_env().reports_dir, key, task_id)
+        if current := _current_task():
+            clear(*current)
     except Exception:
         log.exception("could not clear the task's earlier error")

