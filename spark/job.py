@@ -269,7 +269,7 @@ def _classify_entity(
             transform.REASON,
             transform.DETAIL,
             transform.EXTRA,
-            *spec.source_columns,
+            transform.RAW_VALUES,
             *[transform.parsed(c) for c in spec.source_columns],
             *[transform.coerced(c) for c in transform.COERCIBLE[entity]],
         )
@@ -317,11 +317,12 @@ def _mark_duplicates(
     source_files = [f.item.source_file for f in files]
     return (
         keyed.transform(transform.mark_duplicates(entity, winners, source_files))
+        .withColumns(transform.raw_values(entity))
         .transform(transform.with_raw_record(shapes))
         .withColumn(
             transform.SOURCE_FILE, transform.source_file_of(F.col(transform.FILE_INDEX), source_files)
         )
-        .drop(transform.KEY, transform.CANDIDATE, read.CORRUPT, *spec.source_columns)
+        .drop(transform.KEY, transform.CANDIDATE, read.CORRUPT, transform.RAW_VALUES, *spec.source_columns)
     )
 
 
