@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from pyspark.sql import functions as F  # noqa: N812
 from pyspark.sql import types as T  # noqa: N812
 from pyspark.testing import assertDataFrameEqual
 
-from spark import refdata, transform
+from spark import contract, refdata, transform
 from spark.read import CORRUPT, FILE, RECORD_NUMBER
 
 CanonicalFactory = Callable[..., DataFrame]
@@ -339,6 +340,38 @@ def test_clean_transactions_gives_each_rejected_row_the_first_failing_reason(
         [(i, reason) for i, (_, _, reason) in enumerate(REASON_CASES)], "case int, reason string"
     )
     assertDataFrameEqual(actual, expected)
+
+
+def _trims_with_characters(plan: Any) -> int:
+    """`btrim(value, characters)` (what `transform.text` trims with) in the expressions of a
+    physical plan: each is evaluated once a row (`btrim` without characters, in the interpreted
+    rare paths, is not counted)."""
+
+    def in_expression(e: Any) -> int:
+        own = e.getClass().getSimpleName() == "StringTrim" and e.trimStr().isDefined()
+        return int(own) + sum(in_expression(e.children().apply(i)) for i in range(e.children().size()))
+
+    expressions = plan.expressions()
+    return sum(in_expression(expressions.apply(i)) for i in range(expressions.size())) + sum(
+        _trims_with_characters(plan.children().apply(i)) for i in range(plan.children().size())
+    )
+
+
+def test_clean_transactions_trims_each_raw_value_once_a_row(
+    spark: SparkSession, canonical: CanonicalFactory, currencies: frozenset[str], tmp_path: Path
+) -> None:
+    # The trim copies every value. The cleaning stage evaluated it 41 times a row when expressions
+    # mentioned `text(...)` where a column was meant (the numeric-date rewrite mentions its value
+    # 17 times): about a sixth of that stage's CPU at 10M rows (bench/README.md). Read back from
+    # Parquet, as the optimizer computes a plan over inline rows while it plans.
+    canonical("transactions", [GOOD]).write.parquet(str(tmp_path / "raw"))
+    reading = transform.EntityReading(frozenset({"dmy", "mdy"}), decimal_comma=True)
+    cleaned = spark.read.parquet(str(tmp_path / "raw")).transform(
+        transform.clean_transactions(logical_end=END, currencies=currencies, reading=reading)
+    )
+    trims = _trims_with_characters(cleaned._jdf.queryExecution().executedPlan())
+    assert trims == len(contract.ENTITIES["transactions"].source_columns)
+    assert cleaned.select(transform.REASON).first() == (None,)
 
 
 def test_clean_transactions_details_name_the_field_and_value(
