@@ -317,26 +317,30 @@ def mark_processed(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
 # --- an attempt's rows give way to the next attempt's ---------------------------------------------
 
 
+def _retried(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, set[str]]:
+    """The files this run claims again (same path and bytes as an earlier run's claim), each with
+    the runs that claimed other bytes at its path: another version's rows, which stay."""
+    kept: dict[str, set[str]] = {}
+    for row in warehouse.fetch_dicts(con, "claims/retried_files.sql", {"run_id": run_id}):
+        runs = kept.setdefault(row["source_file"], set())
+        if row["kept_run"] is not None:
+            runs.add(row["kept_run"])
+    return kept
+
+
 def retried_files(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
     """The files this run claims again (same path and bytes as an earlier run's claim)."""
-    rows = warehouse.fetch_dicts(con, "claims/retried_files.sql", {"run_id": run_id})
-    return sorted(r["source_file"] for r in rows)
+    return sorted(_retried(con, run_id))
 
 
-def _earlier_attempts(
-    con: duckdb.DuckDBPyConnection, run_id: str, retried: list[str]
-) -> list[dict[str, Any]]:
-    """The rows earlier attempts of the `retried` files left (or a run that died reading one), as
+def _earlier_attempts(run_id: str, kept: dict[str, set[str]]) -> list[dict[str, Any]]:
+    """The rows earlier attempts of the retried files left (or a run that died reading one), as
     parameters of the claims/earlier_*.sql files: every row of those files (`source_files`) but
     those of the runs that claimed other bytes at the path (`kept_runs`: another version's rows).
     Files whose rows stay for the same runs share one set, so the usual withdrawal (no other
     version of any file) runs each statement once."""
-    kept: dict[str, set[str]] = {f: set() for f in retried}
-    for row in warehouse.fetch_dicts(con, "claims/other_versions.sql", {"run_id": run_id}):
-        if row["source_file"] in kept:
-            kept[row["source_file"]].add(row["run_id"])
     sets: dict[frozenset[str], list[str]] = {}
-    for source_file, runs in kept.items():
+    for source_file, runs in sorted(kept.items()):
         sets.setdefault(frozenset(runs), []).append(source_file)
     return [
         {"run_id": run_id, "source_files": files, "kept_runs": sorted(runs)} for runs, files in sets.items()
@@ -346,12 +350,12 @@ def _earlier_attempts(
 def withdrawn_days(con: duckdb.DuckDBPyConnection, run_id: str) -> list[date]:
     """UTC days of the silver transactions `withdraw_earlier_attempts` takes out: the load rebuilds
     them too (a row the new attempt quarantines leaves its day)."""
-    retried = retried_files(con, run_id)
-    if not retried:
+    kept = _retried(con, run_id)
+    if not kept:
         return []
     days = {
         r["day"]
-        for params in _earlier_attempts(con, run_id, retried)
+        for params in _earlier_attempts(run_id, kept)
         for r in warehouse.fetch_dicts(con, "claims/withdrawn_days.sql", params)
     }
     return sorted(days)
@@ -363,10 +367,10 @@ def withdraw_earlier_attempts(con: duckdb.DuckDBPyConnection, run_id: str) -> di
     again left there (the key -> day index follows), so that each raw row of those files is once in
     silver or quarantine, as this attempt decided. A key another file's row holds in silver now is
     decided by the MERGE, this attempt being the latest file. Returns rows taken out per table."""
-    retried = retried_files(con, run_id)
-    if not retried:
+    kept = _retried(con, run_id)
+    if not kept:
         return {}
-    earlier = _earlier_attempts(con, run_id, retried)
+    earlier = _earlier_attempts(run_id, kept)
 
     def run(relative: str) -> int:
         """Run the statement on every set of rows; the rows it changed."""
@@ -378,7 +382,7 @@ def withdraw_earlier_attempts(con: duckdb.DuckDBPyConnection, run_id: str) -> di
     warehouse.execute_file(con, "claims/emptied_transaction_keys_delete.sql")
     for entity in ENTITIES:
         taken[f"silver.{entity}"] = run(f"claims/earlier_{entity}_delete.sql")
-    log.info("earlier attempts of %s withdrawn: %s", ", ".join(retried), taken)
+    log.info("earlier attempts of %s withdrawn: %s", ", ".join(sorted(kept)), taken)
     return taken
 
 

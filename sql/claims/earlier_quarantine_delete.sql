@@ -1,7 +1,7 @@
 -- In the load's transaction, once the run's quarantine rows are in: take out the quarantine rows
 -- earlier attempts of the files the run claims again left (@source_files, from
 -- claims/retried_files.sql), but for those of the runs that claimed other bytes at their path
--- (@kept_runs, from claims/other_versions.sql: another version's rows). The new attempt decides
+-- (@kept_runs, from claims/retried_files.sql: another version's rows). The new attempt decides
 -- again about every raw row of the file.
 delete from audit.quarantine
 where

@@ -1,6 +1,6 @@
 -- In the load's transaction, before its MERGE: take out the silver rows earlier attempts of the
 -- files the run claims again left (@source_files, from claims/retried_files.sql), but for those of
--- the runs that claimed other bytes at their path (@kept_runs, from claims/other_versions.sql:
+-- the runs that claimed other bytes at their path (@kept_runs, from claims/retried_files.sql:
 -- another version's rows), so each raw row of the files is once in silver or quarantine, as the
 -- new attempt decides.
 -- claims/earlier_transaction_keys_update.sql runs before it, to keep the key -> day index in step.

@@ -1,7 +1,7 @@
 -- The UTC days of the silver transactions claims/earlier_transactions_delete.sql takes out: the
 -- load rebuilds them too (a row the new attempt quarantines leaves its day). @source_files: files
 -- the run claims again (claims/retried_files.sql); @kept_runs: the runs whose rows of them stay,
--- having claimed other bytes at their path (claims/other_versions.sql). Grain: one row per day.
+-- having claimed other bytes at their path (claims/retried_files.sql). Grain: one row per day.
 with
 
 transactions as (

@@ -111,7 +111,6 @@ PARAMETERS: dict[str, set[str]] = {
     "claims/run_attempts_end.sql": {"run_id"},
     "claims/run_attempts_ended.sql": {"run_id"},
     "claims/retried_files.sql": {"run_id"},
-    "claims/other_versions.sql": {"run_id"},
     "claims/withdrawn_days.sql": EARLIER_PARAMETERS,
     "claims/earlier_quarantine_delete.sql": {"run_id", *EARLIER_PARAMETERS},
     "claims/earlier_transaction_keys_update.sql": EARLIER_PARAMETERS,
