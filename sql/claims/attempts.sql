@@ -9,16 +9,7 @@ processed_files as (
 ),
 
 final as (
-    select
-        source_file,
-        content_sha256,
-        entity,
-        size_bytes,
-        run_id,
-        archive_path,
-        status,
-        settings_sha256,
-        coalesce(attempt, 1) as attempt
+    select * replace (coalesce(attempt, 1) as attempt)
     from processed_files
 )
 
